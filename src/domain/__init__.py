@@ -1,0 +1,1 @@
+"""Pure model of SMS Blossom: entities, value objects, policies. Standard library only."""

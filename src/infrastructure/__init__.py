@@ -1,0 +1,1 @@
+"""Adapters: database, queue, crypto, telemetry and the outside services."""

@@ -1,0 +1,1 @@
+"""Encryption at rest and blind indexes for PII and secrets."""

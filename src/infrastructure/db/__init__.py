@@ -1,0 +1,1 @@
+"""Postgres adapters: models, repositories and the tenant unit of work."""

@@ -1,0 +1,48 @@
+"""Engines and connection URLs.
+
+The service connects with `DATABASE_URL` but runs every statement as the
+`blossom_app` role, which is neither superuser nor table owner, so row-level
+security applies. Migrations run as the URL's own user, who owns the tables.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
+from sqlalchemy.pool import NullPool
+
+APP_ROLE = "blossom_app"
+MAINTENANCE_ROLE = "blossom_maintenance"
+
+
+def sqlalchemy_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql+asyncpg"))
+
+
+def libpq_url(url: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(scheme="postgresql"))
+
+
+def create_app_engine(
+    url: str, *, pool_size: int = 10, application_name: str = "blossom"
+) -> AsyncEngine:
+    return create_async_engine(
+        sqlalchemy_url(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={"server_settings": {"role": APP_ROLE, "application_name": application_name}},
+    )
+
+
+def create_owner_engine(url: str) -> AsyncEngine:
+    """An engine as the schema owner: migrations and database administration only."""
+    return create_async_engine(sqlalchemy_url(url), poolclass=NullPool)
+
+
+def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)

@@ -1,0 +1,1 @@
+"""The procrastinate queue: app, transactional enqueue, retries, failure records."""

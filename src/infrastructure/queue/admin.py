@@ -1,0 +1,98 @@
+"""`JobAdmin` adapter: the dead-letter view and recovery, over procrastinate's tables."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import procrastinate
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from application.ports import JobFailure, JobSummary
+from infrastructure.queue.defer import META_KEY
+
+_JOBS = """
+SELECT j.id, j.task_name, j.queue_name, j.status::text AS status, j.attempts, j.scheduled_at,
+       j.args::text AS args
+  FROM procrastinate_jobs j
+"""
+_FAILURES = """
+SELECT job_id, task, queue, attempt, error_type, error, traceback_digest, failed_at
+  FROM job_failures WHERE job_id = ANY(:ids) ORDER BY job_id, failed_at, id
+"""
+
+
+class ProcrastinateJobAdmin:
+    def __init__(self, app: procrastinate.App, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self._app = app
+        self._sessions = sessions
+
+    async def list_jobs(self, *, status: str, queue: str | None, limit: int) -> list[JobSummary]:
+        sql = (
+            _JOBS
+            + """
+         WHERE j.status = CAST(:status AS procrastinate_job_status)
+           AND (CAST(:queue AS varchar) IS NULL OR j.queue_name = :queue)
+         ORDER BY j.id DESC LIMIT :limit
+        """
+        )
+        return await self._summaries(sql, {"status": status, "queue": queue, "limit": limit})
+
+    async def get_job(self, job_id: int) -> JobSummary | None:
+        found = await self._summaries(_JOBS + " WHERE j.id = :id", {"id": job_id})
+        return found[0] if found else None
+
+    async def failures(self, job_id: int) -> list[JobFailure]:
+        async with self._sessions() as session:
+            rows = (await session.execute(text(_FAILURES), {"ids": [job_id]})).mappings()
+            return [JobFailure(**row) for row in rows]
+
+    async def retry(self, job_id: int) -> bool:
+        job = await self.get_job(job_id)
+        if job is None or job.status != "failed":
+            return False
+        await self._app.job_manager.retry_job_by_id_async(job_id, retry_at=_now())
+        return True
+
+    async def cancel(self, job_id: int) -> bool:
+        return await self._app.job_manager.cancel_job_by_id_async(job_id)
+
+    async def stalled_job_ids(self, *, seconds_since_heartbeat: float) -> list[int]:
+        jobs = await self._app.job_manager.get_stalled_jobs(
+            seconds_since_heartbeat=seconds_since_heartbeat
+        )
+        return [job.id for job in jobs if job.id is not None]
+
+    async def requeue_stalled(self, job_id: int) -> None:
+        await self._app.job_manager.retry_job_by_id_async(job_id, retry_at=_now())
+
+    async def prune_finished(self, *, older_than_hours: int) -> None:
+        await self._app.job_manager.delete_old_jobs(
+            nb_hours=older_than_hours, include_cancelled=True, include_aborted=True
+        )
+
+    async def _summaries(self, sql: str, params: dict[str, Any]) -> list[JobSummary]:
+        async with self._sessions() as session:
+            rows = list((await session.execute(text(sql), params)).mappings())
+            ids = [row["id"] for row in rows]
+            failures = (await session.execute(text(_FAILURES), {"ids": ids})).mappings()
+        last: dict[int, JobFailure] = {f["job_id"]: JobFailure(**f) for f in failures}
+        return [
+            JobSummary(
+                id=row["id"],
+                task=row["task_name"],
+                queue=row["queue_name"],
+                status=row["status"],
+                attempts=row["attempts"],
+                scheduled_at=row["scheduled_at"],
+                args={k: v for k, v in json.loads(row["args"]).items() if k != META_KEY},
+                last_failure=last.get(row["id"]),
+            )
+            for row in rows
+        ]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,214 @@
+"""Settings: read once from the environment into one typed, immutable object.
+
+A bad value raises `SettingsError` naming the variable and what is expected. In
+development, missing secrets are generated once into the data folder so the quick
+start needs no configuration; in production they must be given.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+from infrastructure.crypto.cipher import parse_key_ring
+
+Environment = Literal["development", "test", "production"]
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+_TRACE_EXPORTERS = ("none", "console", "otlp")
+
+
+class SettingsError(Exception):
+    def __init__(self, variable: str, expected: str) -> None:
+        super().__init__(f"{variable}: {expected}")
+        self.variable = variable
+        self.expected = expected
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    env: Environment
+    data_dir: Path
+    database_url: str | None
+    database_app_role: str
+    app_url: str
+    host: str
+    port: int
+    shopify_api_key: str
+    shopify_api_secret: str
+    shopify_scopes: tuple[str, ...]
+    shopify_api_version: str
+    encryption_keys: Mapping[str, bytes]
+    blind_index_key: bytes
+    mitto_api_key: str | None
+    mitto_base_url: str
+    log_level: str
+    otel_traces_exporter: str
+    otel_service_name: str
+    max_request_body_bytes: int
+    worker_heartbeat_seconds: float
+    stalled_worker_seconds: float
+
+    @property
+    def sms_provider(self) -> Literal["mitto", "simulator"]:
+        return "mitto" if self.mitto_api_key else "simulator"
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    env = dict(os.environ if environ is None else environ)
+    reader = _Reader(env)
+    mode = reader.choice("BLOSSOM_ENV", ("development", "test", "production"), "development")
+    data_dir = Path(env.get("BLOSSOM_DATA_DIR") or ".data").resolve()
+    generated = {} if mode == "production" else _dev_secrets(data_dir)
+    secret = reader.secret_reader(generated, required=mode == "production")
+
+    keys_spec = secret("ENCRYPTION_KEYS")
+    try:
+        keys = parse_key_ring(keys_spec)
+    except ValueError as exc:
+        raise SettingsError("ENCRYPTION_KEYS", f"id:base64key[,id:base64key] ({exc})") from None
+    blind_key = _b64_key("BLIND_INDEX_KEY", secret("BLIND_INDEX_KEY"))
+
+    return Settings(
+        env=mode,
+        data_dir=data_dir,
+        database_url=reader.postgres_url("DATABASE_URL"),
+        database_app_role=reader.identifier("DATABASE_APP_ROLE", "blossom_app"),
+        app_url=reader.http_url("APP_URL", "http://127.0.0.1:8000"),
+        host=env.get("HOST") or "127.0.0.1",
+        port=reader.integer("PORT", 8000, 1, 65535),
+        shopify_api_key=secret("SHOPIFY_API_KEY"),
+        shopify_api_secret=secret("SHOPIFY_API_SECRET"),
+        shopify_scopes=tuple(
+            s.strip()
+            for s in (env.get("SHOPIFY_SCOPES") or "read_customers,write_discounts").split(",")
+            if s.strip()
+        ),
+        shopify_api_version=reader.pattern(
+            "SHOPIFY_API_VERSION", r"\d{4}-(01|04|07|10)", "2026-07", "a version like 2026-07"
+        ),
+        encryption_keys=keys,
+        blind_index_key=blind_key,
+        mitto_api_key=env.get("MITTO_API_KEY") or None,
+        mitto_base_url=reader.http_url("MITTO_BASE_URL", "https://rest.mittoapi.net"),
+        log_level=reader.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
+        otel_traces_exporter=reader.choice("OTEL_TRACES_EXPORTER", _TRACE_EXPORTERS, "none"),
+        otel_service_name=env.get("OTEL_SERVICE_NAME") or "sms-blossom",
+        max_request_body_bytes=reader.integer("MAX_REQUEST_BODY_BYTES", 1_048_576, 1024, 1 << 30),
+        worker_heartbeat_seconds=reader.number("WORKER_HEARTBEAT_SECONDS", 10.0, 0.1, 600),
+        stalled_worker_seconds=reader.number("STALLED_WORKER_SECONDS", 60.0, 0.5, 86_400),
+    )
+
+
+class _Reader:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def _raw(self, name: str) -> str | None:
+        value = self.env.get(name)
+        return value.strip() if value and value.strip() else None
+
+    def choice(
+        self, name: str, allowed: tuple[str, ...], default: str, *, upper: bool = False
+    ) -> str:
+        value = self._raw(name) or default
+        value = value.upper() if upper else value.lower()
+        if value not in allowed:
+            raise SettingsError(name, f"one of {', '.join(allowed)}")
+        return value
+
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        raw = self._raw(name)
+        try:
+            value = int(raw) if raw is not None else default
+        except ValueError:
+            raise SettingsError(name, f"an integer between {low} and {high}") from None
+        if not low <= value <= high:
+            raise SettingsError(name, f"an integer between {low} and {high}")
+        return value
+
+    def number(self, name: str, default: float, low: float, high: float) -> float:
+        raw = self._raw(name)
+        try:
+            value = float(raw) if raw is not None else default
+        except ValueError:
+            raise SettingsError(name, f"a number between {low} and {high}") from None
+        if not low <= value <= high:
+            raise SettingsError(name, f"a number between {low} and {high}")
+        return value
+
+    def pattern(self, name: str, regex: str, default: str, expected: str) -> str:
+        import re
+
+        value = self._raw(name) or default
+        if not re.fullmatch(regex, value):
+            raise SettingsError(name, expected)
+        return value
+
+    def identifier(self, name: str, default: str) -> str:
+        return self.pattern(name, r"[a-z_][a-z0-9_]{0,62}", default, "a lower-case SQL role name")
+
+    def http_url(self, name: str, default: str) -> str:
+        value = self._raw(name) or default
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise SettingsError(name, "an absolute http(s) URL")
+        return value.rstrip("/")
+
+    def postgres_url(self, name: str) -> str | None:
+        value = self._raw(name)
+        if value is None:
+            return None
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgres", "postgresql", "postgresql+asyncpg", "postgresql+psycopg"):
+            raise SettingsError(name, "a postgresql:// URL (unset it to use the embedded database)")
+        return value
+
+    def secret_reader(self, generated: Mapping[str, str], *, required: bool):
+        def read(name: str) -> str:
+            value = self._raw(name) or generated.get(name)
+            if value is None:
+                kind = "required in production" if required else "required"
+                raise SettingsError(name, f"{kind}; see .env.example")
+            return value
+
+        return read
+
+
+def _b64_key(name: str, value: str) -> bytes:
+    try:
+        key = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=False)
+    except ValueError:
+        raise SettingsError(name, "base64 of at least 32 random bytes") from None
+    if len(key) < 32:
+        raise SettingsError(name, "base64 of at least 32 random bytes")
+    return key
+
+
+def _dev_secrets(data_dir: Path) -> dict[str, str]:
+    """Secrets for development, generated on first use and kept in the data folder."""
+    path = data_dir / "dev-secrets.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    values = {
+        "ENCRYPTION_KEYS": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
+        "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
+        "SHOPIFY_API_KEY": "dev-" + secrets.token_hex(8),
+        "SHOPIFY_API_SECRET": secrets.token_hex(32),
+    }
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(values, indent=2))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return values

@@ -1,0 +1,18 @@
+"""Application metrics, on the default Prometheus registry that `/metrics` serves."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+JOBS = Counter(
+    "blossom_jobs_total", "Jobs run by the worker, by task and outcome", ["task", "outcome"]
+)
+JOB_SECONDS = Histogram("blossom_job_duration_seconds", "Job run time", ["task"])
+JOBS_DEFERRED = Counter("blossom_jobs_deferred_total", "Jobs deferred, by task", ["task"])
+QUEUE_DEPTH = Gauge("blossom_queue_depth", "Jobs waiting, by queue and status", ["queue", "status"])
+WORKER_RECONNECTS = Counter(
+    "blossom_worker_reconnects_total", "Worker restarts after losing the database"
+)
+STALLED_JOBS_RECOVERED = Counter(
+    "blossom_stalled_jobs_recovered_total", "Jobs of dead workers put back in the queue"
+)

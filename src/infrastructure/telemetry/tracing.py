@@ -1,0 +1,67 @@
+"""OpenTelemetry tracing: provider set-up and trace context carried in job arguments."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.propagate import extract, inject
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
+
+from infrastructure.telemetry.logging import request_id_var
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer("sms_blossom")
+_configured = False
+
+
+def configure_tracing(exporter: str, service_name: str) -> None:
+    """Install the tracer provider once per process; `none` still creates spans (no export)."""
+    global _configured
+    if _configured:
+        return
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    if exporter == "console":
+        provider.add_span_processor(BatchSpanProcessor(ConsoleSpanExporter()))
+    elif exporter == "otlp":
+        try:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+                OTLPSpanExporter,
+            )
+        except ImportError:
+            log.warning(
+                "OTLP exporter requested but not installed: pip install 'sms-blossom[otlp]'"
+            )
+        else:
+            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    trace.set_tracer_provider(provider)
+    _configured = True
+
+
+def job_meta() -> dict[str, Any]:
+    """What a deferred job carries from its origin: the request id and trace context."""
+    carrier: dict[str, str] = {}
+    inject(carrier)
+    meta: dict[str, Any] = {k: v for k, v in carrier.items() if k in ("traceparent", "tracestate")}
+    request_id = request_id_var.get()
+    if request_id:
+        meta["request_id"] = request_id
+    return meta
+
+
+def attach_job_meta(meta: Mapping[str, Any]) -> tuple[object, object]:
+    """Resume the origin's trace and request id; returns tokens for `detach_job_meta`."""
+    ctx_token = otel_context.attach(extract(dict(meta)))
+    rid_token = request_id_var.set(meta.get("request_id"))
+    return ctx_token, rid_token
+
+
+def detach_job_meta(tokens: tuple[object, object]) -> None:
+    ctx_token, rid_token = tokens
+    request_id_var.reset(rid_token)  # type: ignore[arg-type]
+    otel_context.detach(ctx_token)  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Drivers: HTTP (Litestar), jobs (procrastinate), CLI (click); one composition root."""

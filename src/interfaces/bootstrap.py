@@ -1,0 +1,120 @@
+"""The composition root: settings, database, queue and adapters, built once per process.
+
+The API, the worker and the CLI all start here; nothing is created at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import procrastinate
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from application.operations.prune_finished_jobs import PruneFinishedJobs
+from application.operations.recover_stalled_jobs import RecoverStalledJobs
+from infrastructure.crypto.blind_index import HmacBlindIndex
+from infrastructure.crypto.cipher import AesGcmCipher
+from infrastructure.db.embedded import EmbeddedPostgres
+from infrastructure.db.engine import create_app_engine, session_factory
+from infrastructure.db.uow import UnitOfWorkFactory
+from infrastructure.queue.admin import ProcrastinateJobAdmin
+from infrastructure.queue.app import create_queue_app
+from infrastructure.queue.middleware import JobObserver
+from infrastructure.settings import Settings
+from infrastructure.telemetry.logging import configure_logging
+from infrastructure.telemetry.tracing import configure_tracing, job_meta
+
+log = logging.getLogger("blossom")
+
+BlueprintFactory = Callable[["Container"], Mapping[str, procrastinate.Blueprint]]
+
+
+def resolve_database_url(settings: Settings) -> tuple[str, EmbeddedPostgres | None]:
+    """`DATABASE_URL`, or an embedded Postgres in the data folder when it is unset."""
+    if settings.database_url:
+        return settings.database_url, None
+    embedded = EmbeddedPostgres(settings.data_dir)
+    return embedded.url, embedded
+
+
+@dataclass
+class Container:
+    settings: Settings
+    database_url: str
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    uow: UnitOfWorkFactory
+    cipher: AesGcmCipher
+    blind_index: HmacBlindIndex
+    embedded: EmbeddedPostgres | None = None
+    # Set right after construction: the tasks it registers close over the container.
+    queue: procrastinate.App = field(init=False)
+
+    @property
+    def job_admin(self) -> ProcrastinateJobAdmin:
+        return ProcrastinateJobAdmin(self.queue, self.sessions)
+
+    def recover_stalled_jobs(self) -> RecoverStalledJobs:
+        return RecoverStalledJobs(
+            self.job_admin, seconds_since_heartbeat=self.settings.stalled_worker_seconds
+        )
+
+    def prune_finished_jobs(self) -> PruneFinishedJobs:
+        return PruneFinishedJobs(self.job_admin)
+
+    def worker_options(self) -> dict[str, Any]:
+        return {
+            "worker_middleware": [JobObserver(self.sessions)],
+            "update_heartbeat_interval": self.settings.worker_heartbeat_seconds,
+            "stalled_worker_timeout": self.settings.stalled_worker_seconds,
+        }
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+
+def build_container(
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    embedded: EmbeddedPostgres | None = None,
+    extra_blueprints: BlueprintFactory | None = None,
+    application_name: str = "blossom",
+) -> Container:
+    configure_logging(settings.log_level)
+    configure_tracing(settings.otel_traces_exporter, settings.otel_service_name)
+    if database_url is None:
+        database_url, embedded = resolve_database_url(settings)
+    engine = create_app_engine(database_url, application_name=application_name)
+    sessions = session_factory(engine)
+    container = Container(
+        settings=settings,
+        database_url=database_url,
+        engine=engine,
+        sessions=sessions,
+        uow=UnitOfWorkFactory(sessions, job_meta=job_meta),
+        cipher=AesGcmCipher(settings.encryption_keys),
+        blind_index=HmacBlindIndex(settings.blind_index_key),
+        embedded=embedded,
+    )
+    from interfaces.jobs.registry import all_blueprints
+
+    blueprints = dict(all_blueprints(container))
+    if extra_blueprints:
+        blueprints.update(extra_blueprints(container))
+    container.queue = create_queue_app(database_url, blueprints)
+    return container
+
+
+@contextlib.asynccontextmanager
+async def running(container: Container) -> AsyncIterator[Container]:
+    """Open the queue's connection pool for the container's lifetime."""
+    async with container.queue.open_async():
+        try:
+            yield container
+        finally:
+            await container.aclose()

@@ -1,0 +1,121 @@
+"""`blossom jobs`: the dead-letter view — failed and stalled jobs, retry and cancel."""
+
+from __future__ import annotations
+
+import getpass
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from application.operations.manage_jobs import (
+    JOB_STATUSES,
+    CancelJob,
+    ListJobs,
+    RetryJob,
+    ShowJob,
+)
+from application.ports import JobSummary
+from domain.errors import NotFound
+from interfaces.bootstrap import Container, build_container, running
+from interfaces.cli.main import run, settings_or_exit
+
+
+def _with_container(action: Callable[[Container], Awaitable[Any]]) -> Any:
+    container = build_container(settings_or_exit(), application_name="blossom-cli")
+
+    async def main() -> Any:
+        async with running(container):
+            return await action(container)
+
+    return run(main)
+
+
+def _line(job: JobSummary) -> str:
+    error = job.last_failure.error_type.rsplit(".", 1)[-1] if job.last_failure else ""
+    return f"{job.id:>8}  {job.status:<9} {job.attempts:>3}  {job.queue:<12} {job.task:<40} {error}"
+
+
+@click.group()
+def jobs() -> None:
+    """Queue operations: list, show, retry and cancel jobs."""
+
+
+@jobs.command("list")
+@click.option("--status", type=click.Choice(JOB_STATUSES), default="failed", show_default=True)
+@click.option("--queue", help="Only this queue.")
+@click.option("--limit", default=50, show_default=True)
+@click.option("--stalled", is_flag=True, help="Jobs of workers that stopped heart-beating.")
+def list_jobs(status: str, queue: str | None, limit: int, stalled: bool) -> None:
+    """List jobs, newest first (default: the failed ones)."""
+
+    async def action(container: Container) -> None:
+        if stalled:
+            ids = await container.job_admin.stalled_job_ids(
+                seconds_since_heartbeat=container.settings.stalled_worker_seconds
+            )
+            found = [j for j in [await container.job_admin.get_job(i) for i in ids] if j]
+        else:
+            found = await ListJobs(container.job_admin)(status=status, queue=queue, limit=limit)
+        click.echo(f"{'id':>8}  {'status':<9} {'try':>3}  {'queue':<12} {'task':<40} last error")
+        for job in found:
+            click.echo(_line(job))
+
+    _with_container(action)
+
+
+@jobs.command()
+@click.argument("job_id", type=int)
+def show(job_id: int) -> None:
+    """Show one job with every recorded failure."""
+
+    async def action(container: Container) -> None:
+        try:
+            detail = await ShowJob(container.job_admin)(job_id)
+        except NotFound as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(_line(detail.job))
+        click.echo(f"args: {dict(detail.job.args)}")
+        for failure in detail.failures:
+            click.echo(
+                f"- attempt {failure.attempt} at {failure.failed_at:%Y-%m-%d %H:%M:%S}Z: "
+                f"{failure.error_type}: {failure.error} [{failure.traceback_digest[:12]}]"
+            )
+
+    _with_container(action)
+
+
+def _operator() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@jobs.command()
+@click.argument("job_id", type=int)
+def retry(job_id: int) -> None:
+    """Put a failed job back in its queue."""
+
+    async def action(container: Container) -> None:
+        async with container.uow.maintenance() as uow:
+            retried = await RetryJob(container.job_admin, uow.audit)(job_id, actor=_operator())
+            await uow.commit()
+        if not retried:
+            raise click.ClickException(f"job {job_id} is not failed; nothing to retry")
+        click.echo(f"job {job_id} queued again")
+
+    _with_container(action)
+
+
+@jobs.command()
+@click.argument("job_id", type=int)
+def cancel(job_id: int) -> None:
+    """Cancel a job that has not started."""
+
+    async def action(container: Container) -> None:
+        async with container.uow.maintenance() as uow:
+            cancelled = await CancelJob(container.job_admin, uow.audit)(job_id, actor=_operator())
+            await uow.commit()
+        if not cancelled:
+            raise click.ClickException(f"job {job_id} cannot be cancelled (not waiting)")
+        click.echo(f"job {job_id} cancelled")
+
+    _with_container(action)

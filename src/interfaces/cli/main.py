@@ -1,0 +1,61 @@
+"""`blossom`: run the service, the worker, and the operator commands."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from infrastructure.settings import Settings, SettingsError, load_settings
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        click.echo(f"configuration error: {exc.variable}: expected {exc.expected}", err=True)
+        sys.exit(2)
+
+
+def run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
+    async def main() -> Any:
+        return await coro_factory()
+
+    return asyncio.run(main())
+
+
+def stop_event_on_signals() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """SMS Blossom: Shopify SMS marketing, on Postgres.
+
+    Configuration comes from the environment (see README). Without DATABASE_URL an
+    embedded Postgres is started under the data folder.
+    """
+
+
+def _register() -> None:
+    from interfaces.cli import db, jobs, serve, shops
+
+    main.add_command(serve.up)
+    main.add_command(serve.api)
+    main.add_command(serve.worker)
+    main.add_command(db.db)
+    main.add_command(jobs.jobs)
+    main.add_command(shops.shops)
+
+
+_register()

@@ -1,0 +1,132 @@
+"""`blossom up|api|worker`: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import multiprocessing
+
+import click
+import uvicorn
+
+from application.tasks import QUEUES
+from infrastructure.db import migrate
+from infrastructure.queue.app import run_supervised_worker
+from interfaces.bootstrap import Container, build_container, resolve_database_url, running
+from interfaces.cli.main import run, settings_or_exit, stop_event_on_signals
+from interfaces.http.app import create_app
+
+log = logging.getLogger("blossom")
+
+
+async def _serve_api(container: Container, stop: asyncio.Event) -> None:
+    settings = container.settings
+    config = uvicorn.Config(
+        create_app(container),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    serving = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await serving
+
+
+@click.command()
+def up() -> None:
+    """Development: embedded Postgres if needed, migrate, then API and worker in one process."""
+    settings = settings_or_exit()
+    url, embedded = resolve_database_url(settings)
+    migrate.upgrade(url)
+
+    async def main() -> None:
+        container = build_container(settings, database_url=url, embedded=embedded)
+        stop = stop_event_on_signals()
+        # The supervised worker owns the queue's connection pool in this process.
+        try:
+            base = f"http://{settings.host}:{settings.port}"
+            click.echo(
+                f"SMS Blossom is up ({'embedded' if embedded else 'external'} Postgres, "
+                f"{settings.sms_provider} SMS)\n"
+                f"  API      {base}/api/v1\n  OpenAPI  {base}/schema\n"
+                f"  Health   {base}/readyz\n  Metrics  {base}/metrics"
+            )
+            await asyncio.gather(
+                _serve_api(container, stop),
+                run_supervised_worker(
+                    container.queue, queues=None, stop=stop, **container.worker_options()
+                ),
+            )
+        finally:
+            await container.aclose()
+
+    run(main)
+
+
+@click.command()
+def api() -> None:
+    """Serve the HTTP API (admin REST, webhooks, app proxy, ops endpoints)."""
+    settings = settings_or_exit()
+
+    async def main() -> None:
+        container = build_container(settings, application_name="blossom-api")
+        async with running(container):
+            await _serve_api(container, stop_event_on_signals())
+
+    run(main)
+
+
+@click.command()
+@click.option(
+    "--queues", "-q", help=f"Comma-separated queues (default: all of {', '.join(QUEUES)})."
+)
+@click.option(
+    "--processes", "-p", default=1, show_default=True, help="Worker processes (one per core)."
+)
+@click.option(
+    "--concurrency", "-c", default=1, show_default=True, help="Concurrent jobs per process."
+)
+def worker(queues: str | None, processes: int, concurrency: int) -> None:
+    """Run the job worker; it reconnects by itself after a database restart."""
+    chosen = [q.strip() for q in queues.split(",")] if queues else None
+    unknown = set(chosen or ()) - set(QUEUES)
+    if unknown:
+        raise click.BadParameter(
+            f"unknown queue(s): {', '.join(sorted(unknown))}", param_hint="--queues"
+        )
+    if processes > 1:
+        children = [
+            multiprocessing.Process(target=_worker_process, args=(chosen, concurrency))
+            for _ in range(processes)
+        ]
+        for child in children:
+            child.start()
+        for child in children:
+            child.join()
+        return
+    _worker_process(chosen, concurrency)
+
+
+def _worker_process(queues: list[str] | None, concurrency: int) -> None:
+    settings = settings_or_exit()
+
+    async def main() -> None:
+        container = build_container(settings, application_name="blossom-worker")
+        stop = stop_event_on_signals()
+        try:
+            await run_supervised_worker(
+                container.queue,
+                queues=queues,
+                stop=stop,
+                concurrency=concurrency,
+                **container.worker_options(),
+            )
+        finally:
+            await container.aclose()
+
+    run(main)

@@ -1,0 +1,48 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+
+from interfaces.bootstrap import Container
+from interfaces.http.ops import OpsController
+from interfaces.http.problems import problem_details_plugin
+from interfaces.http.request_id import RequestIdMiddleware
+
+API_VERSION = "0.1.0"
+
+
+class MetricsController(PrometheusController):
+    path = "/metrics"
+    include_in_schema = False
+
+
+def create_app(container: Container) -> Litestar:
+    prometheus = PrometheusConfig(
+        app_name="sms_blossom", prefix="blossom", group_path=True, exclude=["/metrics"]
+    )
+    return Litestar(
+        route_handlers=[OpsController, MetricsController],
+        dependencies={
+            "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
+        },
+        middleware=[RequestIdMiddleware(), prometheus.middleware],
+        plugins=[
+            problem_details_plugin(),
+            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/metrics", "/healthz"])),
+        ],
+        openapi_config=OpenAPIConfig(
+            title="SMS Blossom",
+            version=API_VERSION,
+            path="/schema",
+            render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
+        ),
+        request_max_body_size=container.settings.max_request_body_bytes,
+        debug=False,
+        logging_config=None,  # our JSON logging is configured once, by the composition root
+    )

@@ -1,0 +1,84 @@
+"""Every error as RFC 9457 problem+json with a stable `type`, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+
+from litestar.exceptions import HTTPException
+from litestar.plugins.problem_details import (
+    ProblemDetailsConfig,
+    ProblemDetailsException,
+    ProblemDetailsPlugin,
+)
+
+from domain.errors import DomainError, InvalidValue, NotFound
+
+PROBLEM_BASE = "https://sms-blossom.app/problems/"
+log = logging.getLogger("blossom.http")
+
+_TYPES = {
+    400: "bad-request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not-found",
+    405: "method-not-allowed",
+    409: "conflict",
+    413: "payload-too-large",
+    415: "unsupported-media-type",
+    422: "unprocessable",
+    429: "rate-limited",
+    503: "unavailable",
+}
+
+
+def problem_type(status: int) -> str:
+    return PROBLEM_BASE + _TYPES.get(status, "server-error" if status >= 500 else "bad-request")
+
+
+def _from_http(exc: HTTPException) -> ProblemDetailsException:
+    extra = (
+        exc.extra if isinstance(exc.extra, dict) else ({"errors": exc.extra} if exc.extra else None)
+    )
+    status = exc.status_code
+    return ProblemDetailsException(
+        status_code=status,
+        type_=problem_type(status),
+        title=HTTPStatus(status).phrase,
+        detail=exc.detail if exc.detail != HTTPStatus(status).phrase else "",
+        headers=exc.headers,
+        extra=extra,
+    )
+
+
+def _from_domain(exc: DomainError) -> ProblemDetailsException:
+    status = 404 if isinstance(exc, NotFound) else 422 if isinstance(exc, InvalidValue) else 409
+    return ProblemDetailsException(
+        status_code=status,
+        type_=PROBLEM_BASE + exc.code,
+        title=HTTPStatus(status).phrase,
+        detail=str(exc),
+    )
+
+
+def _from_unexpected(exc: Exception) -> ProblemDetailsException:
+    log.exception("unhandled error", exc_info=exc)
+    return ProblemDetailsException(
+        status_code=500,
+        type_=problem_type(500),
+        title="Internal Server Error",
+        detail="Something went wrong on our side; it has been logged.",
+    )
+
+
+def problem_details_plugin() -> ProblemDetailsPlugin:
+    return ProblemDetailsPlugin(
+        ProblemDetailsConfig(
+            enable_for_all_http_exceptions=True,
+            exception_to_problem_detail_map={
+                HTTPException: _from_http,
+                DomainError: _from_domain,
+                Exception: _from_unexpected,
+            },
+        )
+    )

@@ -1,0 +1,17 @@
+"""Every context's blueprint, by namespace: what a worker can run."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+import procrastinate
+
+from interfaces.jobs.maintenance import maintenance_blueprint
+
+if TYPE_CHECKING:
+    from interfaces.bootstrap import Container
+
+
+def all_blueprints(container: Container) -> Mapping[str, procrastinate.Blueprint]:
+    return {"maintenance": maintenance_blueprint(container)}
