@@ -16,8 +16,8 @@ from infrastructure.db import migrate
 from infrastructure.db.engine import create_owner_engine
 from interfaces.bootstrap import Container, build_container
 from tests.support.database import create_database, drop_database, server_url
-from tests.support.settings import test_settings
-from tests.support.tasks import test_blueprints
+from tests.support.settings import make_settings
+from tests.support.tasks import testing_blueprints
 
 TABLES = (
     "audit_log, shops, job_failures, procrastinate_events, procrastinate_periodic_defers, "
@@ -48,7 +48,7 @@ async def database_url(server: str) -> AsyncIterator[str]:
 @pytest.fixture(scope="session")
 async def container(database_url: str, data_dir: Path) -> AsyncIterator[Container]:
     built = build_container(
-        test_settings(data_dir), database_url=database_url, extra_blueprints=test_blueprints
+        make_settings(data_dir), database_url=database_url, extra_blueprints=testing_blueprints
     )
     async with built.queue.open_async():
         yield built

@@ -11,7 +11,7 @@ ENCRYPTION_KEYS = "test1:" + base64.b64encode(bytes(range(32))).decode()
 BLIND_INDEX_KEY = base64.b64encode(bytes(range(32, 64))).decode()
 
 
-def test_environ(data_dir: Path, **overrides: str) -> dict[str, str]:
+def make_environ(data_dir: Path, **overrides: str) -> dict[str, str]:
     env = {
         "BLOSSOM_ENV": "test",
         "BLOSSOM_DATA_DIR": str(data_dir),
@@ -27,5 +27,5 @@ def test_environ(data_dir: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
-def test_settings(data_dir: Path, **overrides: str) -> Settings:
-    return load_settings(test_environ(data_dir, **overrides))
+def make_settings(data_dir: Path, **overrides: str) -> Settings:
+    return load_settings(make_environ(data_dir, **overrides))

@@ -24,7 +24,7 @@ seen: list[dict[str, Any]] = []
 flaky_state = {"fail": True}
 
 
-def test_blueprints(container: Container) -> dict[str, procrastinate.Blueprint]:
+def testing_blueprints(container: Container) -> dict[str, procrastinate.Blueprint]:
     bp = procrastinate.Blueprint()
 
     @bp.task(name=RECORD.name, queue=RECORD.queue)

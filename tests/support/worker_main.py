@@ -9,11 +9,11 @@ from infrastructure.queue.app import run_supervised_worker
 from infrastructure.settings import load_settings
 from interfaces.bootstrap import build_container
 from interfaces.cli.main import stop_event_on_signals
-from tests.support.tasks import test_blueprints
+from tests.support.tasks import testing_blueprints
 
 
 async def main() -> None:
-    container = build_container(load_settings(), extra_blueprints=test_blueprints)
+    container = build_container(load_settings(), extra_blueprints=testing_blueprints)
     try:
         await run_supervised_worker(
             container.queue,

@@ -18,9 +18,9 @@ class EmbeddedPostgres:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             import pgserver
-            from pgserver import utils
+            from pgserver import _commands as commands
 
-        self._utils = utils
+        self._commands = commands
         self.pgdata = data_dir / "postgres"
         self.pgdata.mkdir(parents=True, exist_ok=True)
         self._server = pgserver.get_server(self.pgdata, cleanup_mode="stop")
@@ -40,9 +40,13 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         """Stop the server now (the handle stays usable: `start` brings it back)."""
-        self._utils.pg_ctl(
+        self._commands.pg_ctl(
             ["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user
         )
+
+    def close(self) -> None:
+        """Release this process's handle; the server stops when no process holds one."""
+        self._server.cleanup()
 
     def start(self) -> None:
         with self._server._lock:

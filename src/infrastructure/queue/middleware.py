@@ -54,7 +54,7 @@ class JobObserver:
             raise
         else:
             JOBS.labels(job.task_name, "succeeded").inc()
-            log.info("job succeeded", extra=fields)
+            log.debug("job succeeded", extra=fields)
             return result
         finally:
             JOB_SECONDS.labels(job.task_name).observe(time.perf_counter() - started)

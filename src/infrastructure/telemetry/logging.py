@@ -22,7 +22,8 @@ from opentelemetry import trace
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 
 _HANDLER_NAME = "sms_blossom.json"
-_NOISY_LOGGERS = ("asyncio", "httpx")
+# procrastinate logs every job start and end at INFO; our middleware logs outcomes.
+_NOISY_LOGGERS = ("asyncio", "httpx", "pgserver", "procrastinate")
 
 _SENSITIVE_NAME = (
     r"[\w-]*?(?:secret|password|passwd|token|api[_-]?key|(?:secret|private)[_-]?key"
@@ -48,7 +49,9 @@ _BEARER = re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(://[^:/\s@]+:)[^@\s/]+@")
 _JWT = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*")
 _SHOPIFY_TOKEN = re.compile(r"(?<![A-Za-z0-9])shp(?:at|ca|pa|ss|rt)_[A-Za-z0-9]+")
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+_EMAIL = re.compile(
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+)
 
 # Digit groups joined by dashes and dots also make UUIDs, dates and IP addresses; those
 # are matched first and kept, so the phone alternative never sees them.
@@ -152,12 +155,28 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False)
 
 
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever `sys.stderr` is at the time, so a swapped or closed stream
+    (test capture, exit-time handlers) is never written to after it is gone."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Send root logging to stderr as redacted JSON; calling again replaces, not adds."""
     root = logging.getLogger()
     for handler in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
         root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.set_name(_HANDLER_NAME)
     handler.setFormatter(JsonFormatter())
     root.addHandler(handler)

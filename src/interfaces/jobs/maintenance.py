@@ -29,7 +29,7 @@ def maintenance_blueprint(container: Container) -> procrastinate.Blueprint:
         queueing_lock=RECOVER_STALLED_JOBS.qualified,
         retry=retry,
     )
-    async def recover_stalled_jobs(timestamp: int) -> None:
+    async def recover_stalled_jobs(timestamp: int | None = None) -> None:
         recovered = await container.recover_stalled_jobs()()
         if recovered:
             STALLED_JOBS_RECOVERED.inc(len(recovered))
@@ -42,7 +42,7 @@ def maintenance_blueprint(container: Container) -> procrastinate.Blueprint:
         queueing_lock=PRUNE_FINISHED_JOBS.qualified,
         retry=retry,
     )
-    async def prune_finished_jobs(timestamp: int) -> None:
+    async def prune_finished_jobs(timestamp: int | None = None) -> None:
         await container.prune_finished_jobs()()
 
     return bp

@@ -1,0 +1,98 @@
+"""Crash and outage recovery: a killed worker's job comes back; a worker outlives a
+Postgres restart."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from infrastructure.db import migrate
+from infrastructure.db.embedded import EmbeddedPostgres
+from interfaces.bootstrap import build_container
+from tests.conftest import add_shop
+from tests.support import tasks
+from tests.support.processes import child_env, eventually, spawn, stop
+from tests.support.settings import make_environ, make_settings
+
+WORKER = [sys.executable, "-m", "tests.support.worker_main"]
+
+
+async def _status(container, job_id: int) -> str | None:
+    async with container.uow.maintenance() as uow:
+        return await uow.session.scalar(
+            text("SELECT status::text FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}
+        )
+
+
+@pytest.mark.usefixtures("clean_db")
+async def test_job_of_a_killed_worker_is_retried_by_the_stalled_job_task(
+    container, database_url, data_dir
+):
+    shop = await add_shop(container)
+    marker = uuid.uuid4().hex
+    async with container.uow.for_shop(shop.id) as uow:
+        job_id = await uow.jobs.defer(tasks.BLOCK_FIRST.job({"marker": marker}))
+        await uow.commit()
+    worker = spawn(WORKER, child_env(**make_environ(data_dir), DATABASE_URL=database_url))
+    try:
+        await eventually(lambda: _is(container, job_id, "doing"))
+    finally:
+        worker.send_signal(signal.SIGKILL)
+        stop(worker)
+
+    recover = container.recover_stalled_jobs()
+    recovered = await eventually(recover, timeout=30)
+
+    assert recovered == [job_id]
+    assert await _status(container, job_id) == "todo"
+    tasks.seen.clear()
+    await container.queue.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        queues=["maintenance"],
+        **container.worker_options(),
+    )
+    assert await _status(container, job_id) == "succeeded"
+    assert tasks.seen == [{"unblocked": marker}]
+
+
+async def _is(container, job_id: int, status: str) -> bool:
+    return await _status(container, job_id) == status
+
+
+async def test_worker_processes_jobs_again_after_postgres_restarts(tmp_path):
+    pg = EmbeddedPostgres(tmp_path / "restart")
+    await asyncio.to_thread(migrate.upgrade, pg.url)
+    container = build_container(make_settings(tmp_path), database_url=pg.url)
+    worker = spawn(WORKER, child_env(**make_environ(tmp_path), DATABASE_URL=pg.url))
+    try:
+        shop = await add_shop(container)
+        first = await _defer_prune(container, shop.id)
+        await eventually(lambda: _is(container, first, "succeeded"))
+
+        await asyncio.to_thread(pg.stop)
+        await container.engine.dispose()
+        await asyncio.to_thread(pg.start)
+
+        second = await _defer_prune(container, shop.id)
+        await eventually(lambda: _is(container, second, "succeeded"), timeout=60)
+        assert worker.poll() is None, "the worker must survive the restart, not exit"
+    finally:
+        output = stop(worker)
+        await container.aclose()
+        await asyncio.to_thread(pg.close)
+    assert "reconnecting" in output
+
+
+async def _defer_prune(container, shop_id) -> int:
+    from application.tasks import PRUNE_FINISHED_JOBS
+
+    async with container.uow.for_shop(shop_id) as uow:
+        job_id = await uow.jobs.defer(PRUNE_FINISHED_JOBS.job())
+        await uow.commit()
+    return job_id
