@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from litestar import Controller, Response, get
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 
@@ -25,7 +26,7 @@ class OpsController(Controller):
         return {"status": "ok"}
 
     @get("/readyz", summary="Database reachable, schema at head, queue installed")
-    async def readyz(self, container: Container) -> Response[dict[str, object]]:
+    async def readyz(self, container: NamedDependency[Container]) -> Response[dict[str, object]]:
         reason = await _not_ready_reason(container)
         if reason is None:
             return Response({"status": "ready"}, status_code=HTTP_200_OK)
