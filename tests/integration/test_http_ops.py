@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from litestar import post
 from litestar.params import JSONBody
-from litestar.testing import AsyncTestClient
 
 from infrastructure.db.engine import create_app_engine
 from interfaces.bootstrap import Container
 from interfaces.http.app import create_app
+from tests.support.http import client as http_client
 
 
 async def test_healthz_and_readyz_answer_ok_on_a_migrated_database(container):
-    async with AsyncTestClient(create_app(container)) as client:
+    async with http_client(create_app(container)) as client:
         assert (await client.get("/healthz")).json() == {"status": "ok"}
         ready = await client.get("/readyz")
     assert ready.status_code == 200
@@ -29,7 +29,7 @@ async def test_readyz_is_503_with_a_reason_when_the_database_is_unreachable(cont
         cipher=container.cipher,
         blind_index=container.blind_index,
     )
-    async with AsyncTestClient(create_app(unreachable)) as client:
+    async with http_client(create_app(unreachable)) as client:
         ready = await client.get("/readyz")
     await unreachable.engine.dispose()
     assert ready.status_code == 503
@@ -38,7 +38,7 @@ async def test_readyz_is_503_with_a_reason_when_the_database_is_unreachable(cont
 
 
 async def test_metrics_expose_http_request_counts(container):
-    async with AsyncTestClient(create_app(container)) as client:
+    async with http_client(create_app(container)) as client:
         await client.get("/healthz")
         metrics = (await client.get("/metrics")).text
     assert "blossom_requests_total{" in metrics
@@ -46,7 +46,7 @@ async def test_metrics_expose_http_request_counts(container):
 
 
 async def test_openapi_document_is_served(container):
-    async with AsyncTestClient(create_app(container)) as client:
+    async with http_client(create_app(container)) as client:
         doc = (await client.get("/schema/openapi.json")).json()
         ui = await client.get("/schema/swagger")
     assert doc["openapi"].startswith("3.1")
@@ -55,7 +55,7 @@ async def test_openapi_document_is_served(container):
 
 
 async def test_unknown_route_is_problem_json_with_a_stable_type(container):
-    async with AsyncTestClient(create_app(container)) as client:
+    async with http_client(create_app(container)) as client:
         response = await client.get("/no/such/thing")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
@@ -75,7 +75,7 @@ async def echo(data: JSONBody[dict[str, str]]) -> dict[str, str]:
 async def test_unexpected_error_is_a_500_problem_without_internals(container):
     app = create_app(container)
     app.register(boom)
-    async with AsyncTestClient(app) as client:
+    async with http_client(app) as client:
         response = await client.post("/boom")
     assert response.status_code == 500
     body = response.json()
@@ -87,7 +87,7 @@ async def test_oversized_and_malformed_bodies_are_rejected_as_problems(container
     app = create_app(container)
     app.register(echo)
     limit = container.settings.max_request_body_bytes
-    async with AsyncTestClient(app) as client:
+    async with http_client(app) as client:
         too_big = await client.post(
             "/echo",
             content=b"{" + b" " * limit + b"}",
@@ -103,7 +103,7 @@ async def test_oversized_and_malformed_bodies_are_rejected_as_problems(container
 
 
 async def test_request_id_is_echoed_when_well_formed_and_replaced_when_not(container):
-    async with AsyncTestClient(create_app(container)) as client:
+    async with http_client(create_app(container)) as client:
         kept = await client.get("/healthz", headers={"X-Request-ID": "abc-12345678"})
         replaced = await client.get("/healthz", headers={"X-Request-ID": "bad id\n<script>"})
         generated = await client.get("/healthz")
