@@ -45,6 +45,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -67,6 +68,9 @@ REPO = Path(__file__).resolve().parents[1]
 NOOP = TaskRef("bench", "noop", "messages")
 BATCH = 500
 JOB_TABLES = "procrastinate_jobs, procrastinate_events, procrastinate_workers, audit_log"
+
+
+Work = Callable[[], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,7 @@ def chunks(items: Sequence[Any], size: int) -> Iterator[Sequence[Any]]:
         yield items[start : start + size]
 
 
-async def rate(label: str, count: int, work: Callable[[], Awaitable[None]]) -> float:
+async def rate(label: str, count: int, work: Work) -> float:
     started = time.perf_counter()
     await work()
     elapsed = time.perf_counter() - started
@@ -234,6 +238,32 @@ async def drain(container: Container, concurrency: int, delete_jobs: str) -> Non
     )
 
 
+# --- procrastinate's own SQL, called directly: no ORM, no unit of work, no worker ------
+
+
+async def defer_sql_single(conn: asyncpg.Connection, rows: list[str]) -> None:
+    for payload in rows:
+        async with conn.transaction():
+            await conn.execute(
+                "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW($1, $2, 0, NULL, NULL, $3::jsonb,"
+                " NULL)::procrastinate_job_to_defer_v1])",
+                NOOP.queue,
+                NOOP.qualified,
+                payload,
+            )
+
+
+async def fetch_finish_sql(conn: asyncpg.Connection, delete_job: bool) -> None:
+    worker_id = await conn.fetchval("SELECT procrastinate_register_worker_v1()")
+    while job_id := await conn.fetchval(
+        "SELECT id FROM procrastinate_fetch_job_v2($1::varchar[], $2)", [NOOP.queue], worker_id
+    ):
+        await conn.execute(
+            "SELECT procrastinate_finish_job_v1($1, 'succeeded', $2)", job_id, delete_job
+        )
+    await conn.execute("SELECT procrastinate_unregister_worker_v1($1)", worker_id)
+
+
 # --- baselines: plain asyncpg on a plain table ----------------------------------------
 
 
@@ -264,47 +294,63 @@ async def claim_one_by_one(conn: asyncpg.Connection) -> None:
 # --- the run --------------------------------------------------------------------------
 
 
+async def compare(
+    owner: asyncpg.Connection, count: int, ours: tuple[str, Work], baseline: tuple[str, Work]
+) -> Row:
+    """Time `ours` then `baseline`, each from empty tables."""
+    await reset(owner)
+    ours_rate = await rate(ours[0], count, ours[1])
+    await reset(owner)
+    baseline_rate = await rate(baseline[0], count, baseline[1])
+    return Row(ours[0], ours_rate, baseline[0], baseline_rate)
+
+
 async def measure_defers(
     container: Container, owner: asyncpg.Connection, shop: Shop, sizes: Sizes
 ) -> list[Row]:
+    one, many = sizes.single, sizes.batched
+    await defer_single(container, shop, jobs(100))  # warm the pool and statement caches
+    await defer_batched(container, shop, jobs(BATCH))
+
+    def app(defer: Callable[[Container, Shop, list[JobRequest]], Awaitable[None]]) -> Work:
+        return partial(defer, container, shop, jobs(many if defer is defer_batched else one))
+
+    per_txn = ("INSERT 1 row/txn", partial(insert_single, owner, payloads(one)))
+    per_batch = ("INSERT unnest 500/txn", partial(insert_batched, owner, payloads(many)))
     cases = [
-        ("defer single", defer_single, "INSERT 1 row/txn", insert_single),
-        ("defer batched", defer_batched, "INSERT unnest 500/txn", insert_batched),
-        ("defer transactional", defer_with_audit, "INSERT 1 row/txn", insert_single),
+        (one, ("defer single", app(defer_single)), per_txn),
+        (one, ("  same, SQL only", partial(defer_sql_single, owner, payloads(one))), per_txn),
+        (many, ("defer batched", app(defer_batched)), per_batch),
+        (one, ("defer transactional", app(defer_with_audit)), per_txn),
     ]
-    rows = []
-    for name, measure, baseline_name, baseline in cases:
-        count = sizes.batched if measure is defer_batched else sizes.single
-        todo, rows_todo = jobs(count), payloads(count)
-        await reset(owner)
-        await measure(container, shop, jobs(min(100, count)))  # warm the pool and statements
-        ours = await rate(name, count, lambda m=measure, t=todo: m(container, shop, t))
-        await reset(owner)
-        theirs = await rate(baseline_name, count, lambda b=baseline, r=rows_todo: b(owner, r))
-        rows.append(Row(name, ours, baseline_name, theirs))
-    return rows
+    return [await compare(owner, count, ours, baseline) for count, ours, baseline in cases]
 
 
 async def measure_processing(
     container: Container, owner: asyncpg.Connection, shop: Shop, sizes: Sizes
 ) -> list[Row]:
-    count = sizes.processing
+    count, concurrency = sizes.processing, sizes.concurrency
     await reset(owner)
     await insert_batched(owner, payloads(count))
-    baseline_name = "DELETE SKIP LOCKED 1/trip"
-    baseline = await rate(baseline_name, count, lambda: claim_one_by_one(owner))
+    baseline = "DELETE SKIP LOCKED 1/trip"
+    baseline_rate = await rate(baseline, count, partial(claim_one_by_one, owner))
 
+    cases = [
+        (f"processing c={concurrency} delete_jobs=never", "never"),
+        (f"processing c={concurrency} delete_jobs=successful", "successful"),
+        ("  same, SQL only", "successful"),
+    ]
     rows = []
-    for delete_jobs in ("never", "successful"):
+    for label, delete in cases:
+        if label.startswith("processing"):
+            work = partial(drain, container, concurrency, delete)
+        else:
+            work = partial(fetch_finish_sql, owner, delete == "successful")
         await reset(owner)
         await defer_batched(container, shop, jobs(count))
-        await owner.execute("VACUUM ANALYZE procrastinate_jobs")
-        label = f"processing c={sizes.concurrency} delete_jobs={delete_jobs}"
-        ours = await rate(
-            label, count, lambda d=delete_jobs: drain(container, sizes.concurrency, d)
-        )
-        await check_drained(owner, count, delete_jobs)
-        rows.append(Row(label, ours, baseline_name, baseline))
+        await owner.execute("VACUUM ANALYZE procrastinate_jobs")  # a full table's statistics
+        rows.append(Row(label, await rate(label, count, work), baseline, baseline_rate))
+        await check_drained(owner, count, delete)
     return rows
 
 

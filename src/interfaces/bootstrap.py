@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +22,7 @@ from infrastructure.db.embedded import EmbeddedPostgres
 from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
 from infrastructure.queue.admin import ProcrastinateJobAdmin
-from infrastructure.queue.app import create_queue_app
+from infrastructure.queue.app import create_queue_app, delete_jobs_policy
 from infrastructure.queue.middleware import JobObserver
 from infrastructure.settings import Settings
 from infrastructure.telemetry.logging import configure_logging
@@ -66,8 +66,9 @@ class Container:
     def prune_finished_jobs(self) -> PruneFinishedJobs:
         return PruneFinishedJobs(self.job_admin)
 
-    def worker_options(self) -> dict[str, Any]:
+    def worker_options(self, queues: Iterable[str] | None = None) -> dict[str, Any]:
         return {
+            "delete_jobs": delete_jobs_policy(queues),
             "worker_middleware": [JobObserver(self.sessions)],
             "update_heartbeat_interval": self.settings.worker_heartbeat_seconds,
             "stalled_worker_timeout": self.settings.stalled_worker_seconds,

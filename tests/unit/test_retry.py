@@ -35,3 +35,11 @@ def test_permanent_and_domain_errors_fail_at_once():
     strategy = BackoffRetry(max_attempts=5)
     for error in (PermanentError("bad"), InvalidValue("bad number")):
         assert strategy.get_retry_decision(exception=error, job=_job(0)) is None
+
+
+def test_only_workers_dedicated_to_hot_queues_delete_succeeded_jobs():
+    from infrastructure.queue.app import delete_jobs_policy
+
+    assert delete_jobs_policy(["messages", "campaigns"]) == "successful"
+    assert delete_jobs_policy(["messages", "webhooks"]) == "never"
+    assert delete_jobs_policy(None) == "never"

@@ -73,6 +73,17 @@ class ProcrastinateJobAdmin:
             nb_hours=older_than_hours, include_cancelled=True, include_aborted=True
         )
 
+    async def queue_depth(self) -> list[tuple[str, str, int]]:
+        """Waiting and running jobs per queue: the backlog an operator watches."""
+        async with self._sessions() as session:
+            rows = await session.execute(
+                text(
+                    "SELECT queue_name, status::text, count(*) FROM procrastinate_jobs "
+                    "WHERE status IN ('todo', 'doing') GROUP BY 1, 2"
+                )
+            )
+            return [(q, s, n) for q, s, n in rows]
+
     async def _summaries(self, sql: str, params: dict[str, Any]) -> list[JobSummary]:
         async with self._sessions() as session:
             rows = list((await session.execute(text(sql), params)).mappings())

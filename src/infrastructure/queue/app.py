@@ -22,6 +22,11 @@ log = logging.getLogger("blossom.worker")
 HOT_QUEUES = frozenset({"messages", "campaigns"})
 
 
+def delete_jobs_policy(queues: Iterable[str] | None) -> str:
+    """A worker dedicated to hot queues deletes each job as it succeeds."""
+    return "successful" if queues and set(queues) <= HOT_QUEUES else "never"
+
+
 def create_queue_app(
     database_url: str,
     blueprints: Mapping[str, procrastinate.Blueprint],

@@ -8,6 +8,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
+from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.propagate import extract, inject
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -40,6 +41,8 @@ def configure_tracing(exporter: str, service_name: str) -> None:
         else:
             provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     trace.set_tracer_provider(provider)
+    # Wraps engine creation, so it must run before the composition root builds engines.
+    SQLAlchemyInstrumentor().instrument(enable_commenter=False)
     _configured = True
 
 

@@ -124,7 +124,7 @@ def _worker_process(queues: list[str] | None, concurrency: int) -> None:
                 queues=queues,
                 stop=stop,
                 concurrency=concurrency,
-                **container.worker_options(),
+                **container.worker_options(queues),
             )
         finally:
             await container.aclose()

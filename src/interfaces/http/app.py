@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
-from litestar.di import Provide
+from litestar import Litestar, Response, get
+from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 
 from interfaces.bootstrap import Container
-from interfaces.http.ops import OpsController
+from interfaces.http.ops import OpsController, refresh_queue_depth
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.request_id import RequestIdMiddleware
 
@@ -20,6 +20,11 @@ API_VERSION = "0.1.0"
 class MetricsController(PrometheusController):
     path = "/metrics"
     include_in_schema = False
+
+    @get(include_in_schema=False)
+    async def get(self, container: NamedDependency[Container]) -> Response:  # type: ignore[override]
+        await refresh_queue_depth(container)
+        return await PrometheusController.get.fn(self)
 
 
 def create_app(container: Container) -> Litestar:

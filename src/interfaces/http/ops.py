@@ -11,6 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 
 from infrastructure.db.migrate import head_revision, schema_revision
+from infrastructure.telemetry.metrics import QUEUE_DEPTH
 from interfaces.bootstrap import Container
 from interfaces.http.problems import problem_type
 
@@ -41,6 +42,19 @@ class OpsController(Controller):
             status_code=HTTP_503_SERVICE_UNAVAILABLE,
             media_type="application/problem+json",
         )
+
+
+async def refresh_queue_depth(container: Container) -> None:
+    """Read the backlog at scrape time, so every API process reports the same truth."""
+    try:
+        async with asyncio.timeout(2):
+            depth = await container.job_admin.queue_depth()
+    except Exception as exc:  # a scrape must still answer when the database does not
+        log.warning("queue depth unavailable", extra={"error_type": type(exc).__name__})
+        return
+    QUEUE_DEPTH.clear()
+    for queue, status, count in depth:
+        QUEUE_DEPTH.labels(queue, status).set(count)
 
 
 async def _not_ready_reason(container: Container) -> str | None:

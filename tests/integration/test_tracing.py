@@ -1,0 +1,67 @@
+"""One trace from the deferring code into the job and its database calls."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from infrastructure.telemetry.tracing import tracer
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.support import tasks
+from tests.support.http import client
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+@pytest.fixture
+def spans():
+    exporter = InMemorySpanExporter()
+    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
+
+
+async def test_job_span_continues_the_deferring_trace_and_db_calls_are_spans(container, spans):
+    shop = await add_shop(container)
+    with tracer.start_as_current_span("origin") as origin:
+        async with container.uow.for_shop(shop.id) as uow:
+            await uow.jobs.defer(tasks.RECORD.job({"marker": "traced"}))
+            await uow.commit()
+    await container.queue.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        queues=["maintenance"],
+        **container.worker_options(),
+    )
+
+    finished = spans.get_finished_spans()
+    trace_id = origin.get_span_context().trace_id
+    job = next(s for s in finished if s.name == f"job {tasks.RECORD.qualified}")
+    assert job.context.trace_id == trace_id
+    assert job.parent.span_id == origin.get_span_context().span_id
+    db_in_trace = [
+        s
+        for s in finished
+        if s.context.trace_id == trace_id and s.attributes.get("db.system") == "postgresql"
+    ]
+    assert db_in_trace, "database calls of the deferring transaction are spans in the trace"
+
+
+async def test_http_requests_are_traced(container, spans):
+    async with client(create_app(container)) as http:
+        await http.get("/readyz")
+    names = [s.name for s in spans.get_finished_spans()]
+    assert any(name.startswith("GET /readyz") for name in names)
+
+
+async def test_metrics_report_queue_depth(container):
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.jobs.defer_many([tasks.RECORD.job({"n": n}) for n in range(3)])
+        await uow.commit()
+    async with client(create_app(container)) as http:
+        metrics = (await http.get("/metrics")).text
+    assert 'blossom_queue_depth{queue="maintenance",status="todo"} 3.0' in metrics
