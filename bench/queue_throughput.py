@@ -228,13 +228,15 @@ async def defer_with_audit(container: Container, shop: Shop, batch: list[JobRequ
 
 
 async def drain(container: Container, concurrency: int, delete_jobs: str) -> None:
+    queues = [NOOP.queue]
+    # The production options, with the deletion policy under test in place of the queue's.
+    options = {**container.worker_options(queues), "delete_jobs": delete_jobs}
     await container.queue.run_worker_async(
         wait=False,
         install_signal_handlers=False,
-        queues=[NOOP.queue],
+        queues=queues,
         concurrency=concurrency,
-        delete_jobs=delete_jobs,
-        **container.worker_options(),
+        **options,
     )
 
 
@@ -403,7 +405,7 @@ async def describe(owner: asyncpg.Connection, embedded: bool) -> None:
     print(f"Server:    {where}")
     print(f"CPUs:      {os.cpu_count()}")
     print(f"Python:    {sys.version.split()[0]}, procrastinate {procrastinate.__version__}")
-    print()
+    print(flush=True)  # before the progress lines on stderr
 
 
 def print_table(rows: list[Row]) -> None:

@@ -10,8 +10,9 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -36,7 +37,6 @@ class Settings:
     env: Environment
     data_dir: Path
     database_url: str | None
-    database_app_role: str
     app_url: str
     host: str
     port: int
@@ -83,7 +83,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         env=mode,
         data_dir=data_dir,
         database_url=reader.postgres_url("DATABASE_URL"),
-        database_app_role=reader.identifier("DATABASE_APP_ROLE", "blossom_app"),
         app_url=reader.http_url("APP_URL", "http://127.0.0.1:8000"),
         host=env.get("HOST") or "127.0.0.1",
         port=reader.integer("PORT", 8000, 1, 65535),
@@ -148,15 +147,10 @@ class _Reader:
         return value
 
     def pattern(self, name: str, regex: str, default: str, expected: str) -> str:
-        import re
-
         value = self._raw(name) or default
         if not re.fullmatch(regex, value):
             raise SettingsError(name, expected)
         return value
-
-    def identifier(self, name: str, default: str) -> str:
-        return self.pattern(name, r"[a-z_][a-z0-9_]{0,62}", default, "a lower-case SQL role name")
 
     def http_url(self, name: str, default: str) -> str:
         value = self._raw(name) or default
@@ -174,7 +168,9 @@ class _Reader:
             raise SettingsError(name, "a postgresql:// URL (unset it to use the embedded database)")
         return value
 
-    def secret_reader(self, generated: Mapping[str, str], *, required: bool):
+    def secret_reader(
+        self, generated: Mapping[str, str], *, required: bool
+    ) -> Callable[[str], str]:
         def read(name: str) -> str:
             value = self._raw(name) or generated.get(name)
             if value is None:

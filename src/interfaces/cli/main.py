@@ -9,9 +9,13 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import asyncpg
 import click
+import psycopg
+from sqlalchemy.exc import DBAPIError
 
 from infrastructure.settings import Settings, SettingsError, load_settings
+from infrastructure.telemetry.logging import redact
 
 
 def settings_or_exit() -> Settings:
@@ -23,10 +27,19 @@ def settings_or_exit() -> Settings:
 
 
 def run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
+    """Run a command's coroutine; database trouble becomes one readable line, not a traceback."""
+
     async def main() -> Any:
         return await coro_factory()
 
-    return asyncio.run(main())
+    try:
+        return asyncio.run(main())
+    except (DBAPIError, asyncpg.PostgresError, OSError, psycopg.OperationalError) as exc:
+        reason = redact(str(getattr(exc, "orig", exc))).splitlines()[0]
+        raise click.ClickException(
+            f"database error: {reason}\n"
+            "Check DATABASE_URL and that `blossom db upgrade` has been run."
+        ) from None
 
 
 def stop_event_on_signals() -> asyncio.Event:
