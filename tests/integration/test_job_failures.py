@@ -100,3 +100,18 @@ async def test_retrying_a_job_that_is_not_failed_is_refused(container, database_
     )
     assert result.returncode != 0
     assert "not failed" in result.stderr
+
+
+async def test_prune_removes_failure_records_of_jobs_that_are_gone(container):
+    tasks.flaky_state["fail"] = True
+    job_id = await _defer_flaky(container)
+    await _drain(container)
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text("DELETE FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}
+        )
+        await uow.commit()
+
+    await container.prune_finished_jobs()()
+
+    assert await container.job_admin.failures(job_id) == []

@@ -72,6 +72,14 @@ class ProcrastinateJobAdmin:
         await self._app.job_manager.delete_old_jobs(
             nb_hours=older_than_hours, include_cancelled=True, include_aborted=True
         )
+        # A failure record outlives its job only while the job is still in the table.
+        async with self._sessions() as session, session.begin():
+            await session.execute(
+                text(
+                    "DELETE FROM job_failures f WHERE NOT EXISTS "
+                    "(SELECT 1 FROM procrastinate_jobs j WHERE j.id = f.job_id)"
+                )
+            )
 
     async def queue_depth(self) -> list[tuple[str, str, int]]:
         """Waiting and running jobs per queue: the backlog an operator watches."""

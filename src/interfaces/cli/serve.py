@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import signal
 
 import click
 import uvicorn
@@ -100,16 +102,29 @@ def worker(queues: str | None, processes: int, concurrency: int) -> None:
             f"unknown queue(s): {', '.join(sorted(unknown))}", param_hint="--queues"
         )
     if processes > 1:
-        children = [
-            multiprocessing.Process(target=_worker_process, args=(chosen, concurrency))
-            for _ in range(processes)
-        ]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join()
+        _run_worker_processes(processes, chosen, concurrency)
         return
     _worker_process(chosen, concurrency)
+
+
+def _run_worker_processes(count: int, queues: list[str] | None, concurrency: int) -> None:
+    """One worker per process; a stop signal to the parent stops every child gracefully."""
+    children = [
+        multiprocessing.Process(target=_worker_process, args=(queues, concurrency))
+        for _ in range(count)
+    ]
+    for child in children:
+        child.start()
+
+    def forward(signum: int, _frame: object) -> None:
+        for child in children:
+            if child.pid and child.is_alive():
+                os.kill(child.pid, signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for child in children:
+        child.join()
 
 
 def _worker_process(queues: list[str] | None, concurrency: int) -> None:
