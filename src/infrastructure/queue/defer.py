@@ -2,8 +2,8 @@
 
 procrastinate has no asyncpg connector, so we call its SQL function
 `procrastinate_defer_jobs_v1` directly. The jobs are part of the caller's
-transaction: they exist only if it commits. A savepoint keeps a queueing-lock
-conflict from aborting the caller's transaction.
+transaction: they exist only if it commits. When a job carries a queueing lock, a
+savepoint keeps a conflict from aborting the caller's transaction.
 """
 
 from __future__ import annotations
@@ -73,9 +73,11 @@ class SqlJobQueue:
             "args": [_encode_args(j.args, meta) for j in jobs],
             "scheduled_ats": [j.scheduled_at for j in jobs],
         }
+        if not any(j.queueing_lock for j in jobs):
+            # Nothing can conflict, so no savepoint: it would halve single-defer throughput.
+            return list((await self._session.execute(_DEFER_SQL, params)).scalars())
         async with self._session.begin_nested():
-            result = await self._session.execute(_DEFER_SQL, params)
-            return list(result.scalars())
+            return list((await self._session.execute(_DEFER_SQL, params)).scalars())
 
 
 def _encode_args(args: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
