@@ -11,6 +11,7 @@ from alembic import context
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import infrastructure.db.models  # noqa: F401  (registers every table on the metadata)
+from infrastructure.db.migrate import include_object
 
 if TYPE_CHECKING:
     from advanced_alchemy.alembic.commands import AlembicCommandConfig
@@ -24,6 +25,7 @@ def _configure(**kwargs: object) -> None:
         target_metadata=metadata_registry.get(config.bind_key),
         version_table=config.version_table_name,
         compare_type=True,
+        include_object=include_object,
         **kwargs,
     )
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7Base
@@ -22,7 +23,9 @@ class AuditLogModel(UUIDv7Base):
     actor: Mapped[str] = mapped_column(String(200))
     subject: Mapped[str] = mapped_column(String(200), default="")
     details: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
-    created_at = mapped_column(DateTimeUTC(timezone=True), server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
 
 
 class SqlAuditLog:

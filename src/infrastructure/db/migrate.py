@@ -42,6 +42,13 @@ def _commands(url: str) -> AlembicCommands:
     return AlembicCommands(sqlalchemy_config=config)
 
 
+def include_object(
+    obj: object, name: str | None, type_: str, reflected: bool, compare_to: object
+) -> bool:
+    """Autogenerate compares only our tables: procrastinate's schema has its own revisions."""
+    return not (type_ == "table" and reflected and compare_to is None)
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     _commands(url).upgrade(revision)
 
