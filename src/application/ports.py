@@ -12,7 +12,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
-from domain.shops import Shop
+from domain.events import EventStatus, WebhookDelivery, WebhookEvent
+from domain.shops import Shop, ShopCredentials
 
 
 class Clock(Protocol):
@@ -77,6 +78,10 @@ class JobQueue(Protocol):
         """Defer all jobs in one statement; return their ids in order."""
         ...
 
+    async def cancel_for_shop(self, shop_id: uuid.UUID) -> int:
+        """Cancel the shop's jobs that have not started (tenant jobs carry `shop_id`)."""
+        ...
+
 
 class ShopRepository(Protocol):
     async def get(self, shop_id: uuid.UUID) -> Shop | None: ...
@@ -86,6 +91,58 @@ class ShopRepository(Protocol):
     async def add(self, shop: Shop) -> Shop: ...
 
     async def list(self) -> list[Shop]: ...
+
+    async def save(self, shop: Shop) -> None:
+        """Persist the mutable fields (name, locale settings, install state)."""
+        ...
+
+
+class CredentialStore(Protocol):
+    """The current shop's Admin API credentials, encrypted at rest."""
+
+    async def get(self, *, for_update: bool = False) -> ShopCredentials | None:
+        """`for_update` locks the row until commit: one refresh per shop at a time."""
+        ...
+
+    async def save(self, credentials: ShopCredentials) -> None: ...
+
+    async def erase(self) -> None: ...
+
+
+class OAuthStates(Protocol):
+    async def put(self, nonce: str, shop_domain: str, expires_at: datetime) -> None: ...
+
+    async def consume(self, nonce: str, now: datetime) -> str | None:
+        """The shop the flow started with, once; None if unknown, used or expired."""
+        ...
+
+
+class WebhookInbox(Protocol):
+    async def add(self, delivery: WebhookDelivery) -> uuid.UUID | None:
+        """Store the delivery; None when this webhook id was already stored."""
+        ...
+
+    async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:
+        """The event and its decrypted payload."""
+        ...
+
+    async def mark(
+        self, event_id: uuid.UUID, status: EventStatus, *, error: str | None = None
+    ) -> None:
+        """Record an attempt's outcome (increments attempts)."""
+        ...
+
+    async def find(
+        self, *, status: EventStatus | None, topic: str | None, limit: int
+    ) -> list[WebhookEvent]: ...
+
+    async def reset(self, event_id: uuid.UUID) -> bool:
+        """Back to `received` for a replay; False if the event does not exist."""
+        ...
+
+    async def prune(self, *, handled_before: datetime) -> int:
+        """Delete processed or ignored events handled before then; returns how many."""
+        ...
 
 
 class AuditLog(Protocol):
@@ -105,9 +162,13 @@ class UnitOfWork(Protocol):
     Leaving the context without `commit()` rolls everything back, jobs included.
     """
 
+    shop_id: uuid.UUID | None
     shops: ShopRepository
     audit: AuditLog
     jobs: JobQueue
+    credentials: CredentialStore
+    webhooks: WebhookInbox
+    oauth_states: OAuthStates
 
     async def __aenter__(self) -> Self: ...
 
@@ -119,6 +180,60 @@ class UnitOfWork(Protocol):
     ) -> None: ...
 
     async def commit(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ShopRef:
+    """Enough to call Shopify for a shop: its id (token lookup) and domain (address)."""
+
+    id: uuid.UUID
+    domain: str
+
+
+@dataclass(frozen=True, slots=True)
+class ShopInfo:
+    name: str
+    currency: str
+    timezone: str
+    country: str
+
+
+class ShopifyAuth(Protocol):
+    """Shopify's OAuth token endpoint: every way of getting an offline token."""
+
+    def authorize_url(self, shop_domain: str, *, state: str, redirect_uri: str) -> str: ...
+
+    async def exchange_code(self, shop_domain: str, code: str) -> ShopCredentials: ...
+
+    async def exchange_session_token(
+        self, shop_domain: str, session_token: str
+    ) -> ShopCredentials: ...
+
+    async def refresh(self, shop_domain: str, refresh_token: str) -> ShopCredentials: ...
+
+    async def migrate_legacy_token(
+        self, shop_domain: str, access_token: str
+    ) -> ShopCredentials: ...
+
+
+class ShopifyAdmin(Protocol):
+    """The Admin GraphQL operations the app uses."""
+
+    async def shop_info(self, shop: ShopRef) -> ShopInfo: ...
+
+    async def subscribe_webhook(self, shop: ShopRef, topic: str, uri: str) -> bool:
+        """True when created, False when the subscription already existed."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    def for_shop(self, shop_id: uuid.UUID) -> UnitOfWork: ...
+
+    def for_shop_domain(self, domain: str) -> UnitOfWork:
+        """Scoped to the shop with this domain; `shop_id` is None inside if none exists."""
+        ...
+
+    def maintenance(self) -> UnitOfWork: ...
 
 
 @dataclass(frozen=True, slots=True)

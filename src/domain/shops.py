@@ -6,7 +6,7 @@ import enum
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from domain.errors import InvalidValue
 
@@ -42,3 +42,40 @@ class Shop:
     @property
     def installed(self) -> bool:
         return self.status is ShopStatus.INSTALLED
+
+    def mark_installed(self, now: datetime) -> None:
+        self.status = ShopStatus.INSTALLED
+        self.installed_at = now
+        self.uninstalled_at = None
+
+    def mark_uninstalled(self, now: datetime) -> None:
+        self.status = ShopStatus.UNINSTALLED
+        self.uninstalled_at = now
+
+
+# Shopify expiring offline tokens live an hour; refreshing with this margin means a call
+# never starts with a token about to die mid-flight.
+REFRESH_MARGIN = timedelta(minutes=5)
+
+
+@dataclass(frozen=True, slots=True)
+class ShopCredentials:
+    """The shop's offline Admin API token (plaintext only in memory)."""
+
+    access_token: str
+    scopes: tuple[str, ...]
+    access_expires_at: datetime | None = None
+    refresh_token: str | None = None
+    refresh_expires_at: datetime | None = None
+
+    @property
+    def expiring(self) -> bool:
+        return self.access_expires_at is not None
+
+    def needs_refresh(self, now: datetime) -> bool:
+        return self.access_expires_at is not None and self.access_expires_at - now < REFRESH_MARGIN
+
+    def missing_scopes(self, required: tuple[str, ...]) -> tuple[str, ...]:
+        """Scopes we need that were not granted (`write_x` implies `read_x`)."""
+        granted = set(self.scopes) | {s.replace("write_", "read_", 1) for s in self.scopes}
+        return tuple(s for s in required if s not in granted)

@@ -23,6 +23,10 @@ from infrastructure.crypto.cipher import parse_key_ring
 Environment = Literal["development", "test", "production"]
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRACE_EXPORTERS = ("none", "console", "otlp")
+DEFAULT_SCOPES = (
+    "read_customers,write_customers,read_orders,read_fulfillments,read_inventory,"
+    "read_products,write_discounts,write_app_proxy"
+)
 
 
 class SettingsError(Exception):
@@ -42,6 +46,8 @@ class Settings:
     port: int
     shopify_api_key: str
     shopify_api_secret: str
+    shopify_api_secret_previous: str | None
+    shopify_api_base: str
     shopify_scopes: tuple[str, ...]
     shopify_api_version: str
     encryption_keys: Mapping[str, bytes]
@@ -54,6 +60,7 @@ class Settings:
     max_request_body_bytes: int
     worker_heartbeat_seconds: float
     stalled_worker_seconds: float
+    webhook_retention_days: int
 
     @property
     def sms_provider(self) -> Literal["mitto", "simulator"]:
@@ -62,6 +69,15 @@ class Settings:
     @property
     def production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def shopify_secrets(self) -> tuple[str, ...]:
+        """Current secret first; the previous one is still accepted during a rotation."""
+        previous = (self.shopify_api_secret_previous,) if self.shopify_api_secret_previous else ()
+        return (self.shopify_api_secret, *previous)
+
+    def shopify_origin(self, shop: str) -> str:
+        return self.shopify_api_base.replace("{shop}", shop)
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -88,10 +104,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         port=reader.integer("PORT", 8000, 1, 65535),
         shopify_api_key=secret("SHOPIFY_API_KEY"),
         shopify_api_secret=secret("SHOPIFY_API_SECRET"),
+        shopify_api_secret_previous=env.get("SHOPIFY_API_SECRET_PREVIOUS") or None,
+        shopify_api_base=reader.api_base("SHOPIFY_API_BASE", "https://{shop}"),
         shopify_scopes=tuple(
-            s.strip()
-            for s in (env.get("SHOPIFY_SCOPES") or "read_customers,write_discounts").split(",")
-            if s.strip()
+            s.strip() for s in (env.get("SHOPIFY_SCOPES") or DEFAULT_SCOPES).split(",") if s.strip()
         ),
         shopify_api_version=reader.pattern(
             "SHOPIFY_API_VERSION", r"\d{4}-(01|04|07|10)", "2026-07", "a version like 2026-07"
@@ -106,6 +122,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         max_request_body_bytes=reader.integer("MAX_REQUEST_BODY_BYTES", 1_048_576, 1024, 1 << 30),
         worker_heartbeat_seconds=reader.number("WORKER_HEARTBEAT_SECONDS", 10.0, 0.1, 600),
         stalled_worker_seconds=reader.number("STALLED_WORKER_SECONDS", 60.0, 0.5, 86_400),
+        webhook_retention_days=reader.integer("WEBHOOK_RETENTION_DAYS", 7, 7, 365),
     )
 
 
@@ -157,6 +174,13 @@ class _Reader:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise SettingsError(name, "an absolute http(s) URL")
+        return value.rstrip("/")
+
+    def api_base(self, name: str, default: str) -> str:
+        value = self._raw(name) or default
+        if "{shop}" not in value:
+            raise SettingsError(name, "a URL template containing {shop}, e.g. https://{shop}")
+        self.http_url(name, value.replace("{shop}", "shop.myshopify.com"))
         return value.rstrip("/")
 
     def postgres_url(self, name: str) -> str | None:

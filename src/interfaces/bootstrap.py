@@ -9,22 +9,34 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
+import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from application.events.process_webhook import WebhookHandler
+from application.events.prune_webhook_events import PruneWebhookEvents
 from application.operations.prune_finished_jobs import PruneFinishedJobs
 from application.operations.recover_stalled_jobs import RecoverStalledJobs
+from application.shops.access_token import GetAccessToken
+from application.shops.after_install import AfterInstall
+from application.shops.install_shop import InstallShop
+from application.shops.lifecycle_webhooks import HandleAppUninstalled, HandleShopUpdate
+from infrastructure.clock import SystemClock
 from infrastructure.crypto.blind_index import HmacBlindIndex
 from infrastructure.crypto.cipher import AesGcmCipher
 from infrastructure.db.embedded import EmbeddedPostgres
 from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
+from infrastructure.ids import Uuid7Ids
 from infrastructure.queue.admin import ProcrastinateJobAdmin
 from infrastructure.queue.app import create_queue_app, delete_jobs_policy
 from infrastructure.queue.middleware import JobObserver
 from infrastructure.settings import Settings
+from infrastructure.shopify.admin import HttpShopifyAdmin
+from infrastructure.shopify.oauth import HttpShopifyAuth
 from infrastructure.telemetry.logging import configure_logging
 from infrastructure.telemetry.tracing import configure_tracing, job_meta
 
@@ -50,7 +62,10 @@ class Container:
     uow: UnitOfWorkFactory
     cipher: AesGcmCipher
     blind_index: HmacBlindIndex
+    http: httpx.AsyncClient
     embedded: EmbeddedPostgres | None = None
+    clock: SystemClock = field(default_factory=SystemClock)
+    ids: Uuid7Ids = field(default_factory=Uuid7Ids)
     # Set right after construction: the tasks it registers close over the container.
     queue: procrastinate.App = field(init=False)
 
@@ -66,6 +81,47 @@ class Container:
     def prune_finished_jobs(self) -> PruneFinishedJobs:
         return PruneFinishedJobs(self.job_admin)
 
+    @cached_property
+    def shopify_auth(self) -> HttpShopifyAuth:
+        return HttpShopifyAuth(
+            self.http,
+            api_key=self.settings.shopify_api_key,
+            api_secret=self.settings.shopify_api_secret,
+            scopes=self.settings.shopify_scopes,
+            origin=self.settings.shopify_origin,
+            now=self.clock.now,
+        )
+
+    @cached_property
+    def shopify_admin(self) -> HttpShopifyAdmin:
+        tokens = GetAccessToken(self.uow, self.shopify_auth, self.clock)
+        return HttpShopifyAdmin(
+            self.http,
+            api_version=self.settings.shopify_api_version,
+            origin=self.settings.shopify_origin,
+            access_token=lambda shop: tokens(shop.id, shop.domain),
+        )
+
+    def install_shop(self) -> InstallShop:
+        return InstallShop(self.uow, self.clock, self.ids)
+
+    def after_install(self) -> AfterInstall:
+        return AfterInstall(
+            self.uow, self.shopify_admin, webhook_uri=f"{self.settings.app_url}/webhooks/shopify"
+        )
+
+    def webhook_handlers(self) -> dict[str, WebhookHandler]:
+        """Topic -> handler. A topic missing here is marked ignored when it arrives."""
+        return {
+            "app/uninstalled": HandleAppUninstalled(self.clock),
+            "shop/update": HandleShopUpdate(),
+        }
+
+    async def prune_webhook_events(self) -> int:
+        return await PruneWebhookEvents(
+            self.uow, self.clock, retention_days=self.settings.webhook_retention_days
+        )()
+
     def worker_options(self, queues: Iterable[str] | None = None) -> dict[str, Any]:
         return {
             "delete_jobs": delete_jobs_policy(queues),
@@ -75,6 +131,7 @@ class Container:
         }
 
     async def aclose(self) -> None:
+        await self.http.aclose()
         await self.engine.dispose()
 
 
@@ -92,13 +149,15 @@ def build_container(
         database_url, embedded = resolve_database_url(settings)
     engine = create_app_engine(database_url, application_name=application_name)
     sessions = session_factory(engine)
+    cipher = AesGcmCipher(settings.encryption_keys)
     container = Container(
         settings=settings,
         database_url=database_url,
         engine=engine,
         sessions=sessions,
-        uow=UnitOfWorkFactory(sessions, job_meta=job_meta),
-        cipher=AesGcmCipher(settings.encryption_keys),
+        uow=UnitOfWorkFactory(sessions, cipher, job_meta=job_meta),
+        cipher=cipher,
+        http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)),
         blind_index=HmacBlindIndex(settings.blind_index_key),
         embedded=embedded,
     )

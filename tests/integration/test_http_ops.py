@@ -28,6 +28,7 @@ async def test_readyz_is_503_with_a_reason_when_the_database_is_unreachable(cont
         uow=container.uow,
         cipher=container.cipher,
         blind_index=container.blind_index,
+        http=container.http,
     )
     async with http_client(create_app(unreachable)) as client:
         ready = await client.get("/readyz")

@@ -6,14 +6,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from advanced_alchemy.base import UUIDv7AuditBase
+from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
-from advanced_alchemy.types import DateTimeUTC, JsonB
-from sqlalchemy import String, select
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
+from sqlalchemy import ForeignKey, String, Text, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.shops import Shop, ShopStatus
+from application.ports import Cipher
+from domain.shops import Shop, ShopCredentials, ShopStatus
 
 
 class ShopModel(UUIDv7AuditBase):
@@ -55,6 +57,129 @@ class SqlShopRepository:
     async def list(self) -> list[Shop]:
         rows = await self._rows.session.scalars(select(ShopModel).order_by(ShopModel.domain))
         return [_to_domain(row) for row in rows]
+
+    async def save(self, shop: Shop) -> None:
+        await self._rows.session.execute(
+            update(ShopModel)
+            .where(ShopModel.id == shop.id)
+            .values(
+                name=shop.name,
+                currency=shop.currency,
+                timezone=shop.timezone,
+                country=shop.country,
+                status=shop.status.value,
+                installed_at=shop.installed_at,
+                uninstalled_at=shop.uninstalled_at,
+                settings=dict(shop.settings),
+                updated_at=func.now(),
+            )
+        )
+
+
+class ShopCredentialModel(DefaultBase):
+    __tablename__ = "shop_credentials"
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(
+        GUID(length=16), ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    access_token: Mapped[str] = mapped_column(Text)
+    scopes: Mapped[str] = mapped_column(Text)
+    access_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+
+
+class SqlCredentialStore:
+    """Tokens are sealed with the shop id as associated data: a row copied onto another
+    shop does not decrypt."""
+
+    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher) -> None:
+        self._session = session
+        self._shop_id = shop_id
+        self._cipher = cipher
+
+    def _context(self, field: str) -> str:
+        return f"shop_credentials.{field}:{self._shop_id}"
+
+    async def get(self, *, for_update: bool = False) -> ShopCredentials | None:
+        query = select(ShopCredentialModel).where(ShopCredentialModel.shop_id == self._shop_id)
+        row = (
+            await self._session.scalars(query.with_for_update() if for_update else query)
+        ).first()
+        if row is None:
+            return None
+        return ShopCredentials(
+            access_token=self._cipher.decrypt(row.access_token, context=self._context("access")),
+            scopes=tuple(s for s in row.scopes.split(",") if s),
+            access_expires_at=row.access_expires_at,
+            refresh_token=(
+                self._cipher.decrypt(row.refresh_token, context=self._context("refresh"))
+                if row.refresh_token
+                else None
+            ),
+            refresh_expires_at=row.refresh_expires_at,
+        )
+
+    async def save(self, credentials: ShopCredentials) -> None:
+        values = {
+            "access_token": self._cipher.encrypt(
+                credentials.access_token, context=self._context("access")
+            ),
+            "scopes": ",".join(credentials.scopes),
+            "access_expires_at": credentials.access_expires_at,
+            "refresh_token": (
+                self._cipher.encrypt(credentials.refresh_token, context=self._context("refresh"))
+                if credentials.refresh_token
+                else None
+            ),
+            "refresh_expires_at": credentials.refresh_expires_at,
+            "updated_at": func.now(),
+        }
+        await self._session.execute(
+            pg_insert(ShopCredentialModel)
+            .values(shop_id=self._shop_id, **values)
+            .on_conflict_do_update(index_elements=["shop_id"], set_=values)
+        )
+
+    async def erase(self) -> None:
+        await self._session.execute(
+            delete(ShopCredentialModel).where(ShopCredentialModel.shop_id == self._shop_id)
+        )
+
+
+class OAuthStateModel(DefaultBase):
+    __tablename__ = "oauth_states"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_domain: Mapped[str] = mapped_column(String(255))
+    expires_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SqlOAuthStates:
+    def __init__(self, session: AsyncSession) -> None:
+        self._session = session
+
+    async def put(self, nonce: str, shop_domain: str, expires_at: datetime) -> None:
+        await self._session.execute(
+            insert(OAuthStateModel).values(
+                nonce=nonce, shop_domain=shop_domain, expires_at=expires_at
+            )
+        )
+
+    async def consume(self, nonce: str, now: datetime) -> str | None:
+        # Deleting is the single use: a replayed callback finds nothing.
+        shop = await self._session.scalar(
+            delete(OAuthStateModel)
+            .where(OAuthStateModel.nonce == nonce, OAuthStateModel.expires_at > now)
+            .returning(OAuthStateModel.shop_domain)
+        )
+        await self._session.execute(
+            delete(OAuthStateModel).where(OAuthStateModel.expires_at <= now)
+        )
+        return shop
 
 
 def _to_row(shop: Shop) -> ShopModel:

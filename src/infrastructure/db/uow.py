@@ -16,30 +16,46 @@ from typing import Any, Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from application.ports import Cipher
 from infrastructure.db.audit import SqlAuditLog
 from infrastructure.db.engine import MAINTENANCE_ROLE
-from infrastructure.db.shops import SqlShopRepository
+from infrastructure.db.events import SqlWebhookInbox
+from infrastructure.db.shops import SqlCredentialStore, SqlOAuthStates, SqlShopRepository
 from infrastructure.queue.defer import SqlJobQueue
+
+# One round trip: find the shop by domain (a security-definer function, since no scope
+# exists yet) and scope the transaction to it.
+_ENTER_BY_DOMAIN = text(
+    "SELECT s.id, set_config('app.shop_id', s.id::text, true) "
+    "FROM blossom_shop_lookup(:domain) AS s"
+)
 
 
 class SqlUnitOfWork:
     shops: SqlShopRepository
     audit: SqlAuditLog
     jobs: SqlJobQueue
+    credentials: SqlCredentialStore
+    webhooks: SqlWebhookInbox
+    oauth_states: SqlOAuthStates
     session: AsyncSession
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        cipher: Cipher,
         *,
-        shop_id: uuid.UUID | None,
+        shop_id: uuid.UUID | None = None,
+        shop_domain: str | None = None,
         maintenance: bool = False,
         job_meta: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
-        if (shop_id is None) != maintenance:
-            raise ValueError("a unit of work is either scoped to a shop or explicitly maintenance")
+        if sum((shop_id is not None, shop_domain is not None, maintenance)) != 1:
+            raise ValueError("a unit of work is scoped to one shop or explicitly maintenance")
         self._sessions = sessions
+        self._cipher = cipher
         self.shop_id = shop_id
+        self._shop_domain = shop_domain
         self.maintenance = maintenance
         self._job_meta = job_meta
         self._committed = False
@@ -48,15 +64,35 @@ class SqlUnitOfWork:
         self.session = self._sessions()
         if self.maintenance:
             await self.session.execute(text(f"SET LOCAL ROLE {MAINTENANCE_ROLE}"))
+        elif self._shop_domain is not None:
+            row = (
+                await self.session.execute(_ENTER_BY_DOMAIN, {"domain": self._shop_domain})
+            ).first()
+            self.shop_id = row[0] if row else None
         else:
             await self.session.execute(
                 text("SELECT set_config('app.shop_id', :shop_id, true)"),
                 {"shop_id": str(self.shop_id)},
             )
+        self._bind()
+        return self
+
+    def _bind(self) -> None:
         self.shops = SqlShopRepository(self.session)
         self.audit = SqlAuditLog(self.session, self.shop_id)
         self.jobs = SqlJobQueue(self.session, self._job_meta)
-        return self
+        self.credentials = SqlCredentialStore(self.session, self.shop_id, self._cipher)
+        self.webhooks = SqlWebhookInbox(self.session, self.shop_id, self._cipher)
+        self.oauth_states = SqlOAuthStates(self.session)
+
+    async def scope_to(self, shop_id: uuid.UUID) -> None:
+        if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):
+            raise ValueError("only an unscoped shop-domain unit of work can adopt a shop")
+        await self.session.execute(
+            text("SELECT set_config('app.shop_id', :shop_id, true)"), {"shop_id": str(shop_id)}
+        )
+        self.shop_id = shop_id
+        self._bind()
 
     async def __aexit__(
         self,
@@ -81,15 +117,22 @@ class UnitOfWorkFactory:
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
+        cipher: Cipher,
         job_meta: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self._sessions = sessions
+        self._cipher = cipher
         self._job_meta = job_meta
 
     def for_shop(self, shop_id: uuid.UUID) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, shop_id=shop_id, job_meta=self._job_meta)
+        return SqlUnitOfWork(self._sessions, self._cipher, shop_id=shop_id, job_meta=self._job_meta)
+
+    def for_shop_domain(self, domain: str) -> SqlUnitOfWork:
+        return SqlUnitOfWork(
+            self._sessions, self._cipher, shop_domain=domain, job_meta=self._job_meta
+        )
 
     def maintenance(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
-            self._sessions, shop_id=None, maintenance=True, job_meta=self._job_meta
+            self._sessions, self._cipher, maintenance=True, job_meta=self._job_meta
         )

@@ -9,6 +9,7 @@ savepoint keeps a conflict from aborting the caller's transaction.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -78,6 +79,16 @@ class SqlJobQueue:
             return list((await self._session.execute(_DEFER_SQL, params)).scalars())
         async with self._session.begin_nested():
             return list((await self._session.execute(_DEFER_SQL, params)).scalars())
+
+    async def cancel_for_shop(self, shop_id: uuid.UUID) -> int:
+        cancelled = await self._session.scalar(
+            text(
+                "SELECT count(procrastinate_cancel_job_v1(id, false, false)) "
+                "FROM procrastinate_jobs WHERE status = 'todo' AND args->>'shop_id' = :shop"
+            ),
+            {"shop": str(shop_id)},
+        )
+        return int(cancelled or 0)
 
 
 def _encode_args(args: Mapping[str, Any], meta: Mapping[str, Any]) -> str:

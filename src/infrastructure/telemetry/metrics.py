@@ -16,3 +16,11 @@ WORKER_RECONNECTS = Counter(
 STALLED_JOBS_RECOVERED = Counter(
     "blossom_stalled_jobs_recovered_total", "Jobs of dead workers put back in the queue"
 )
+WEBHOOKS = Counter(
+    "blossom_webhooks_total",
+    "Shopify webhook deliveries, by topic and outcome (accepted, duplicate, rejected …)",
+    ["topic", "outcome"],
+)
+SHOPIFY_CALLS = Counter(
+    "blossom_shopify_calls_total", "Shopify Admin API calls, by HTTP status", ["status"]
+)

@@ -13,6 +13,7 @@ from interfaces.bootstrap import Container
 from interfaces.http.ops import OpsController, refresh_queue_depth
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.request_id import RequestIdMiddleware
+from interfaces.http.webhooks import ShopifyWebhookController
 
 API_VERSION = "0.1.0"
 
@@ -32,7 +33,7 @@ def create_app(container: Container) -> Litestar:
         app_name="sms_blossom", prefix="blossom", group_path=True, exclude=["/metrics"]
     )
     return Litestar(
-        route_handlers=[OpsController, MetricsController],
+        route_handlers=[OpsController, MetricsController, ShopifyWebhookController],
         dependencies={
             "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
         },

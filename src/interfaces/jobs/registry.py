@@ -7,11 +7,17 @@ from typing import TYPE_CHECKING
 
 import procrastinate
 
+from interfaces.jobs.events import events_blueprint
 from interfaces.jobs.maintenance import maintenance_blueprint
+from interfaces.jobs.shops import shops_blueprint
 
 if TYPE_CHECKING:
     from interfaces.bootstrap import Container
 
 
 def all_blueprints(container: Container) -> Mapping[str, procrastinate.Blueprint]:
-    return {"maintenance": maintenance_blueprint(container)}
+    return {
+        "maintenance": maintenance_blueprint(container),
+        "events": events_blueprint(container),
+        "shops": shops_blueprint(container),
+    }

@@ -1,0 +1,34 @@
+"""After an install: subscribe to the topics we handle and copy the shop's settings."""
+
+from __future__ import annotations
+
+import uuid
+
+from application.ports import ShopifyAdmin, ShopRef, UnitOfWorkFactory
+from domain.events import topics_allowed_by
+
+
+class AfterInstall:
+    def __init__(self, uows: UnitOfWorkFactory, admin: ShopifyAdmin, *, webhook_uri: str) -> None:
+        self._uows = uows
+        self._admin = admin
+        self._webhook_uri = webhook_uri
+
+    async def __call__(self, shop_id: uuid.UUID) -> int:
+        async with self._uows.for_shop(shop_id) as uow:
+            shop = await uow.shops.get(shop_id)
+            credentials = await uow.credentials.get()
+        if shop is None or not shop.installed or credentials is None:
+            return 0
+        ref = ShopRef(shop.id, shop.domain)
+        created = 0
+        for topic in topics_allowed_by(credentials.scopes):
+            created += await self._admin.subscribe_webhook(ref, topic, self._webhook_uri)
+        info = await self._admin.shop_info(ref)
+        async with self._uows.for_shop(shop_id) as uow:
+            shop = await uow.shops.get(shop_id)
+            shop.name, shop.currency = info.name, info.currency
+            shop.timezone, shop.country = info.timezone, info.country
+            await uow.shops.save(shop)
+            await uow.commit()
+        return created

@@ -1,0 +1,48 @@
+"""Create or reactivate a shop with fresh credentials; follow-up work is deferred with it."""
+
+from __future__ import annotations
+
+from application.errors import ShopifyRejected
+from application.ports import Clock, IdGenerator, UnitOfWorkFactory
+from application.tasks import AFTER_INSTALL
+from domain.shops import Shop, ShopCredentials
+
+# What the product cannot work without; merchants may grant less than requested.
+REQUIRED_SCOPES = ("read_customers",)
+
+
+class InstallShop:
+    """Idempotent: installing an installed shop only replaces its credentials."""
+
+    def __init__(self, uows: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+        self._uows = uows
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, domain: str, credentials: ShopCredentials, *, source: str) -> Shop:
+        missing = credentials.missing_scopes(REQUIRED_SCOPES)
+        if missing:
+            raise ShopifyRejected(f"required scopes not granted: {', '.join(missing)}")
+        now = self._clock.now()
+        async with self._uows.for_shop_domain(domain) as uow:
+            if uow.shop_id is None:
+                await uow.scope_to(self._ids.new_id())
+                shop = await uow.shops.add(
+                    Shop(id=uow.shop_id, domain=domain, name=domain.split(".")[0], installed_at=now)
+                )
+                action = "shop.installed"
+            else:
+                shop = await uow.shops.get(uow.shop_id)
+                action = "shop.reinstalled" if not shop.installed else "shop.credentials_renewed"
+                if not shop.installed:
+                    shop.mark_installed(now)
+                    await uow.shops.save(shop)
+            await uow.credentials.save(credentials)
+            await uow.jobs.defer(
+                AFTER_INSTALL.job(
+                    {"shop_id": str(shop.id)}, queueing_lock=f"after-install:{shop.id}"
+                )
+            )
+            await uow.audit.record(action=action, actor=source, subject=domain)
+            await uow.commit()
+        return shop

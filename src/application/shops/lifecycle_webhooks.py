@@ -1,0 +1,51 @@
+"""Handlers for the topics that belong to the shop itself."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from application.ports import Clock, UnitOfWork
+from domain.events import WebhookEvent
+
+
+class HandleAppUninstalled:
+    """Mark the shop uninstalled, erase its token (already revoked by Shopify) and cancel
+    its waiting jobs. Data stays until `shop/redact`, since the merchant may come back."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    async def __call__(
+        self, uow: UnitOfWork, event: WebhookEvent, payload: Mapping[str, Any]
+    ) -> None:
+        shop = await uow.shops.get(event.shop_id)
+        if shop is None:
+            return
+        # Deliveries arrive out of order: an uninstall that fired before the latest
+        # install must not undo it.
+        if event.triggered_at and shop.installed_at and event.triggered_at < shop.installed_at:
+            return
+        shop.mark_uninstalled(self._clock.now())
+        await uow.shops.save(shop)
+        await uow.credentials.erase()
+        cancelled = await uow.jobs.cancel_for_shop(shop.id)
+        await uow.audit.record(
+            action="shop.uninstalled", actor="shopify", details={"jobs_cancelled": cancelled}
+        )
+
+
+class HandleShopUpdate:
+    """Keep the shop's name and locale (currency, timezone, country) in step with Shopify."""
+
+    async def __call__(
+        self, uow: UnitOfWork, event: WebhookEvent, payload: Mapping[str, Any]
+    ) -> None:
+        shop = await uow.shops.get(event.shop_id)
+        if shop is None:
+            return
+        shop.name = payload.get("name") or shop.name
+        shop.currency = payload.get("currency") or shop.currency
+        shop.timezone = payload.get("iana_timezone") or shop.timezone
+        shop.country = payload.get("country_code") or shop.country
+        await uow.shops.save(shop)

@@ -1,0 +1,165 @@
+"""The webhook inbox: one row per delivery, payload encrypted, unique per webhook id."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import TypeVar
+
+from advanced_alchemy.base import UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    delete,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql import Delete, Select, Update
+from uuid_utils.compat import uuid7
+
+from application.ports import Cipher
+from domain.events import EventStatus, WebhookDelivery, WebhookEvent
+
+_Q = TypeVar("_Q", Select, Update, Delete)
+
+
+class WebhookEventModel(UUIDv7Base):
+    __tablename__ = "webhook_events"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "webhook_id", name="uq_webhook_events_shop_webhook"),
+        Index("ix_webhook_events_shop_status", "shop_id", "status", "received_at"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    topic: Mapped[str] = mapped_column(String(100))
+    webhook_id: Mapped[str] = mapped_column(String(255))
+    event_id: Mapped[str | None] = mapped_column(String(255))
+    triggered_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    api_version: Mapped[str] = mapped_column(String(16))
+    payload: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+    processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SqlWebhookInbox:
+    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher) -> None:
+        self._session = session
+        self._shop_id = shop_id
+        self._cipher = cipher
+
+    @staticmethod
+    def _context(event_id: uuid.UUID) -> str:
+        return f"webhook_events.payload:{event_id}"
+
+    async def add(self, delivery: WebhookDelivery) -> uuid.UUID | None:
+        event_id = uuid7()
+        payload = self._cipher.encrypt(
+            delivery.payload.decode("utf-8", errors="replace"), context=self._context(event_id)
+        )
+        return await self._session.scalar(
+            pg_insert(WebhookEventModel)
+            .values(
+                id=event_id,
+                shop_id=self._shop_id,
+                topic=delivery.topic,
+                webhook_id=delivery.webhook_id,
+                event_id=delivery.event_id,
+                triggered_at=delivery.triggered_at,
+                api_version=delivery.api_version,
+                payload=payload,
+                status=EventStatus.RECEIVED.value,
+            )
+            .on_conflict_do_nothing(constraint="uq_webhook_events_shop_webhook")
+            .returning(WebhookEventModel.id)
+        )
+
+    async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:
+        row = (
+            await self._session.scalars(self._scoped(select(WebhookEventModel), event_id))
+        ).first()
+        if row is None:
+            return None
+        payload = self._cipher.decrypt(row.payload, context=self._context(row.id)).encode()
+        return _to_domain(row), payload
+
+    def _scoped(self, query: _Q, event_id: uuid.UUID | None = None) -> _Q:
+        """Every query names its shop; only the maintenance path (no shop) spans shops."""
+        if self._shop_id is not None:
+            query = query.where(WebhookEventModel.shop_id == self._shop_id)
+        if event_id is not None:
+            query = query.where(WebhookEventModel.id == event_id)
+        return query
+
+    async def mark(
+        self, event_id: uuid.UUID, status: EventStatus, *, error: str | None = None
+    ) -> None:
+        finished = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+        await self._session.execute(
+            self._scoped(update(WebhookEventModel), event_id).values(
+                status=status.value,
+                error=error,
+                attempts=WebhookEventModel.attempts + 1,
+                processed_at=func.now() if finished else None,
+            )
+        )
+
+    async def find(
+        self, *, status: EventStatus | None, topic: str | None, limit: int
+    ) -> list[WebhookEvent]:
+        query = self._scoped(select(WebhookEventModel)).order_by(
+            WebhookEventModel.received_at.desc()
+        )
+        if status is not None:
+            query = query.where(WebhookEventModel.status == status.value)
+        if topic is not None:
+            query = query.where(WebhookEventModel.topic == topic)
+        return [_to_domain(row) for row in await self._session.scalars(query.limit(limit))]
+
+    async def reset(self, event_id: uuid.UUID) -> bool:
+        result = await self._session.execute(
+            self._scoped(update(WebhookEventModel), event_id).values(
+                status=EventStatus.RECEIVED.value, error=None, processed_at=None
+            )
+        )
+        return result.rowcount == 1
+
+    async def prune(self, *, handled_before: datetime) -> int:
+        handled = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)
+        result = await self._session.execute(
+            self._scoped(delete(WebhookEventModel)).where(
+                WebhookEventModel.status.in_(handled),
+                WebhookEventModel.processed_at < handled_before,
+            )
+        )
+        return result.rowcount
+
+
+def _to_domain(row: WebhookEventModel) -> WebhookEvent:
+    return WebhookEvent(
+        id=row.id,
+        shop_id=row.shop_id,
+        topic=row.topic,
+        webhook_id=row.webhook_id,
+        event_id=row.event_id,
+        triggered_at=row.triggered_at,
+        api_version=row.api_version,
+        status=EventStatus(row.status),
+        attempts=row.attempts,
+        error=row.error,
+        received_at=row.received_at,
+        processed_at=row.processed_at,
+    )

@@ -1,0 +1,1 @@
+"""Shopify adapters: signatures, OAuth and tokens, Admin GraphQL client, fake Shopify."""

@@ -1,0 +1,233 @@
+"""`ShopifyAdmin` over httpx: Admin GraphQL with cost-based self-throttling and retries.
+
+Shopify meters GraphQL per app and shop with a leaky bucket (contract §6.4). We keep a
+model of each shop's bucket from the last `throttleStatus` and wait before a request
+would overdraw it, so a burst of writes slows down instead of being refused. Until the
+first response seeds the model, one request goes alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
+from application.ports import ShopInfo, ShopRef
+from domain.events import subscription_enum
+from infrastructure.telemetry.metrics import SHOPIFY_CALLS
+from infrastructure.telemetry.tracing import tracer
+
+log = logging.getLogger("blossom.shopify")
+
+QUERY_COST = 1
+MUTATION_COST = 10
+
+SHOP_QUERY = """
+query shop { shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } } }
+"""
+SUBSCRIBE = """
+mutation webhookSubscriptionCreate($topic: WebhookSubscriptionTopic!,
+                                   $webhookSubscription: WebhookSubscriptionInput!) {
+  webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) {
+    webhookSubscription { id }
+    userErrors { field message }
+  }
+}
+"""
+
+
+@dataclass
+class _Bucket:
+    maximum: float
+    available: float
+    restore_rate: float
+    at: float
+
+    def projected(self, now: float) -> float:
+        return min(self.maximum, self.available + (now - self.at) * self.restore_rate)
+
+
+@dataclass
+class _ShopThrottle:
+    bucket: _Bucket | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    seeded: asyncio.Event = field(default_factory=asyncio.Event)
+    probing: bool = False
+
+
+class HttpShopifyAdmin:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        api_version: str,
+        origin: Callable[[str], str],
+        access_token: Callable[[ShopRef], Awaitable[str]],
+        max_attempts: int = 6,
+        backoff_seconds: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._http = http
+        self._version = api_version
+        self._origin = origin
+        self._access_token = access_token
+        self._max_attempts = max_attempts
+        self._backoff = backoff_seconds
+        self._clock = clock
+        self._throttles: dict[str, _ShopThrottle] = {}
+
+    async def shop_info(self, shop: ShopRef) -> ShopInfo:
+        data = await self.execute(shop, SHOP_QUERY, cost=QUERY_COST)
+        info = data["shop"]
+        return ShopInfo(
+            name=info["name"],
+            currency=info["currencyCode"],
+            timezone=info["ianaTimezone"],
+            country=(info.get("billingAddress") or {}).get("countryCodeV2") or "US",
+        )
+
+    async def subscribe_webhook(self, shop: ShopRef, topic: str, uri: str) -> bool:
+        variables = {"topic": subscription_enum(topic), "webhookSubscription": {"uri": uri}}
+        data = await self.execute(shop, SUBSCRIBE, variables, cost=MUTATION_COST)
+        errors = data["webhookSubscriptionCreate"]["userErrors"]
+        if any("already been taken" in str(e.get("message", "")) for e in errors):
+            return False  # re-install: the subscription is already there
+        _raise_user_errors("webhookSubscriptionCreate", errors)
+        return True
+
+    async def execute(
+        self,
+        shop: ShopRef,
+        query: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        cost: int = MUTATION_COST,
+    ) -> dict[str, Any]:
+        """Run one GraphQL operation and return its `data`; raises typed errors."""
+        with tracer.start_as_current_span("shopify.graphql", attributes={"shopify.cost": cost}):
+            for attempt in range(self._max_attempts):
+                await self._reserve(shop.domain, cost)
+                outcome = await self._attempt(shop, query, variables or {}, attempt)
+                if outcome is not None:
+                    return outcome
+        raise ShopifyUnavailable(f"Shopify GraphQL still failing after {self._max_attempts} tries")
+
+    async def _attempt(
+        self, shop: ShopRef, query: str, variables: Mapping[str, Any], attempt: int
+    ) -> dict[str, Any] | None:
+        url = f"{self._origin(shop.domain)}/admin/api/{self._version}/graphql.json"
+        headers = {"X-Shopify-Access-Token": await self._access_token(shop)}
+        started = time.perf_counter()
+        try:
+            response = await self._http.post(
+                url, json={"query": query, "variables": dict(variables)}, headers=headers
+            )
+        except httpx.TransportError as exc:
+            self._release_probe(shop.domain)
+            SHOPIFY_CALLS.labels("transport_error").inc()
+            log.warning("shopify unreachable", extra={"error_type": type(exc).__name__})
+            await asyncio.sleep(self._delay(attempt))
+            return None
+        SHOPIFY_CALLS.labels(str(response.status_code)).inc()
+        log.debug(
+            "shopify call",
+            extra={
+                "status": response.status_code,
+                "ms": round((time.perf_counter() - started) * 1000),
+            },
+        )
+        return await self._handle(shop.domain, response, attempt)
+
+    async def _handle(
+        self, domain: str, response: httpx.Response, attempt: int
+    ) -> dict[str, Any] | None:
+        if response.status_code in (401, 403):
+            self._release_probe(domain)
+            raise ShopifyUnauthorized(f"Shopify refused the token for {domain}")
+        if response.status_code == 429 or response.status_code >= 500:
+            self._release_probe(domain)
+            await asyncio.sleep(_retry_after(response) or self._delay(attempt))
+            return None
+        body = response.json()
+        cost = (body.get("extensions") or {}).get("cost") or {}
+        self._observe(domain, cost.get("throttleStatus"))
+        errors = body.get("errors")
+        if errors and any(_code(e) == "THROTTLED" for e in errors):
+            await asyncio.sleep(_throttle_wait(cost) + random.random() * 0.1)  # noqa: S311
+            return None
+        if errors or response.status_code != 200:
+            raise ShopifyRejected(f"GraphQL error: {_messages(errors)}", list(errors or []))
+        return body["data"]
+
+    async def _reserve(self, domain: str, cost: int) -> None:
+        throttle = self._throttles.setdefault(domain, _ShopThrottle())
+        while throttle.bucket is None:
+            if not throttle.probing:
+                throttle.probing = True  # this request goes alone and seeds the model
+                return
+            await throttle.seeded.wait()
+        async with throttle.lock:
+            bucket = throttle.bucket
+            now = self._clock()
+            available = bucket.projected(now)
+            wait = max(0.0, (cost - available) / bucket.restore_rate)
+            bucket.available, bucket.at = available - cost, now
+        if wait:
+            await asyncio.sleep(wait)
+
+    def _observe(self, domain: str, status: Mapping[str, Any] | None) -> None:
+        throttle = self._throttles.setdefault(domain, _ShopThrottle())
+        if status:
+            throttle.bucket = _Bucket(
+                maximum=float(status["maximumAvailable"]),
+                available=float(status["currentlyAvailable"]),
+                restore_rate=float(status["restoreRate"]) or 1.0,
+                at=self._clock(),
+            )
+        self._release_probe(domain)
+
+    def _release_probe(self, domain: str) -> None:
+        throttle = self._throttles[domain]
+        throttle.probing = False
+        if throttle.bucket is not None:
+            throttle.seeded.set()
+
+    def _delay(self, attempt: int) -> float:
+        return min(30.0, self._backoff * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
+
+
+def _raise_user_errors(operation: str, errors: list[dict[str, Any]]) -> None:
+    if errors:
+        raise ShopifyRejected(f"{operation}: {_messages(errors)}", errors)
+
+
+def _code(error: Mapping[str, Any]) -> str | None:
+    return (error.get("extensions") or {}).get("code")
+
+
+def _messages(errors: Any) -> str:
+    if not errors:
+        return "no details"
+    return "; ".join(str(e.get("message", e)) if isinstance(e, dict) else str(e) for e in errors)
+
+
+def _throttle_wait(cost: Mapping[str, Any]) -> float:
+    status = cost.get("throttleStatus") or {}
+    requested = float(cost.get("requestedQueryCost") or MUTATION_COST)
+    rate = float(status.get("restoreRate") or 50.0)
+    return max(0.0, requested - float(status.get("currentlyAvailable") or 0.0)) / rate
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds, as the header says (never milliseconds: contract §8)."""
+    try:
+        return max(0.0, float(response.headers["retry-after"]))
+    except (KeyError, ValueError):
+        return None

@@ -1,0 +1,282 @@
+"""Webhook ingress end to end: HTTP -> inbox -> job -> handler, on real Postgres."""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+
+import pytest
+from infrastructure.shopify.fake_server import send_webhook
+from sqlalchemy import text
+
+from application.events.replay_webhooks import ReplayWebhooks
+from domain.events import EventStatus
+from domain.shops import ShopCredentials
+from infrastructure.queue.retry import BackoffRetry
+from infrastructure.shopify.signatures import sign_webhook
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.support import tasks
+from tests.support.http import client
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+URL = "/webhooks/shopify"
+W2_BODY = b'{"shop_id":954889,"shop_domain":"sms-demo.myshopify.com"}'
+
+
+async def _send(container, shop, topic="orders/create", payload=None, **kwargs):
+    async with client(create_app(container)) as http:
+        return await send_webhook(
+            http,
+            URL,
+            topic=topic,
+            shop=shop.domain,
+            payload=payload if payload is not None else {"id": 1, "phone": "+14155550132"},
+            secret=container.settings.shopify_api_secret,
+            **kwargs,
+        )
+
+
+async def _count(container, sql: str, **params) -> int:
+    async with container.uow.maintenance() as uow:
+        return await uow.session.scalar(text(sql), params)
+
+
+async def _drain(container) -> None:
+    await container.queue.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        queues=["webhooks"],
+        **container.worker_options(),
+    )
+
+
+async def test_valid_delivery_stores_one_encrypted_inbox_row_and_one_job(container):
+    shop = await add_shop(container)
+    response = await _send(container, shop, webhook_id="wh-1")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "accepted"}
+    assert await _count(container, "SELECT count(*) FROM webhook_events") == 1
+    assert (
+        await _count(
+            container,
+            "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'events:process_webhook'",
+        )
+        == 1
+    )
+    stored = await _count(
+        container, "SELECT count(*) FROM webhook_events WHERE payload LIKE '%4155550132%'"
+    )
+    assert stored == 0, "the payload is encrypted at rest"
+
+
+async def test_bad_hmac_is_401_problem_and_stores_nothing(container):
+    shop = await add_shop(container)
+    response = await _send(container, shop, signature="AAAA" + "A" * 40)
+
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert await _count(container, "SELECT count(*) FROM webhook_events") == 0
+    assert await _count(container, "SELECT count(*) FROM procrastinate_jobs") == 0
+
+
+async def test_same_webhook_id_twice_makes_one_row_and_one_job(container):
+    shop = await add_shop(container)
+    first = await _send(container, shop, webhook_id="wh-dup")
+    second = await _send(container, shop, webhook_id="wh-dup")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert second.json() == {"status": "duplicate"}
+    assert await _count(container, "SELECT count(*) FROM webhook_events") == 1
+    assert await _count(container, "SELECT count(*) FROM procrastinate_jobs") == 1
+
+
+async def test_compliance_vector_is_accepted_with_its_hmac_and_refused_without(container):
+    """Contract §4.4: W2's body under the doc secret `hush`."""
+    await add_shop(container, name="sms-demo")
+    hushed = dataclasses.replace(
+        container, settings=dataclasses.replace(container.settings, shopify_api_secret="hush")
+    )
+    headers = {
+        "X-Shopify-Topic": "shop/redact",
+        "X-Shopify-Shop-Domain": "sms-demo.myshopify.com",
+        "X-Shopify-API-Version": "2026-07",
+        "Content-Type": "application/json",
+    }
+    async with client(create_app(hushed)) as http:
+        ok = await http.post(
+            URL,
+            content=W2_BODY,
+            headers={
+                **headers,
+                "X-Shopify-Webhook-Id": "w2-ok",
+                "X-Shopify-Hmac-Sha256": "iH6nqyRlGa11fWkPQ+n/RR/qter1Y35b8VWIuIZ9Xs0=",
+            },
+        )
+        bad = await http.post(
+            URL,
+            content=W2_BODY,
+            headers={
+                **headers,
+                "X-Shopify-Webhook-Id": "w2-bad",
+                "X-Shopify-Hmac-Sha256": "iH6nqyRlGa11fWkPQ+n/RR/qter1Y35b8VWIuIZ9Xs1=",
+            },
+        )
+    assert ok.status_code == 200 and ok.json() == {"status": "accepted"}
+    assert bad.status_code == 401
+
+
+async def test_previous_secret_is_accepted_during_rotation(container):
+    shop = await add_shop(container)
+    rotated = dataclasses.replace(
+        container,
+        settings=dataclasses.replace(
+            container.settings,
+            shopify_api_secret="new-secret",
+            shopify_api_secret_previous=container.settings.shopify_api_secret,
+        ),
+    )
+    async with client(create_app(rotated)) as http:
+        old = await send_webhook(
+            http,
+            URL,
+            topic="orders/create",
+            shop=shop.domain,
+            payload={"id": 1},
+            secret=container.settings.shopify_api_secret,
+        )
+        new = await send_webhook(
+            http,
+            URL,
+            topic="orders/create",
+            shop=shop.domain,
+            payload={"id": 2},
+            secret="new-secret",
+        )
+    assert (old.status_code, new.status_code) == (200, 200)
+
+
+async def test_missing_headers_and_unknown_topics_are_400(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        body = b"{}"
+        signed = {
+            "X-Shopify-Hmac-Sha256": sign_webhook(body, container.settings.shopify_api_secret)
+        }
+        missing = await http.post(URL, content=body, headers=signed)
+    unknown = await _send(container, shop, topic="products/delete")
+    assert missing.status_code == 400 and "x-shopify-topic" in missing.json()["detail"]
+    assert unknown.status_code == 400
+
+
+async def test_topic_without_handler_is_marked_ignored(container):
+    shop = await add_shop(container)
+    await _send(container, shop, topic="orders/create")
+    await _drain(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+    assert event.status is EventStatus.IGNORED
+
+
+async def test_shop_update_refreshes_name_and_locale(container):
+    shop = await add_shop(container)
+    await _send(
+        container,
+        shop,
+        topic="shop/update",
+        payload={
+            "name": "Blossom Boutique",
+            "currency": "EUR",
+            "iana_timezone": "Europe/Paris",
+            "country_code": "FR",
+        },
+    )
+    await _drain(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        updated = await uow.shops.get(shop.id)
+    assert (updated.name, updated.currency, updated.timezone, updated.country) == (
+        "Blossom Boutique",
+        "EUR",
+        "Europe/Paris",
+        "FR",
+    )
+
+
+async def test_app_uninstalled_erases_token_and_cancels_pending_jobs(container):
+    shop = await add_shop(container)
+    other = await add_shop(container)
+    for s in (shop, other):
+        async with container.uow.for_shop(s.id) as uow:
+            await uow.credentials.save(ShopCredentials("shpat_secret", ("read_customers",)))
+            await uow.jobs.defer(tasks.RECORD.job({"shop_id": str(s.id), "marker": "pending"}))
+            await uow.commit()
+
+    await _send(container, shop, topic="app/uninstalled", payload={"id": 1})
+    await _drain(container)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.shops.get(shop.id)).installed is False
+        assert await uow.credentials.get() is None
+    async with container.uow.for_shop(other.id) as uow:
+        assert (await uow.shops.get(other.id)).installed is True
+        assert await uow.credentials.get() is not None
+    statuses = await _statuses(container)
+    assert statuses == {str(shop.id): "cancelled", str(other.id): "todo"}
+
+
+async def _statuses(container) -> dict[str, str]:
+    async with container.uow.maintenance() as uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT args->>'shop_id', status::text FROM procrastinate_jobs "
+                "WHERE task_name = 'testing:record'"
+            )
+        )
+        return dict(rows.all())
+
+
+async def test_handler_failure_retries_then_is_listed_and_replayable(container, monkeypatch):
+    shop = await add_shop(container)
+    calls = []
+
+    async def failing(uow, event, payload):
+        calls.append(event.id)
+        raise RuntimeError("handler broke")
+
+    handlers = {**container.webhook_handlers(), "orders/create": failing}
+    monkeypatch.setattr(type(container), "webhook_handlers", lambda self: handlers)
+    task = container.queue.tasks["events:process_webhook"]
+    monkeypatch.setattr(task, "retry_strategy", BackoffRetry(max_attempts=3, base_seconds=0))
+
+    await _send(container, shop, topic="orders/create", payload={"id": 7})
+    await _drain(container)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=EventStatus.FAILED, topic=None, limit=10)
+    assert len(calls) == 3 and event.attempts == 3 and "handler broke" in event.error
+    failed_jobs = await container.job_admin.list_jobs(status="failed", queue="webhooks", limit=10)
+    assert len(failed_jobs) == 1
+
+    handlers["orders/create"] = _succeed
+    replayed = await ReplayWebhooks(container.uow).failed(shop.id, topic=None, actor="test")
+    await _drain(container)
+    assert replayed == 1
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.webhooks.get(event.id))[0].status is EventStatus.PROCESSED
+
+
+async def _succeed(uow, event, payload):
+    return None
+
+
+async def test_shop_b_cannot_read_shop_a_events(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    await _send(container, shop_a, webhook_id=str(uuid.uuid4()))
+    async with container.uow.for_shop(shop_a.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+    async with container.uow.for_shop(shop_b.id) as uow:
+        assert await uow.webhooks.get(event.id) is None
+        assert await uow.webhooks.find(status=None, topic=None, limit=10) == []
+        assert await uow.webhooks.reset(event.id) is False
