@@ -102,6 +102,15 @@ class HttpShopifyAdmin:
         _raise_user_errors("webhookSubscriptionCreate", errors)
         return True
 
+    async def mutate(
+        self, shop: ShopRef, root: str, query: str, variables: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Run a mutation and return its payload; `userErrors` raise `ShopifyRejected`
+        (HTTP 200 with user errors means nothing was written)."""
+        payload = (await self.execute(shop, query, variables, cost=MUTATION_COST))[root]
+        _raise_user_errors(root, payload.get("userErrors") or [])
+        return payload
+
     async def execute(
         self,
         shop: ShopRef,

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
-from litestar import Litestar, Response, get
+from pathlib import Path
+
+from litestar import Litestar, Response, Router, get
 from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.template.config import TemplateConfig
 
 from interfaces.bootstrap import Container
+from interfaces.http.auth import AuthController
 from interfaces.http.ops import OpsController, refresh_queue_depth
 from interfaces.http.problems import problem_details_plugin
+from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
 from interfaces.http.request_id import RequestIdMiddleware
+from interfaces.http.session import current_shop, session_guard
+from interfaces.http.shops import ShopController
 from interfaces.http.webhooks import ShopifyWebhookController
 
 API_VERSION = "0.1.0"
+TEMPLATES = Path(__file__).parent / "templates"
 
 
 class MetricsController(PrometheusController):
@@ -33,7 +42,26 @@ def create_app(container: Container) -> Litestar:
         app_name="sms_blossom", prefix="blossom", group_path=True, exclude=["/metrics"]
     )
     return Litestar(
-        route_handlers=[OpsController, MetricsController, ShopifyWebhookController],
+        route_handlers=[
+            OpsController,
+            MetricsController,
+            ShopifyWebhookController,
+            AuthController,
+            Router(
+                "/api/v1",
+                route_handlers=[ShopController],
+                guards=[session_guard(container)],
+                dependencies={"shop": Provide(current_shop, sync_to_thread=False)},
+            ),
+            Router(
+                "/proxy",
+                route_handlers=[ProxyController],
+                guards=[proxy_guard(container)],
+                exception_handlers={ProxyUnauthorized: unauthorized_page},
+                include_in_schema=False,
+            ),
+        ],
+        template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         dependencies={
             "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
         },

@@ -1,0 +1,102 @@
+"""Install and token endpoints: OAuth authorization-code grant and token exchange."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.exceptions import ClientException, NotAuthorizedException, ServiceUnavailableException
+from litestar.params import FromQuery
+from litestar.response import Redirect
+
+from application.errors import ShopifyRejected, ShopifyUnavailable
+from application.shops.oauth_install import (
+    BeginOAuthInstall,
+    CompleteOAuthInstall,
+    InvalidOAuthState,
+)
+from infrastructure.shopify.signatures import (
+    SignatureError,
+    normalize_shop_domain,
+    verify_oauth_query,
+)
+from interfaces.bootstrap import Container
+from interfaces.http.session import session_token
+
+log = logging.getLogger("blossom.auth")
+
+
+def _shop(value: str | None) -> str:
+    try:
+        return normalize_shop_domain(value or "")
+    except SignatureError:
+        raise ClientException(detail="shop must be a domain like example.myshopify.com") from None
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+
+    @get("/install", summary="Start the OAuth install: redirect to Shopify's grant screen")
+    async def install(
+        self, container: NamedDependency[Container], shop: FromQuery[str | None] = None
+    ) -> Redirect:
+        domain = _shop(shop)
+        begin = BeginOAuthInstall(container.uow, container.shopify_auth, container.clock)
+        url = await begin(domain, redirect_uri=f"{container.settings.app_url}/auth/callback")
+        return Redirect(url, status_code=302)
+
+    @get("/callback", summary="OAuth callback: verify, exchange the code, install")
+    async def callback(self, request: Request, container: NamedDependency[Container]) -> Redirect:
+        query = request.scope["query_string"].decode("latin-1")
+        try:
+            params = verify_oauth_query(query, container.settings.shopify_secrets, now=time.time())
+        except SignatureError as exc:
+            if exc.reason == "bad shop domain":
+                raise ClientException(detail="shop must be a *.myshopify.com domain") from None
+            raise NotAuthorizedException(detail=f"install link: {exc.reason}") from None
+        if not params.get("code") or not params.get("state"):
+            raise ClientException(detail="the callback needs code and state")
+        complete = CompleteOAuthInstall(
+            container.uow, container.shopify_auth, container.install_shop(), container.clock
+        )
+        try:
+            shop = await complete(params["shop"], code=params["code"], state=params["state"])
+        except InvalidOAuthState as exc:
+            raise ClientException(detail=str(exc)) from None
+        except ShopifyRejected as exc:
+            raise ClientException(detail=str(exc)) from None
+        except ShopifyUnavailable:
+            raise ServiceUnavailableException(
+                detail="Shopify is not answering; try again"
+            ) from None
+        log.info("shop installed", extra={"shop": shop.domain})
+        return Redirect(f"https://{shop.domain}/admin/apps/{container.settings.shopify_api_key}")
+
+    @post(
+        "/token-exchange",
+        status_code=200,
+        summary="Exchange the session token for an offline token",
+    )
+    async def token_exchange(
+        self, request: Request, container: NamedDependency[Container]
+    ) -> dict[str, object]:
+        claims = session_token(request, container)
+        async with container.uow.for_shop_domain(claims.shop) as uow:
+            shop = await uow.shops.get(uow.shop_id) if uow.shop_id else None
+            has_token = await uow.credentials.get() is not None if uow.shop_id else False
+        if shop is not None and shop.installed and has_token:
+            return {"shop": shop.domain, "installed": True, "exchanged": False}
+        bearer = request.headers["authorization"].partition(" ")[2].strip()
+        try:
+            credentials = await container.shopify_auth.exchange_session_token(claims.shop, bearer)
+            shop = await container.install_shop()(claims.shop, credentials, source="token_exchange")
+        except ShopifyRejected as exc:
+            raise NotAuthorizedException(detail=str(exc)) from None
+        except ShopifyUnavailable:
+            raise ServiceUnavailableException(
+                detail="Shopify is not answering; try again"
+            ) from None
+        return {"shop": shop.domain, "installed": True, "exchanged": True}

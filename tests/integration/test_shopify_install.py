@@ -1,0 +1,168 @@
+"""Install through OAuth and token exchange, against the fake Shopify over real HTTP."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from sqlalchemy import text
+
+from domain.events import topics_allowed_by
+from infrastructure.shopify.signatures import encode_session_token, sign_oauth_query
+from interfaces.http.app import create_app
+from tests.support.http import client
+from tests.support.shopify import API_KEY, API_SECRET, fake_shopify_container
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+@pytest.fixture
+async def shopify(database_url, data_dir):
+    async with fake_shopify_container(database_url, data_dir) as pair:
+        yield pair
+
+
+async def _begin(http, domain: str) -> str:
+    response = await http.get("/auth/install", params={"shop": domain})
+    assert response.status_code == 302
+    location = urlsplit(response.headers["location"])
+    assert location.netloc == domain and location.path == "/admin/oauth/authorize"
+    query = parse_qs(location.query)
+    assert query["client_id"] == [API_KEY]
+    return query["state"][0]
+
+
+def _callback_query(domain: str, code: str, state: str, *, secret: str = API_SECRET) -> str:
+    params = {
+        "code": code,
+        "host": "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvc21zLWRlbW8",
+        "shop": domain,
+        "state": state,
+        "timestamp": str(int(time.time())),
+    }
+    return urlencode({**params, "hmac": sign_oauth_query(params, secret)})
+
+
+async def _drain(container) -> None:
+    await container.queue.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        queues=["webhooks"],
+        **container.worker_options(),
+    )
+
+
+async def test_oauth_callback_installs_the_shop_and_registers_webhooks(shopify):
+    fake, container = shopify
+    domain = "blossom-oauth.myshopify.com"
+    fake.add_shop(domain, name="Blossom OAuth", currency="EUR", timezone="Europe/Berlin")
+    async with client(create_app(container)) as http:
+        state = await _begin(http, domain)
+        response = await http.get(
+            f"/auth/callback?{_callback_query(domain, fake.issue_code(domain), state)}"
+        )
+    assert response.status_code == 302
+    assert response.headers["location"] == f"https://{domain}/admin/apps/{API_KEY}"
+
+    await _drain(container)
+
+    async with container.uow.for_shop_domain(domain) as uow:
+        shop = await uow.shops.get(uow.shop_id)
+        credentials = await uow.credentials.get()
+        stored = await uow.session.scalar(text("SELECT access_token FROM shop_credentials"))
+    assert shop.installed and shop.name == "Blossom OAuth" and shop.currency == "EUR"
+    assert credentials.access_token in fake.shops[domain].access_tokens
+    assert credentials.expiring and credentials.refresh_token == fake.shops[domain].refresh_token
+    assert credentials.access_token not in stored, "the token is encrypted at rest"
+    topics = {s["topic"] for s in fake.shops[domain].webhook_subscriptions}
+    expected = {t.replace("/", "_").upper() for t in topics_allowed_by(credentials.scopes)}
+    assert topics == expected
+    assert {s["uri"] for s in fake.shops[domain].webhook_subscriptions} == {
+        f"{container.settings.app_url}/webhooks/shopify"
+    }
+
+
+async def test_tampered_hmac_reused_or_unknown_state_and_bad_shop_are_refused(shopify):
+    fake, container = shopify
+    domain = "blossom-refuse.myshopify.com"
+    fake.add_shop(domain)
+    async with client(create_app(container)) as http:
+        state = await _begin(http, domain)
+        good = _callback_query(domain, fake.issue_code(domain), state)
+        tampered = await http.get("/auth/callback?" + good.replace("code=", "code=0"))
+        unknown = await http.get(
+            "/auth/callback?" + _callback_query(domain, fake.issue_code(domain), "ab" * 32)
+        )
+        first = await http.get("/auth/callback?" + good)
+        reused = await http.get("/auth/callback?" + good)
+        bad_shop = await http.get("/auth/install", params={"shop": "evil.example.com"})
+        bad_callback = await http.get(
+            "/auth/callback?" + _callback_query("evil.example.com", "c0de", state)
+        )
+    assert tampered.status_code == 401
+    assert unknown.status_code == 400 and "start again" in unknown.json()["detail"]
+    assert first.status_code == 302
+    assert reused.status_code == 400
+    assert bad_shop.status_code == 400 and bad_callback.status_code == 400
+    for response in (tampered, unknown, reused, bad_shop, bad_callback):
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_reinstall_is_idempotent_and_restores_an_uninstalled_shop(shopify):
+    fake, container = shopify
+    domain = "blossom-again.myshopify.com"
+    fake.add_shop(domain)
+    first = await container.install_shop()(
+        domain,
+        await container.shopify_auth.exchange_code(domain, fake.issue_code(domain)),
+        source="test",
+    )
+    async with container.uow.for_shop(first.id) as uow:
+        shop = await uow.shops.get(first.id)
+        shop.mark_uninstalled(container.clock.now())
+        await uow.shops.save(shop)
+        await uow.commit()
+    again = await container.install_shop()(
+        domain,
+        await container.shopify_auth.exchange_code(domain, fake.issue_code(domain)),
+        source="test",
+    )
+    async with container.uow.maintenance() as uow:
+        count = await uow.session.scalar(
+            text("SELECT count(*) FROM shops WHERE domain = :d"), {"d": domain}
+        )
+    assert again.id == first.id and again.installed and count == 1
+
+
+async def test_token_exchange_installs_on_first_use_and_then_reuses_the_token(shopify):
+    fake, container = shopify
+    domain = "blossom-embedded.myshopify.com"
+    now = int(time.time())
+    token = encode_session_token(
+        {
+            "iss": f"https://{domain}/admin",
+            "dest": f"https://{domain}",
+            "aud": API_KEY,
+            "sub": "42",
+            "exp": now + 60,
+            "nbf": now,
+            "iat": now,
+            "jti": "j",
+            "sid": "s",
+        },
+        API_SECRET,
+    )
+    async with client(create_app(container)) as http:
+        first = await http.post(
+            "/auth/token-exchange", headers={"Authorization": f"Bearer {token}"}
+        )
+        second = await http.post(
+            "/auth/token-exchange", headers={"Authorization": f"Bearer {token}"}
+        )
+        bad = await http.post("/auth/token-exchange", headers={"Authorization": "Bearer x.y.z"})
+    assert first.status_code == 200 and first.json()["exchanged"] is True
+    assert second.json()["exchanged"] is False
+    assert fake.token_exchanges[domain] == 1
+    assert bad.status_code == 401
+    assert bad.headers["x-shopify-retry-invalid-session-request"] == "1"
