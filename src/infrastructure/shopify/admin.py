@@ -60,6 +60,9 @@ class _ShopThrottle:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     seeded: asyncio.Event = field(default_factory=asyncio.Event)
     probing: bool = False
+    # Cost reserved by requests that have no answer yet: Shopify's reported level does
+    # not include them, so the model subtracts them or it would overdraw.
+    outstanding: float = 0.0
 
 
 class HttpShopifyAdmin:
@@ -82,6 +85,8 @@ class HttpShopifyAdmin:
         self._backoff = backoff_seconds
         self._clock = clock
         self._throttles: dict[str, _ShopThrottle] = {}
+        # What Shopify charged for each query text: better than our hint next time.
+        self._learned_costs: dict[str, int] = {}
 
     async def shop_info(self, shop: ShopRef) -> ShopInfo:
         data = await self.execute(shop, SHOP_QUERY, cost=QUERY_COST)
@@ -120,16 +125,19 @@ class HttpShopifyAdmin:
         cost: int = MUTATION_COST,
     ) -> dict[str, Any]:
         """Run one GraphQL operation and return its `data`; raises typed errors."""
-        with tracer.start_as_current_span("shopify.graphql", attributes={"shopify.cost": cost}):
+        with tracer.start_as_current_span("shopify.graphql"):
             for attempt in range(self._max_attempts):
-                await self._reserve(shop.domain, cost)
-                outcome = await self._attempt(shop, query, variables or {}, attempt)
+                reserved = await self._reserve(shop.domain, query, cost)
+                try:
+                    outcome = await self._attempt(shop, query, variables or {}, attempt, reserved)
+                finally:
+                    self._settle(shop.domain, reserved)
                 if outcome is not None:
                     return outcome
         raise ShopifyUnavailable(f"Shopify GraphQL still failing after {self._max_attempts} tries")
 
     async def _attempt(
-        self, shop: ShopRef, query: str, variables: Mapping[str, Any], attempt: int
+        self, shop: ShopRef, query: str, variables: Mapping[str, Any], attempt: int, cost: int
     ) -> dict[str, Any] | None:
         url = f"{self._origin(shop.domain)}/admin/api/{self._version}/graphql.json"
         headers = {"X-Shopify-Access-Token": await self._access_token(shop)}
@@ -139,7 +147,6 @@ class HttpShopifyAdmin:
                 url, json={"query": query, "variables": dict(variables)}, headers=headers
             )
         except httpx.TransportError as exc:
-            self._release_probe(shop.domain)
             SHOPIFY_CALLS.labels("transport_error").inc()
             log.warning("shopify unreachable", extra={"error_type": type(exc).__name__})
             await asyncio.sleep(self._delay(attempt))
@@ -152,36 +159,40 @@ class HttpShopifyAdmin:
                 "ms": round((time.perf_counter() - started) * 1000),
             },
         )
-        return await self._handle(shop.domain, response, attempt)
+        return await self._handle(shop.domain, query, response, attempt, cost)
 
     async def _handle(
-        self, domain: str, response: httpx.Response, attempt: int
+        self, domain: str, query: str, response: httpx.Response, attempt: int, cost: int
     ) -> dict[str, Any] | None:
         if response.status_code in (401, 403):
-            self._release_probe(domain)
             raise ShopifyUnauthorized(f"Shopify refused the token for {domain}")
         if response.status_code == 429 or response.status_code >= 500:
-            self._release_probe(domain)
             await asyncio.sleep(_retry_after(response) or self._delay(attempt))
             return None
         body = response.json()
-        cost = (body.get("extensions") or {}).get("cost") or {}
-        self._observe(domain, cost.get("throttleStatus"))
+        metered = (body.get("extensions") or {}).get("cost") or {}
+        self._observe(domain, metered.get("throttleStatus"), cost)
+        if metered.get("requestedQueryCost"):
+            self._learned_costs[query] = int(metered["requestedQueryCost"])
         errors = body.get("errors")
         if errors and any(_code(e) == "THROTTLED" for e in errors):
-            await asyncio.sleep(_throttle_wait(cost) + random.random() * 0.1)  # noqa: S311
+            await asyncio.sleep(_throttle_wait(metered) + random.random() * 0.1)  # noqa: S311
             return None
         if errors or response.status_code != 200:
             raise ShopifyRejected(f"GraphQL error: {_messages(errors)}", list(errors or []))
         return body["data"]
 
-    async def _reserve(self, domain: str, cost: int) -> None:
+    async def _reserve(self, domain: str, query: str, hint: int) -> int:
+        """Wait until the bucket model can pay for the query; returns the cost reserved."""
         throttle = self._throttles.setdefault(domain, _ShopThrottle())
         while throttle.bucket is None:
             if not throttle.probing:
                 throttle.probing = True  # this request goes alone and seeds the model
-                return
+                throttle.outstanding += hint
+                return hint
             await throttle.seeded.wait()
+        cost = self._learned_costs.get(query, hint)
+        throttle.outstanding += cost
         async with throttle.lock:
             bucket = throttle.bucket
             now = self._clock()
@@ -190,23 +201,25 @@ class HttpShopifyAdmin:
             bucket.available, bucket.at = available - cost, now
         if wait:
             await asyncio.sleep(wait)
+        return cost
 
-    def _observe(self, domain: str, status: Mapping[str, Any] | None) -> None:
-        throttle = self._throttles.setdefault(domain, _ShopThrottle())
+    def _observe(self, domain: str, status: Mapping[str, Any] | None, cost: int) -> None:
+        throttle = self._throttles[domain]
         if status:
+            others = throttle.outstanding - cost  # this answer's own cost is already metered
             throttle.bucket = _Bucket(
                 maximum=float(status["maximumAvailable"]),
-                available=float(status["currentlyAvailable"]),
+                available=float(status["currentlyAvailable"]) - others,
                 restore_rate=float(status["restoreRate"]) or 1.0,
                 at=self._clock(),
             )
-        self._release_probe(domain)
-
-    def _release_probe(self, domain: str) -> None:
-        throttle = self._throttles[domain]
-        throttle.probing = False
-        if throttle.bucket is not None:
             throttle.seeded.set()
+
+    def _settle(self, domain: str, cost: int) -> None:
+        """The attempt's reservation ends, answered or abandoned."""
+        throttle = self._throttles[domain]
+        throttle.outstanding = max(0.0, throttle.outstanding - cost)
+        throttle.probing = False
 
     def _delay(self, attempt: int) -> float:
         return min(30.0, self._backoff * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311

@@ -1,0 +1,853 @@
+"""Webhook ingress: how fast `POST /webhooks/shopify` verifies, stores, enqueues and answers.
+
+Run from the repository root (about a minute on 2 cores):
+
+    .venv/bin/python bench/webhook_ingress.py [--duration S] [--concurrency C] [--deliveries M]
+
+It uses `DATABASE_URL`'s server when set, else the embedded Postgres in `.data/bench`
+(both through `queue_throughput.py`'s helpers), creates a throw-away database, migrates it,
+adds two shops through the composition root, and drops the database at the end.
+
+The real API runs as `blossom api` in a subprocess (uvicorn, no access log, LOG_LEVEL=WARNING)
+with a known `SHOPIFY_API_SECRET`. No worker runs: what is measured is ingress alone, i.e.
+HMAC check on the raw body, one transaction (shop lookup and scope, inbox insert with an
+encrypted payload, `procrastinate_defer_jobs_v1`, commit) and the 200 answer.
+
+Baseline: a no-op Litestar app (`POST /noop` reads the body, answers `{"status":"accepted"}`)
+under the same uvicorn settings, in its own subprocess (`--serve-noop PORT`). The ratio says
+how much of the HTTP stack's capacity our ingress keeps.
+
+Load: an async httpx client (HTTP/1.1 keep-alive, a pool of C connections) on uvloop sends
+signed `orders/create` deliveries of a realistic ~7 KB order (line items, addresses, a
+customer with email and phone; all fake). The body is the same for every delivery, so one
+signature serves all; each delivery gets its own `X-Shopify-Webhook-Id`. `wrk` (Debian package
+`wrk`, with a Lua script adding the headers) would be a leaner generator; it is not installed
+here, and httpx keeps the bench self-contained.
+
+Measures:
+
+1. max throughput   closed loop, C workers as fast as they can, 2 s warm-up then D seconds,
+                    against the app and the no-op baseline: requests/s, p50/p99 latency;
+2. half rate        open loop at 50% of the app's measured maximum for D seconds: sends are
+                    scheduled at fixed intervals whatever the responses, and latency runs from
+                    the scheduled time (no coordinated omission); p50/p99;
+3. duplicates       M deliveries of which 10% repeat an earlier webhook id with identical
+                    headers (half of them right behind their original, so both are in flight
+                    together); then `webhook_events` rows and `events:process_webhook` jobs of
+                    that shop must both equal the number of distinct ids.
+
+Caveats: the load generator runs on the same machine (2 cores here) and competes with the
+server and Postgres for CPU; each run prints the CPU each side used. The no-op baseline is
+likely limited by the client rather than by the server, which makes the ratio pessimistic.
+Expect run-to-run noise of 10-20%, more on a busy machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # without an install
+
+import asyncpg
+import httpx
+import litestar
+import psutil
+import uvicorn
+from queue_throughput import fresh_database, server
+
+from domain.shops import Shop
+from infrastructure.db.engine import libpq_url
+from infrastructure.settings import load_settings
+from infrastructure.shopify.fake_server import webhook_signature
+from interfaces.bootstrap import Container, build_container
+
+SCRIPT = Path(__file__).resolve()
+REPO = SCRIPT.parents[1]
+SECRET = "bench-shopify-secret-" + "0" * 32
+ENCRYPTION_KEYS = "bench1:" + base64.b64encode(hashlib.sha256(b"bench-cipher").digest()).decode()
+BLIND_INDEX_KEY = base64.b64encode(hashlib.sha256(b"bench-blind-index").digest()).decode()
+LOAD_SHOP = "bench-shop.myshopify.com"
+DUPLICATES_SHOP = "bench-dups.myshopify.com"
+TOPIC = "orders/create"
+TASK = "events:process_webhook"
+WARMUP_SECONDS = 2.0
+READY_TIMEOUT_SECONDS = 60.0
+DUPLICATE_RATIO = 0.10
+TRIGGERED_AT = "2026-05-04T10:15:30.123Z"
+TARGET_RATIO = 0.5
+TARGET_P99_MS = 50.0
+
+
+@dataclass(frozen=True)
+class Options:
+    duration: float
+    concurrency: int
+    deliveries: int
+
+
+# --- the delivery ---------------------------------------------------------------------
+
+
+def _address(first: str, last: str, street: str) -> dict[str, Any]:
+    return {
+        "first_name": first,
+        "last_name": last,
+        "name": f"{first} {last}",
+        "company": None,
+        "address1": street,
+        "address2": "Apt 4B",
+        "city": "Portland",
+        "province": "Oregon",
+        "province_code": "OR",
+        "country": "United States",
+        "country_code": "US",
+        "zip": "97205",
+        "phone": "+15035550123",
+        "latitude": 45.5202,
+        "longitude": -122.6742,
+    }
+
+
+def _money(amount: str) -> dict[str, Any]:
+    return {
+        "shop_money": {"amount": amount, "currency_code": "USD"},
+        "presentment_money": {"amount": amount, "currency_code": "USD"},
+    }
+
+
+def _line_item(index: int, title: str, price: str, quantity: int) -> dict[str, Any]:
+    item_id = 13_000_000_000 + index
+    return {
+        "id": item_id,
+        "admin_graphql_api_id": f"gid://shopify/LineItem/{item_id}",
+        "product_id": 7_000_000_000 + index,
+        "variant_id": 41_000_000_000 + index,
+        "title": title,
+        "variant_title": "Medium / Blush",
+        "name": f"{title} - Medium / Blush",
+        "sku": f"BLS-{index:04d}-M",
+        "vendor": "Blossom Botanicals",
+        "quantity": quantity,
+        "current_quantity": quantity,
+        "fulfillable_quantity": quantity,
+        "fulfillment_service": "manual",
+        "fulfillment_status": None,
+        "gift_card": False,
+        "grams": 450,
+        "price": price,
+        "price_set": _money(price),
+        "total_discount": "0.00",
+        "total_discount_set": _money("0.00"),
+        "product_exists": True,
+        "requires_shipping": True,
+        "taxable": True,
+        "properties": [{"name": "Gift message", "value": "Happy birthday, love from us!"}],
+        "tax_lines": [
+            {"title": "OR State Tax", "price": "0.00", "rate": 0.0, "price_set": _money("0.00")}
+        ],
+        "discount_allocations": [],
+        "duties": [],
+    }
+
+
+def _customer() -> dict[str, Any]:
+    return {
+        "id": 6_900_000_000_001,
+        "admin_graphql_api_id": "gid://shopify/Customer/6900000000001",
+        "email": "jane.doe@example.com",
+        "phone": "+15035550123",
+        "first_name": "Jane",
+        "last_name": "Doe",
+        "state": "enabled",
+        "note": None,
+        "verified_email": True,
+        "tags": "vip, newsletter",
+        "currency": "USD",
+        "tax_exempt": False,
+        "created_at": "2025-11-02T09:12:44-05:00",
+        "updated_at": TRIGGERED_AT,
+        "email_marketing_consent": {
+            "state": "subscribed",
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": "2025-11-02T09:12:44-05:00",
+        },
+        "sms_marketing_consent": {
+            "state": "subscribed",
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": "2025-11-02T09:12:44-05:00",
+            "consent_collected_from": "SHOPIFY",
+        },
+        "default_address": _address("Jane", "Doe", "1200 SW Park Ave"),
+    }
+
+
+def order_payload() -> dict[str, Any]:
+    """A plausible `orders/create` body (fake data), about 7 KB of compact JSON."""
+    items = [
+        _line_item(1, "Peony Bouquet", "64.00", 1),
+        _line_item(2, "Ceramic Bud Vase", "28.50", 2),
+        _line_item(3, "Lavender Soy Candle", "22.00", 1),
+    ]
+    return {
+        "id": 5_600_000_000_001,
+        "admin_graphql_api_id": "gid://shopify/Order/5600000000001",
+        "name": "#1042",
+        "order_number": 1042,
+        "number": 42,
+        "token": "b1946ac92492d2347c6235b4d2611184",
+        "cart_token": "c1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6",
+        "checkout_token": "d41d8cd98f00b204e9800998ecf8427e",
+        "confirmation_number": "X7K2P9QWZ",
+        "email": "jane.doe@example.com",
+        "contact_email": "jane.doe@example.com",
+        "phone": "+15035550123",
+        "created_at": TRIGGERED_AT,
+        "processed_at": TRIGGERED_AT,
+        "updated_at": TRIGGERED_AT,
+        "currency": "USD",
+        "presentment_currency": "USD",
+        "financial_status": "paid",
+        "fulfillment_status": None,
+        "confirmed": True,
+        "test": False,
+        "buyer_accepts_marketing": True,
+        "source_name": "web",
+        "landing_site": "/collections/spring?utm_source=sms&utm_campaign=mothers-day",
+        "referring_site": "https://www.example.com/",
+        "browser_ip": "203.0.113.42",
+        "client_details": {
+            "browser_ip": "203.0.113.42",
+            "accept_language": "en-US,en;q=0.9",
+            "user_agent": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) Safari/604.1",
+        },
+        "note": "Please leave at the front desk.",
+        "note_attributes": [{"name": "delivery_date", "value": "2026-05-09"}],
+        "tags": "sms-campaign, mothers-day",
+        "discount_codes": [{"code": "BLOOM10", "amount": "13.80", "type": "percentage"}],
+        "subtotal_price": "124.20",
+        "subtotal_price_set": _money("124.20"),
+        "total_discounts": "13.80",
+        "total_discounts_set": _money("13.80"),
+        "total_line_items_price": "143.00",
+        "total_line_items_price_set": _money("143.00"),
+        "total_shipping_price_set": _money("9.95"),
+        "total_tax": "0.00",
+        "total_tax_set": _money("0.00"),
+        "total_price": "134.15",
+        "total_price_set": _money("134.15"),
+        "total_weight": 1800,
+        "taxes_included": False,
+        "tax_lines": [],
+        "payment_gateway_names": ["shopify_payments"],
+        "customer_locale": "en-US",
+        "billing_address": _address("Jane", "Doe", "1200 SW Park Ave"),
+        "shipping_address": _address("Maria", "Doe", "845 NE Alberta St"),
+        "customer": _customer(),
+        "line_items": items,
+        "shipping_lines": [
+            {
+                "id": 4_400_000_000_001,
+                "title": "Local delivery",
+                "code": "local-delivery",
+                "source": "shopify",
+                "price": "9.95",
+                "price_set": _money("9.95"),
+                "discounted_price": "9.95",
+                "tax_lines": [],
+            }
+        ],
+        "fulfillments": [],
+        "refunds": [],
+    }
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One signed body; headers differ per webhook id only."""
+
+    body: bytes
+    signature: str
+    shop: str
+
+    def headers(self, webhook_id: str | None = None) -> dict[str, str]:
+        webhook_id = webhook_id or str(uuid.uuid4())
+        return {
+            "Content-Type": "application/json",
+            "X-Shopify-Topic": TOPIC,
+            "X-Shopify-Hmac-Sha256": self.signature,
+            "X-Shopify-Shop-Domain": self.shop,
+            "X-Shopify-API-Version": "2026-07",
+            "X-Shopify-Webhook-Id": webhook_id,
+            "X-Shopify-Event-Id": str(uuid.uuid5(uuid.NAMESPACE_URL, webhook_id)),
+            "X-Shopify-Triggered-At": TRIGGERED_AT,
+        }
+
+
+def signed_delivery(shop: str) -> Delivery:
+    body = json.dumps(order_payload(), separators=(",", ":")).encode()
+    return Delivery(body=body, signature=webhook_signature(body, SECRET), shop=shop)
+
+
+# --- measuring ------------------------------------------------------------------------
+
+
+def percentile(values: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile; NaN for no values."""
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+@dataclass
+class CpuMeter:
+    """CPU seconds used by the load generator, the server process and local Postgres."""
+
+    server_pid: int
+    start: dict[str, float] = field(default_factory=dict)
+    wall: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.start, self.wall = self.sample(), time.perf_counter()
+
+    def sample(self) -> dict[str, float]:
+        return {
+            "client": _cpu(psutil.Process()),
+            "server": _cpu(psutil.Process(self.server_pid)),
+            "postgres": sum(_cpu(p) for p in psutil.process_iter(["name"]) if _postgres(p)),
+        }
+
+    def shares(self) -> dict[str, float]:
+        """Percent of one core each side used since the meter started."""
+        elapsed = time.perf_counter() - self.wall
+        end = self.sample()
+        return {k: 100 * (end[k] - self.start[k]) / elapsed for k in end}
+
+
+def _cpu(process: psutil.Process) -> float:
+    with contextlib.suppress(psutil.Error):
+        times = process.cpu_times()
+        return times.user + times.system
+    return 0.0
+
+
+def _postgres(process: psutil.Process) -> bool:
+    return process.info.get("name") == "postgres"
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float
+    completed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+    cpu: dict[str, float] = field(default_factory=dict)
+    max_lag: float = 0.0
+
+    @property
+    def rps(self) -> float:
+        return self.completed / self.seconds
+
+    def ms(self, fraction: float) -> float:
+        return 1000 * percentile(self.latencies, fraction)
+
+    @property
+    def non_200(self) -> int:
+        return sum(n for status, n in self.statuses.items() if status != "200")
+
+
+async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> str:
+    """The status code as text, or the transport error's name."""
+    try:
+        response = await client.post(url, content=body, headers=headers)
+    except httpx.HTTPError as exc:
+        return type(exc).__name__
+    return str(response.status_code)
+
+
+async def closed_loop(
+    client: httpx.AsyncClient, url: str, delivery: Delivery, opts: Options, label: str
+) -> Run:
+    """C workers back to back; completions inside [warm-up end, +duration] count."""
+    run = Run(label, opts.duration)
+    begin = time.perf_counter() + WARMUP_SECONDS
+    end = begin + opts.duration
+
+    async def worker() -> None:
+        while (started := time.perf_counter()) < end:
+            status = await post(client, url, delivery.body, delivery.headers())
+            done = time.perf_counter()
+            run.statuses[status] += 1
+            if begin <= done <= end:
+                run.completed += 1
+            if started >= begin:
+                run.latencies.append(done - started)
+
+    await asyncio.gather(*(worker() for _ in range(opts.concurrency)))
+    return run
+
+
+async def open_loop(
+    client: httpx.AsyncClient, url: str, delivery: Delivery, rate: float, seconds: float
+) -> Run:
+    """Fixed-rate sends whatever the responses; latency from the scheduled send time."""
+    run = Run(f"app at {rate:.0f} req/s", seconds)
+    total = max(1, int(rate * seconds))
+    start = time.perf_counter() + 0.05
+
+    async def timed(scheduled: float) -> None:
+        status = await post(client, url, delivery.body, delivery.headers())
+        run.latencies.append(time.perf_counter() - scheduled)
+        run.statuses[status] += 1
+        run.completed += 1
+
+    tasks = []
+    for i in range(total):
+        scheduled = start + i / rate
+        delay = scheduled - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        run.max_lag = max(run.max_lag, -delay)
+        tasks.append(asyncio.create_task(timed(scheduled)))
+    await asyncio.gather(*tasks)
+    run.seconds = time.perf_counter() - start
+    return run
+
+
+# --- duplicates -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    ids: list[str]
+    distinct: set[str]
+    close_repeats: int
+
+
+def duplicate_plan(count: int, concurrency: int, seed: int = 7) -> Plan:
+    """`count` webhook ids, 10% of them repeats of an earlier one.
+
+    Half the repeats follow within `concurrency` places of their original, so both are
+    likely in flight together (the race the unique constraint must win); the others land
+    anywhere later, like Shopify's retries after a timeout.
+    """
+    rng = random.Random(seed)
+    repeats = round(count * DUPLICATE_RATIO)
+    ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in range(count - repeats)]
+    close = repeats // 2
+    for n in range(repeats):
+        original = rng.randrange(len(ids))
+        if n < close:
+            ids.insert(min(len(ids), original + rng.randint(1, concurrency)), ids[original])
+        else:
+            ids.insert(rng.randint(original + 1, len(ids)), ids[original])
+    return Plan(ids, set(ids), close)
+
+
+async def send_plan(
+    client: httpx.AsyncClient, url: str, delivery: Delivery, plan: Plan, concurrency: int
+) -> tuple[Counter[str], Counter[str]]:
+    """Statuses and answers (`accepted`, `duplicate`, ...); a repeat reuses its headers."""
+    headers = {webhook_id: delivery.headers(webhook_id) for webhook_id in plan.distinct}
+    pending = iter(plan.ids)
+    statuses: Counter[str] = Counter()
+    answers: Counter[str] = Counter()
+
+    async def worker() -> None:
+        for webhook_id in pending:
+            try:
+                response = await client.post(
+                    url, content=delivery.body, headers=headers[webhook_id]
+                )
+            except httpx.HTTPError as exc:
+                statuses[type(exc).__name__] += 1
+                continue
+            statuses[str(response.status_code)] += 1
+            if response.status_code == 200:
+                answers[response.json().get("status", "?")] += 1
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return statuses, answers
+
+
+@dataclass(frozen=True)
+class InboxCount:
+    rows: int
+    distinct_ids: int
+    ids_match: bool
+    jobs: int
+    jobs_with_row: int
+
+
+async def count_inbox(owner: asyncpg.Connection, shop: Shop, plan: Plan) -> InboxCount:
+    ids = await owner.fetch("SELECT webhook_id FROM webhook_events WHERE shop_id = $1", shop.id)
+    seen = [r["webhook_id"] for r in ids]
+    jobs = await owner.fetchval(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = $1 AND args->>'shop_id' = $2",
+        TASK,
+        str(shop.id),
+    )
+    with_row = await owner.fetchval(
+        "SELECT count(DISTINCT e.id) FROM procrastinate_jobs j"
+        " JOIN webhook_events e ON e.id::text = j.args->>'event_id'"
+        " WHERE j.task_name = $1 AND e.shop_id = $2",
+        TASK,
+        shop.id,
+    )
+    return InboxCount(len(seen), len(set(seen)), set(seen) == plan.distinct, jobs, with_row)
+
+
+# --- processes ------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def app_env(database_url: str, port: int, data_dir: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "BLOSSOM_ENV": "development",
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "HOST": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+        "SHOPIFY_API_SECRET": SECRET,
+        "SHOPIFY_API_SECRET_PREVIOUS": "",
+        "BLOSSOM_DATA_DIR": str(data_dir),
+        "ENCRYPTION_KEYS": ENCRYPTION_KEYS,
+        "BLIND_INDEX_KEY": BLIND_INDEX_KEY,
+        "OTEL_TRACES_EXPORTER": "none",
+    }
+
+
+def spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+def tail(log: Path, chars: int = 2000) -> str:
+    return log.read_text(errors="replace")[-chars:]
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+@contextlib.asynccontextmanager
+async def serving(
+    name: str,
+    command: list[str],
+    env: dict[str, str],
+    log: Path,
+    probe: Callable[[], Awaitable[int]],
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """A server subprocess, ready when `probe` answers 200; stopped on the way out."""
+    process = spawn(command, env, log)
+    try:
+        await wait_ready(name, process, log, probe)
+        yield process
+    finally:
+        stop(process)
+
+
+async def wait_ready(
+    name: str, process: subprocess.Popen[bytes], log: Path, probe: Callable[[], Awaitable[int]]
+) -> None:
+    deadline = time.perf_counter() + READY_TIMEOUT_SECONDS
+    while time.perf_counter() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited ({process.returncode}):\n{tail(log)}")
+        with contextlib.suppress(httpx.HTTPError):
+            if await probe() == 200:
+                return
+        await asyncio.sleep(0.1)
+    raise RuntimeError(f"{name} not ready after {READY_TIMEOUT_SECONDS:.0f}s")
+
+
+async def get_status(client: httpx.AsyncClient, url: str) -> int:
+    return (await client.get(url)).status_code
+
+
+async def post_status(client: httpx.AsyncClient, url: str) -> int:
+    return (await client.post(url, content=b"{}")).status_code
+
+
+# --- the no-op baseline server --------------------------------------------------------
+
+
+@litestar.post("/noop", status_code=200)
+async def noop(request: litestar.Request) -> dict[str, str]:
+    await request.body()
+    return {"status": "accepted"}
+
+
+def serve_noop(port: int) -> None:
+    """`--serve-noop PORT`: the baseline, with the uvicorn settings of `blossom api`."""
+    app = litestar.Litestar(route_handlers=[noop], debug=False, logging_config=None)
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+
+
+# --- the run --------------------------------------------------------------------------
+
+
+async def add_shop(container: Container, domain: str) -> Shop:
+    shop = Shop(id=uuid.uuid4(), domain=domain, name="bench", installed_at=datetime.now(UTC))
+    async with container.uow.maintenance() as uow:
+        created = await uow.shops.add(shop)
+        await uow.commit()
+    return created
+
+
+async def add_shops(env: dict[str, str], database_url: str) -> tuple[Shop, Shop]:
+    container = build_container(load_settings(env), database_url=database_url)
+    try:
+        return await add_shop(container, LOAD_SHOP), await add_shop(container, DUPLICATES_SHOP)
+    finally:
+        await container.aclose()
+
+
+async def describe(owner: asyncpg.Connection, embedded: bool, opts: Options) -> None:
+    version = await owner.fetchval("SHOW server_version")
+    where = "embedded (pgserver, Unix socket)" if embedded else "external (DATABASE_URL, TCP)"
+    print(f"CPUs:        {os.cpu_count()} (load generator, API and Postgres share them)")
+    print(f"Postgres:    {version}, {where}")
+    print(f"Python:      {sys.version.split()[0]}, httpx {httpx.__version__}")
+    print(
+        f"Load:        concurrency {opts.concurrency}, {opts.duration:g}s per run "
+        f"(+{WARMUP_SECONDS:g}s warm-up), {opts.deliveries} deliveries for duplicates"
+    )
+
+
+async def measure(
+    client: httpx.AsyncClient, target: tuple[str, int, str], delivery: Delivery, opts: Options
+) -> Run:
+    label, pid, url = target
+    meter = CpuMeter(pid)
+    run = await closed_loop(client, url, delivery, opts, label)
+    run.cpu = meter.shares()
+    return run
+
+
+def print_runs(runs: Sequence[Run]) -> None:
+    print(
+        f"\n{'run':<22} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'non-200':>8}   "
+        "cpu % of a core: client / server / postgres"
+    )
+    print("-" * 100)
+    for r in runs:
+        cpu = " / ".join(f"{r.cpu.get(k, 0):.0f}" for k in ("client", "server", "postgres"))
+        lag = f"  (max send lag {1000 * r.max_lag:.1f} ms)" if r.max_lag else ""
+        print(
+            f"{r.label:<22} {r.rps:>8,.0f} {r.ms(0.50):>8.1f} {r.ms(0.99):>8.1f} "
+            f"{r.non_200:>8}   {cpu}{lag}"
+        )
+        if r.non_200:
+            print(f"{'':<22} statuses: {dict(r.statuses)}")
+
+
+def print_duplicates(
+    plan: Plan, statuses: Counter[str], answers: Counter[str], count: InboxCount
+) -> bool:
+    expected = len(plan.distinct)
+    ok = (
+        count.rows == expected
+        and count.distinct_ids == expected
+        and count.ids_match
+        and count.jobs == expected
+        and count.jobs_with_row == expected
+    )
+    repeats = len(plan.ids) - expected
+    print(
+        f"\nDuplicates: sent {len(plan.ids)} deliveries, {expected} distinct webhook ids, "
+        f"{repeats} repeats ({plan.close_repeats} right behind their original)"
+    )
+    print(f"  responses:       {dict(statuses)}; answers {dict(answers)}")
+    print(f"  webhook_events:  expected {expected}, actual {count.rows}", end="")
+    print(f" (same ids as sent: {count.ids_match})")
+    print(f"  {TASK} jobs: expected {expected}, actual {count.jobs}")
+    print(f"  jobs pointing at a distinct inbox row: {count.jobs_with_row}")
+    print(f"  zero lost or duplicated: {'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def print_targets(app: Run, noop: Run, half: Run, duplicates_ok: bool, non_200: int) -> None:
+    ratio = app.rps / noop.rps
+    rows = [
+        (
+            f"ingress >= {TARGET_RATIO:.0%} of no-op throughput",
+            f"{ratio:.0%}",
+            ratio >= TARGET_RATIO,
+        ),
+        (
+            f"p99 < {TARGET_P99_MS:g} ms at half the max rate",
+            f"{half.ms(0.99):.1f} ms",
+            half.ms(0.99) < TARGET_P99_MS,
+        ),
+        ("zero lost or duplicated inbox rows", "PASS" if duplicates_ok else "FAIL", duplicates_ok),
+    ]
+    print(f"\nThroughput ratio app / no-op: {ratio:.2f}")
+    print(f"Non-200 responses in all runs: {non_200}")
+    print("\nTargets (issue)                              measured    met")
+    for name, value, met in rows:
+        print(f"  {name:<42} {value:>9}    {'yes' if met else 'NO'}")
+
+
+async def run_phases(
+    urls: dict[str, str],
+    pids: dict[str, int],
+    shops: tuple[Shop, Shop],
+    database_url: str,
+    opts: Options,
+) -> None:
+    load = signed_delivery(LOAD_SHOP)
+    limits = httpx.Limits(
+        max_connections=opts.concurrency, max_keepalive_connections=opts.concurrency
+    )
+    print(f"Delivery:    {TOPIC}, {len(load.body):,} bytes of JSON, signed once", flush=True)
+    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+        app = await measure(client, ("app (max)", pids["app"], urls["app"]), load, opts)
+        noop = await measure(client, ("no-op (max)", pids["noop"], urls["noop"]), load, opts)
+        meter = CpuMeter(pids["app"])
+        half = await open_loop(client, urls["app"], load, app.rps / 2, opts.duration)
+        half.cpu = meter.shares()
+        print_runs([app, noop, half])
+        plan = duplicate_plan(opts.deliveries, opts.concurrency)
+        dups = signed_delivery(DUPLICATES_SHOP)
+        statuses, answers = await send_plan(client, urls["app"], dups, plan, opts.concurrency)
+    owner = await asyncpg.connect(libpq_url(database_url))
+    try:
+        count = await count_inbox(owner, shops[1], plan)
+    finally:
+        await owner.close()
+    ok = print_duplicates(plan, statuses, answers, count)
+    bad = (
+        app.non_200
+        + noop.non_200
+        + half.non_200
+        + sum(n for s, n in statuses.items() if s != "200")
+    )
+    print_targets(app, noop, half, ok, bad)
+
+
+async def run(opts: Options) -> None:
+    server_url, embedded = server()
+    async with fresh_database(server_url) as url:
+        owner = await asyncpg.connect(libpq_url(url))
+        try:
+            await describe(owner, embedded is not None, opts)
+        finally:
+            await owner.close()
+        with tempfile.TemporaryDirectory() as tmp:
+            await run_servers(url, Path(tmp), opts)
+    del embedded  # keeps the embedded server up until the database is dropped
+
+
+async def run_servers(database_url: str, tmp: Path, opts: Options) -> None:
+    app_port, noop_port = free_port(), free_port()
+    env = app_env(database_url, app_port, tmp)
+    shops = await add_shops(env, database_url)
+    app_base, noop_base = f"http://127.0.0.1:{app_port}", f"http://127.0.0.1:{noop_port}"
+    api = [str(REPO / ".venv" / "bin" / "blossom"), "api"]
+    noop = [sys.executable, str(SCRIPT), "--serve-noop", str(noop_port)]
+    async with httpx.AsyncClient(timeout=5.0) as probe, contextlib.AsyncExitStack() as stack:
+        started = time.perf_counter()
+        app_proc = await stack.enter_async_context(
+            serving(
+                "blossom api",
+                api,
+                env,
+                tmp / "api.log",
+                lambda: get_status(probe, f"{app_base}/readyz"),
+            )
+        )
+        noop_proc = await stack.enter_async_context(
+            serving(
+                "no-op",
+                noop,
+                env,
+                tmp / "noop.log",
+                lambda: post_status(probe, f"{noop_base}/noop"),
+            )
+        )
+        print(f"Servers:     ready in {time.perf_counter() - started:.1f}s", flush=True)
+        await run_phases(
+            {"app": f"{app_base}/webhooks/shopify", "noop": f"{noop_base}/noop"},
+            {"app": app_proc.pid, "noop": noop_proc.pid},
+            shops,
+            database_url,
+            opts,
+        )
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, int | None]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per run (10)")
+    parser.add_argument("--concurrency", type=int, default=32, help="concurrent senders (32)")
+    parser.add_argument(
+        "--deliveries", type=int, default=5000, help="deliveries in the duplicates run (5000)"
+    )
+    parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    return Options(args.duration, args.concurrency, args.deliveries), args.serve_noop
+
+
+def event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop when installed: the load generator then takes less CPU from the servers."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+def main() -> None:
+    opts, noop_port = parse_args()
+    if noop_port is not None:
+        serve_noop(noop_port)
+        return
+    started = time.perf_counter()
+    with asyncio.Runner(loop_factory=event_loop) as runner:
+        runner.run(run(opts))
+    print(f"\nTotal wall time: {time.perf_counter() - started:.1f}s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""Expiring tokens and the Admin GraphQL client, against the fake Shopify."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from application.errors import ShopifyRejected, ShopifyUnauthorized
+from application.ports import ShopRef
+from domain.shops import ShopCredentials
+from tests.support.shopify import fake_shopify_container, install
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+CONSENT = """
+mutation customerSmsMarketingConsentUpdate($input: CustomerSmsMarketingConsentUpdateInput!) {
+  customerSmsMarketingConsentUpdate(input: $input) {
+    customer { id }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+@pytest.fixture
+async def shopify(database_url, data_dir):
+    async with fake_shopify_container(database_url, data_dir) as pair:
+        yield pair
+
+
+async def _expire_soon(container, shop_id) -> ShopCredentials:
+    async with container.uow.for_shop(shop_id) as uow:
+        current = await uow.credentials.get()
+        soon = ShopCredentials(
+            current.access_token,
+            current.scopes,
+            access_expires_at=container.clock.now() + timedelta(minutes=2),
+            refresh_token=current.refresh_token,
+            refresh_expires_at=current.refresh_expires_at,
+        )
+        await uow.credentials.save(soon)
+        await uow.commit()
+    return soon
+
+
+async def test_token_near_expiry_is_refreshed_before_use_and_the_rotated_pair_stored(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    old = await _expire_soon(container, shop.id)
+
+    info = await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+
+    assert info.name.startswith("Fake")
+    assert fake.refresh_count[shop.domain] == 1
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.credentials.get()
+    assert stored.refresh_token == fake.shops[shop.domain].refresh_token != old.refresh_token
+    assert not stored.needs_refresh(container.clock.now())
+
+
+async def test_twenty_concurrent_calls_cause_exactly_one_refresh(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    await _expire_soon(container, shop.id)
+    ref = ShopRef(shop.id, shop.domain)
+
+    results = await asyncio.gather(*(container.shopify_admin.shop_info(ref) for _ in range(20)))
+
+    assert len(results) == 20
+    assert fake.refresh_count[shop.domain] == 1
+
+
+async def test_legacy_non_expiring_token_is_migrated_once(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    legacy = fake.issue_legacy_token(shop.domain)
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.credentials.save(ShopCredentials(legacy, ("read_customers",)))
+        await uow.commit()
+    ref = ShopRef(shop.id, shop.domain)
+
+    await container.shopify_admin.shop_info(ref)
+    await container.shopify_admin.shop_info(ref)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        migrated = await uow.credentials.get()
+    assert migrated.expiring and migrated.access_token != legacy
+    assert fake.token_exchanges[shop.domain] == 1
+
+
+async def test_client_never_overdraws_the_bucket_and_completes(database_url, data_dir):
+    async with fake_shopify_container(
+        database_url, data_dir, bucket_size=30.0, restore_rate=300.0
+    ) as (fake, container):
+        shop = await install(fake, container)
+        fake.costs["shop"] = 10
+        ref = ShopRef(shop.id, shop.domain)
+        results = await asyncio.gather(*(container.shopify_admin.shop_info(ref) for _ in range(15)))
+    assert len(results) == 15
+    assert fake.throttled_count[shop.domain] == 0
+
+
+async def test_throttled_responses_are_waited_out_not_failed(database_url, data_dir):
+    async with fake_shopify_container(
+        database_url, data_dir, bucket_size=10.0, restore_rate=100.0
+    ) as (fake, container):
+        shop = await install(fake, container)
+        ref = ShopRef(shop.id, shop.domain)
+        await container.shopify_admin.shop_info(ref)  # seeds the client's bucket model
+        # Another app instance drained the bucket: the client's model is now optimistic.
+        bucket = fake.buckets[shop.domain]
+        bucket.available, bucket.updated_at = 0.0, fake.clock()
+        fake.costs["shop"] = 10
+
+        info = await container.shopify_admin.shop_info(ref)
+
+    assert info.name
+    assert fake.throttled_count[shop.domain] >= 1
+
+
+async def test_429_with_retry_after_is_honoured(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(429, retry_after=0.5)
+
+    await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+
+    graphql = [r for r in fake.requests if "graphql" in r["path"]]
+    refused, retried = graphql[-2], graphql[-1]
+    assert refused["status"] == 429 and retried["status"] == 200
+    assert retried["time"] - refused["time"] >= 0.5
+
+
+async def test_5xx_is_retried(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(503, count=2)
+    info = await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+    assert info.name
+
+
+async def test_user_errors_surface_as_typed_errors(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    variables = {
+        "input": {
+            "customerId": "gid://shopify/Customer/1",
+            "smsMarketingConsent": {"marketingState": "REDACTED"},
+        }
+    }
+    with pytest.raises(ShopifyRejected) as raised:
+        await container.shopify_admin.mutate(
+            ShopRef(shop.id, shop.domain), "customerSmsMarketingConsentUpdate", CONSENT, variables
+        )
+    assert raised.value.codes() == {"INVALID"}
+    assert fake.shops[shop.domain].consent_updates == []
+
+
+async def test_revoked_token_is_a_typed_unauthorized_error(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.shops[shop.domain].access_tokens.clear()
+    with pytest.raises(ShopifyUnauthorized):
+        await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
