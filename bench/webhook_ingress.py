@@ -64,7 +64,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # without an install
 
@@ -92,6 +93,7 @@ TOPIC = "orders/create"
 TASK = "events:process_webhook"
 WARMUP_SECONDS = 2.0
 READY_TIMEOUT_SECONDS = 60.0
+REQUEST_TIMEOUT_SECONDS = 30.0
 DUPLICATE_RATIO = 0.10
 TRIGGERED_AT = "2026-05-04T10:15:30.123Z"
 TARGET_RATIO = 0.5
@@ -103,6 +105,7 @@ class Options:
     duration: float
     concurrency: int
     deliveries: int
+    client: str
 
 
 # --- the delivery ---------------------------------------------------------------------
@@ -377,18 +380,120 @@ class Run:
         return sum(n for status, n in self.statuses.items() if status != "200")
 
 
-async def post(client: httpx.AsyncClient, url: str, body: bytes, headers: dict[str, str]) -> str:
-    """The status code as text, or the transport error's name."""
+# --- the load generator ---------------------------------------------------------------
+
+
+class Sender(Protocol):
+    """POSTs to one URL over a pool of keep-alive connections."""
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class RawConnection:
+    """HTTP/1.1 keep-alive on asyncio streams: just enough for a POST and a sized answer."""
+
+    def __init__(self, host: str, port: int, path: str) -> None:
+        self.host, self.port, self.path = host, port, path
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        lines = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+        request = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{lines}"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        reused = self._streams is not None
+        try:
+            return await self._exchange(request)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            self.close()
+            if not reused:
+                raise
+        # The server closed an idle keep-alive connection before reading: send again.
+        return await self._exchange(request)
+
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
+        if self._streams is None:
+            self._streams = await asyncio.open_connection(self.host, self.port)
+        reader, writer = self._streams
+        try:
+            writer.write(request)
+            await writer.drain()
+            status = int((await reader.readuntil(b"\r\n")).split()[1])
+            length, close = 0, False
+            while (line := await reader.readuntil(b"\r\n")) != b"\r\n":
+                name, _, value = line.partition(b":")
+                name = name.strip().lower()
+                length = int(value) if name == b"content-length" else length
+                close = close or (name == b"connection" and b"close" in value.lower())
+            content = await reader.readexactly(length)
+        except BaseException:
+            self.close()
+            raise
+        if close:
+            self.close()
+        return status, content
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
+
+
+class RawPool:
+    """`size` lazily opened connections; a request waits for a free one."""
+
+    def __init__(self, url: str, size: int) -> None:
+        parts = urlsplit(url)
+        host, port = parts.hostname or "127.0.0.1", parts.port or 80
+        self._idle: asyncio.LifoQueue[RawConnection] = asyncio.LifoQueue()
+        for _ in range(size):
+            self._idle.put_nowait(RawConnection(host, port, parts.path or "/"))
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        connection = await self._idle.get()
+        try:
+            return await connection.post(body, headers)
+        finally:
+            self._idle.put_nowait(connection)
+
+    async def aclose(self) -> None:
+        while not self._idle.empty():
+            self._idle.get_nowait().close()
+
+
+class HttpxSender:
+    """The same through `httpx.AsyncClient` and its connection pool."""
+
+    def __init__(self, url: str, size: int) -> None:
+        self._url = url
+        limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
+        self._client = httpx.AsyncClient(limits=limits, timeout=REQUEST_TIMEOUT_SECONDS)
+
+    async def post(self, body: bytes, headers: dict[str, str]) -> tuple[int, bytes]:
+        response = await self._client.post(self._url, content=body, headers=headers)
+        return response.status_code, response.content
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+SENDERS: dict[str, Callable[[str, int], Sender]] = {"raw": RawPool, "httpx": HttpxSender}
+
+
+async def send(sender: Sender, body: bytes, headers: dict[str, str]) -> tuple[str, bytes]:
+    """The status code as text, or the transport error's name, and the answer's body."""
     try:
-        response = await client.post(url, content=body, headers=headers)
-    except httpx.HTTPError as exc:
-        return type(exc).__name__
-    return str(response.status_code)
+        async with asyncio.timeout(REQUEST_TIMEOUT_SECONDS):
+            status, content = await sender.post(body, headers)
+    except (OSError, asyncio.IncompleteReadError, httpx.HTTPError, TimeoutError) as exc:
+        return type(exc).__name__, b""
+    return str(status), content
 
 
-async def closed_loop(
-    client: httpx.AsyncClient, url: str, delivery: Delivery, opts: Options, label: str
-) -> Run:
+async def closed_loop(sender: Sender, delivery: Delivery, opts: Options, label: str) -> Run:
     """C workers back to back; completions inside [warm-up end, +duration] count."""
     run = Run(label, opts.duration)
     begin = time.perf_counter() + WARMUP_SECONDS
@@ -396,7 +501,7 @@ async def closed_loop(
 
     async def worker() -> None:
         while (started := time.perf_counter()) < end:
-            status = await post(client, url, delivery.body, delivery.headers())
+            status, _ = await send(sender, delivery.body, delivery.headers())
             done = time.perf_counter()
             run.statuses[status] += 1
             if begin <= done <= end:
@@ -408,16 +513,14 @@ async def closed_loop(
     return run
 
 
-async def open_loop(
-    client: httpx.AsyncClient, url: str, delivery: Delivery, rate: float, seconds: float
-) -> Run:
+async def open_loop(sender: Sender, delivery: Delivery, rate: float, seconds: float) -> Run:
     """Fixed-rate sends whatever the responses; latency from the scheduled send time."""
     run = Run(f"app at {rate:.0f} req/s", seconds)
     total = max(1, int(rate * seconds))
     start = time.perf_counter() + 0.05
 
     async def timed(scheduled: float) -> None:
-        status = await post(client, url, delivery.body, delivery.headers())
+        status, _ = await send(sender, delivery.body, delivery.headers())
         run.latencies.append(time.perf_counter() - scheduled)
         run.statuses[status] += 1
         run.completed += 1
@@ -466,7 +569,7 @@ def duplicate_plan(count: int, concurrency: int, seed: int = 7) -> Plan:
 
 
 async def send_plan(
-    client: httpx.AsyncClient, url: str, delivery: Delivery, plan: Plan, concurrency: int
+    sender: Sender, delivery: Delivery, plan: Plan, concurrency: int
 ) -> tuple[Counter[str], Counter[str]]:
     """Statuses and answers (`accepted`, `duplicate`, ...); a repeat reuses its headers."""
     headers = {webhook_id: delivery.headers(webhook_id) for webhook_id in plan.distinct}
@@ -476,16 +579,10 @@ async def send_plan(
 
     async def worker() -> None:
         for webhook_id in pending:
-            try:
-                response = await client.post(
-                    url, content=delivery.body, headers=headers[webhook_id]
-                )
-            except httpx.HTTPError as exc:
-                statuses[type(exc).__name__] += 1
-                continue
-            statuses[str(response.status_code)] += 1
-            if response.status_code == 200:
-                answers[response.json().get("status", "?")] += 1
+            status, content = await send(sender, delivery.body, headers[webhook_id])
+            statuses[status] += 1
+            if status == "200":
+                answers[json.loads(content).get("status", "?")] += 1
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     return statuses, answers
@@ -649,21 +746,30 @@ async def describe(owner: asyncpg.Connection, embedded: bool, opts: Options) -> 
     where = "embedded (pgserver, Unix socket)" if embedded else "external (DATABASE_URL, TCP)"
     print(f"CPUs:        {os.cpu_count()} (load generator, API and Postgres share them)")
     print(f"Postgres:    {version}, {where}")
-    print(f"Python:      {sys.version.split()[0]}, httpx {httpx.__version__}")
+    print(f"Python:      {sys.version.split()[0]}, load generator: {opts.client} client")
     print(
         f"Load:        concurrency {opts.concurrency}, {opts.duration:g}s per run "
         f"(+{WARMUP_SECONDS:g}s warm-up), {opts.deliveries} deliveries for duplicates"
     )
 
 
-async def measure(
-    client: httpx.AsyncClient, target: tuple[str, int, str], delivery: Delivery, opts: Options
-) -> Run:
-    label, pid, url = target
-    meter = CpuMeter(pid)
-    run = await closed_loop(client, url, delivery, opts, label)
-    run.cpu = meter.shares()
-    return run
+@dataclass(frozen=True)
+class Target:
+    label: str
+    url: str
+    pid: int
+
+
+async def measured(target: Target, work: Callable[[Sender], Awaitable[Run]], opts: Options) -> Run:
+    """Run `work` through a fresh sender to `target`, noting the CPU each side used."""
+    sender = SENDERS[opts.client](target.url, opts.concurrency)
+    try:
+        meter = CpuMeter(target.pid)
+        run = await work(sender)
+        run.cpu = meter.shares()
+        return run
+    finally:
+        await sender.aclose()
 
 
 def print_runs(runs: Sequence[Run]) -> None:
@@ -731,40 +837,30 @@ def print_targets(app: Run, noop: Run, half: Run, duplicates_ok: bool, non_200: 
 
 
 async def run_phases(
-    urls: dict[str, str],
-    pids: dict[str, int],
-    shops: tuple[Shop, Shop],
-    database_url: str,
-    opts: Options,
+    app: Target, noop: Target, shop: Shop, database_url: str, opts: Options
 ) -> None:
     load = signed_delivery(LOAD_SHOP)
-    limits = httpx.Limits(
-        max_connections=opts.concurrency, max_keepalive_connections=opts.concurrency
-    )
     print(f"Delivery:    {TOPIC}, {len(load.body):,} bytes of JSON, signed once", flush=True)
-    async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
-        app = await measure(client, ("app (max)", pids["app"], urls["app"]), load, opts)
-        noop = await measure(client, ("no-op (max)", pids["noop"], urls["noop"]), load, opts)
-        meter = CpuMeter(pids["app"])
-        half = await open_loop(client, urls["app"], load, app.rps / 2, opts.duration)
-        half.cpu = meter.shares()
-        print_runs([app, noop, half])
-        plan = duplicate_plan(opts.deliveries, opts.concurrency)
-        dups = signed_delivery(DUPLICATES_SHOP)
-        statuses, answers = await send_plan(client, urls["app"], dups, plan, opts.concurrency)
+    top = await measured(app, lambda s: closed_loop(s, load, opts, "app (max)"), opts)
+    base = await measured(noop, lambda s: closed_loop(s, load, opts, "no-op (max)"), opts)
+    half = await measured(app, lambda s: open_loop(s, load, top.rps / 2, opts.duration), opts)
+    print_runs([top, base, half])
+
+    plan = duplicate_plan(opts.deliveries, opts.concurrency)
+    dups = signed_delivery(DUPLICATES_SHOP)
+    sender = SENDERS[opts.client](app.url, opts.concurrency)
+    try:
+        statuses, answers = await send_plan(sender, dups, plan, opts.concurrency)
+    finally:
+        await sender.aclose()
     owner = await asyncpg.connect(libpq_url(database_url))
     try:
-        count = await count_inbox(owner, shops[1], plan)
+        count = await count_inbox(owner, shop, plan)
     finally:
         await owner.close()
     ok = print_duplicates(plan, statuses, answers, count)
-    bad = (
-        app.non_200
-        + noop.non_200
-        + half.non_200
-        + sum(n for s, n in statuses.items() if s != "200")
-    )
-    print_targets(app, noop, half, ok, bad)
+    failed = sum(n for status, n in statuses.items() if status != "200")
+    print_targets(top, base, half, ok, top.non_200 + base.non_200 + half.non_200 + failed)
 
 
 async def run(opts: Options) -> None:
@@ -809,9 +905,9 @@ async def run_servers(database_url: str, tmp: Path, opts: Options) -> None:
         )
         print(f"Servers:     ready in {time.perf_counter() - started:.1f}s", flush=True)
         await run_phases(
-            {"app": f"{app_base}/webhooks/shopify", "noop": f"{noop_base}/noop"},
-            {"app": app_proc.pid, "noop": noop_proc.pid},
-            shops,
+            Target("app", f"{app_base}/webhooks/shopify", app_proc.pid),
+            Target("no-op", f"{noop_base}/noop", noop_proc.pid),
+            shops[1],
             database_url,
             opts,
         )
@@ -824,9 +920,15 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, int | None]:
     parser.add_argument(
         "--deliveries", type=int, default=5000, help="deliveries in the duplicates run (5000)"
     )
+    parser.add_argument(
+        "--client",
+        choices=sorted(SENDERS),
+        default="raw",
+        help="load generator: raw asyncio HTTP/1.1 (default) or httpx.AsyncClient",
+    )
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    return Options(args.duration, args.concurrency, args.deliveries), args.serve_noop
+    return Options(args.duration, args.concurrency, args.deliveries, args.client), args.serve_noop
 
 
 def event_loop() -> asyncio.AbstractEventLoop:

@@ -31,6 +31,7 @@ def upgrade() -> None:
         sa.Column("access_expires_at", DateTimeUTC(timezone=True)),
         sa.Column("refresh_token", sa.Text),
         sa.Column("refresh_expires_at", DateTimeUTC(timezone=True)),
+        sa.Column("custom_app", sa.Boolean, nullable=False, server_default=sa.false()),
         sa.Column(
             "updated_at", DateTimeUTC(timezone=True), nullable=False, server_default=sa.func.now()
         ),

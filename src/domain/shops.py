@@ -67,6 +67,9 @@ class ShopCredentials:
     access_expires_at: datetime | None = None
     refresh_token: str | None = None
     refresh_expires_at: datetime | None = None
+    # Admin API tokens created in a shop's admin (custom apps) never expire and cannot be
+    # exchanged; only public-app offline tokens are migrated to expiring ones.
+    custom_app: bool = False
 
     @property
     def expiring(self) -> bool:

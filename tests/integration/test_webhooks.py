@@ -6,13 +6,13 @@ import dataclasses
 import uuid
 
 import pytest
-from infrastructure.shopify.fake_server import send_webhook
 from sqlalchemy import text
 
 from application.events.replay_webhooks import ReplayWebhooks
 from domain.events import EventStatus
 from domain.shops import ShopCredentials
 from infrastructure.queue.retry import BackoffRetry
+from infrastructure.shopify.fake_server import send_webhook
 from infrastructure.shopify.signatures import sign_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
@@ -280,3 +280,24 @@ async def test_shop_b_cannot_read_shop_a_events(container):
         assert await uow.webhooks.get(event.id) is None
         assert await uow.webhooks.find(status=None, topic=None, limit=10) == []
         assert await uow.webhooks.reset(event.id) is False
+
+
+async def test_prune_removes_handled_events_past_retention_and_keeps_pending_ones(container):
+    shop = await add_shop(container)
+    for topic in ("orders/create", "customers/redact"):
+        await _send(container, shop, topic=topic)
+    await _drain(container)  # orders/create -> ignored; customers/redact stays received
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text(
+                "UPDATE webhook_events SET processed_at = now() - interval '8 days', "
+                "received_at = now() - interval '8 days'"
+            )
+        )
+        await uow.commit()
+
+    pruned = await container.prune_webhook_events()
+
+    async with container.uow.for_shop(shop.id) as uow:
+        left = [e.topic for e in await uow.webhooks.find(status=None, topic=None, limit=10)]
+    assert pruned == 1 and left == ["customers/redact"]

@@ -24,7 +24,9 @@ class GetAccessToken:
             current = await uow.credentials.get()
         if current is None:
             raise NotInstalled(f"no credentials for {shop_domain}")
-        if current.expiring and not current.needs_refresh(self._clock.now()):
+        if current.custom_app or (
+            current.expiring and not current.needs_refresh(self._clock.now())
+        ):
             return current.access_token
         return (await self._renew(shop_id, shop_domain)).access_token
 

@@ -9,7 +9,18 @@ from typing import Any
 from advanced_alchemy.base import DefaultBase, UUIDv7AuditBase
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
-from sqlalchemy import ForeignKey, String, Text, delete, func, insert, select, update
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    String,
+    Text,
+    delete,
+    false,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -87,6 +98,7 @@ class ShopCredentialModel(DefaultBase):
     access_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     refresh_token: Mapped[str | None] = mapped_column(Text)
     refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    custom_app: Mapped[bool] = mapped_column(Boolean, server_default=false())
     updated_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), server_default=func.now()
     )
@@ -121,6 +133,7 @@ class SqlCredentialStore:
                 else None
             ),
             refresh_expires_at=row.refresh_expires_at,
+            custom_app=row.custom_app,
         )
 
     async def save(self, credentials: ShopCredentials) -> None:
@@ -136,6 +149,7 @@ class SqlCredentialStore:
                 else None
             ),
             "refresh_expires_at": credentials.refresh_expires_at,
+            "custom_app": credentials.custom_app,
             "updated_at": func.now(),
         }
         await self._session.execute(

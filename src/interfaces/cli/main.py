@@ -61,7 +61,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from interfaces.cli import db, jobs, serve, shops
+    from interfaces.cli import db, jobs, serve, shops, webhooks
 
     main.add_command(serve.up)
     main.add_command(serve.api)
@@ -69,6 +69,7 @@ def _register() -> None:
     main.add_command(db.db)
     main.add_command(jobs.jobs)
     main.add_command(shops.shops)
+    main.add_command(webhooks.webhooks)
 
 
 _register()

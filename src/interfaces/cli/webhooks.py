@@ -1,0 +1,117 @@
+"""`blossom webhooks`: the Shopify webhook inbox — list, show, replay."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from application.events.replay_webhooks import ReplayWebhooks
+from domain.events import EventStatus, WebhookEvent
+from interfaces.bootstrap import Container, build_container
+from interfaces.cli.main import run, settings_or_exit
+
+
+def _with_container(action: Callable[[Container], Awaitable[Any]]) -> Any:
+    container = build_container(settings_or_exit(), application_name="blossom-cli")
+
+    async def main() -> Any:
+        try:
+            return await action(container)
+        finally:
+            await container.aclose()
+
+    return run(main)
+
+
+async def _shop_id(container: Container, domain: str) -> uuid.UUID:
+    async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
+        if uow.shop_id is None:
+            raise click.ClickException(f"no shop {domain}")
+        return uow.shop_id
+
+
+def _line(event: WebhookEvent) -> str:
+    when = f"{event.received_at:%Y-%m-%d %H:%M:%S}"
+    return f"{event.id}  {when}  {event.status.value:<9} {event.attempts:>3}  {event.topic}"
+
+
+@click.group()
+def webhooks() -> None:
+    """Shopify webhook deliveries stored in the inbox."""
+
+
+@webhooks.command("list")
+@click.option("--shop", "domain", help="Only this shop (default: every shop).")
+@click.option("--status", type=click.Choice([s.value for s in EventStatus]))
+@click.option("--topic", help="Only this topic, e.g. orders/create.")
+@click.option("--limit", default=50, show_default=True)
+def list_events(domain: str | None, status: str | None, topic: str | None, limit: int) -> None:
+    """List events, newest first."""
+
+    async def action(container: Container) -> None:
+        scope = (
+            container.uow.for_shop(await _shop_id(container, domain))
+            if domain
+            else container.uow.maintenance()
+        )
+        async with scope as uow:
+            found = await uow.webhooks.find(
+                status=EventStatus(status) if status else None, topic=topic, limit=limit
+            )
+        for event in found:
+            click.echo(_line(event))
+
+    _with_container(action)
+
+
+@webhooks.command()
+@click.argument("event_id", type=click.UUID)
+@click.option("--payload", is_flag=True, help="Also print the decrypted payload (contains PII).")
+def show(event_id: uuid.UUID, payload: bool) -> None:
+    """Show one event; the payload only on request."""
+
+    async def action(container: Container) -> None:
+        async with container.uow.maintenance() as uow:
+            found = await uow.webhooks.get(event_id)
+        if found is None:
+            raise click.ClickException(f"no event {event_id}")
+        event, body = found
+        click.echo(_line(event))
+        click.echo(f"shop {event.shop_id}  webhook id {event.webhook_id}  api {event.api_version}")
+        if event.error:
+            click.echo(f"last error: {event.error}")
+        if payload:
+            click.echo(body.decode())
+
+    _with_container(action)
+
+
+@webhooks.command()
+@click.argument("event_id", type=click.UUID, required=False)
+@click.option("--failed", is_flag=True, help="Replay every failed event of --shop.")
+@click.option("--shop", "domain", help="The shop whose failed events to replay.")
+@click.option("--topic", help="With --failed: only this topic.")
+def replay(event_id: uuid.UUID | None, failed: bool, domain: str | None, topic: str | None) -> None:
+    """Process an event again: one by id, or all failed ones of a shop (and topic)."""
+    if bool(event_id) == failed or (failed and not domain):
+        raise click.UsageError("give an EVENT_ID, or --failed with --shop")
+    actor = f"cli:{getpass.getuser()}"
+
+    async def action(container: Container) -> None:
+        replays = ReplayWebhooks(container.uow)
+        if event_id:
+            async with container.uow.maintenance() as uow:
+                found = await uow.webhooks.get(event_id)
+            if found is None:
+                raise click.ClickException(f"no event {event_id}")
+            await replays.one(found[0].shop_id, event_id, actor=actor)
+            click.echo(f"event {event_id} queued again")
+            return
+        count = await replays.failed(await _shop_id(container, domain), topic=topic, actor=actor)
+        click.echo(f"{count} failed event(s) queued again")
+
+    _with_container(action)

@@ -1,0 +1,101 @@
+"""Operator commands for Shopify: custom-app installs and the webhook inbox."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from domain.events import EventStatus
+from infrastructure.queue.retry import BackoffRetry
+from infrastructure.shopify.fake_server import send_webhook
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.support.http import client
+from tests.support.processes import blossom, child_env
+from tests.support.settings import make_environ
+from tests.support.shopify import fake_shopify_container
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(blossom(*args), env=env, capture_output=True, text=True, timeout=60)
+
+
+async def _drain(container, queue: str = "webhooks") -> None:
+    await container.queue.run_worker_async(
+        wait=False, install_signal_handlers=False, queues=[queue], **container.worker_options()
+    )
+
+
+async def test_custom_app_install_registers_webhooks_without_migrating_the_token(
+    database_url, data_dir
+):
+    async with fake_shopify_container(database_url, data_dir) as (fake, container):
+        domain = "custom-blossom.myshopify.com"
+        fake.add_shop(domain, name="Custom Blossom")
+        token = fake.issue_legacy_token(domain)
+        env = child_env(
+            **make_environ(data_dir, SHOPIFY_API_BASE=fake.api_base), DATABASE_URL=database_url
+        )
+        result = _cli(
+            env,
+            "shops",
+            "install",
+            domain,
+            "--access-token",
+            token,
+            "--scopes",
+            "read_customers,read_orders",
+        )
+        assert result.returncode == 0, result.stderr
+        await _drain(container)
+
+        async with container.uow.for_shop_domain(domain) as uow:
+            shop = await uow.shops.get(uow.shop_id)
+            credentials = await uow.credentials.get()
+    assert shop.name == "Custom Blossom"
+    assert credentials.custom_app and credentials.access_token == token
+    assert fake.token_exchanges[domain] == 0
+    topics = {s["topic"] for s in fake.shops[domain].webhook_subscriptions}
+    assert {"APP_UNINSTALLED", "ORDERS_CREATE", "CUSTOMERS_UPDATE"} <= topics
+    assert "INVENTORY_LEVELS_UPDATE" not in topics  # read_inventory was not granted
+
+
+async def test_cli_lists_shows_and_replays_failed_webhooks(
+    container, database_url, data_dir, monkeypatch
+):
+    shop = await add_shop(container)
+
+    async def broken(uow, event, payload):
+        raise RuntimeError("handler broke")
+
+    monkeypatch.setattr(type(container), "webhook_handlers", lambda self: {"orders/create": broken})
+    task = container.queue.tasks["events:process_webhook"]
+    monkeypatch.setattr(task, "retry_strategy", BackoffRetry(max_attempts=1))
+    async with client(create_app(container)) as http:
+        await send_webhook(
+            http,
+            "/webhooks/shopify",
+            topic="orders/create",
+            shop=shop.domain,
+            payload={"id": 99, "note": "visible only with --payload"},
+            secret=container.settings.shopify_api_secret,
+        )
+    await _drain(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=EventStatus.FAILED, topic=None, limit=5)
+
+    env = child_env(**make_environ(data_dir), DATABASE_URL=database_url)
+    listed = _cli(env, "webhooks", "list", "--status", "failed")
+    shown = _cli(env, "webhooks", "show", str(event.id))
+    with_payload = _cli(env, "webhooks", "show", str(event.id), "--payload")
+    replayed = _cli(env, "webhooks", "replay", "--failed", "--shop", shop.domain)
+
+    assert str(event.id) in listed.stdout
+    assert "handler broke" in shown.stdout and "visible only" not in shown.stdout
+    assert "visible only with --payload" in with_payload.stdout
+    assert replayed.returncode == 0 and "1 failed event(s)" in replayed.stdout
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.webhooks.get(event.id))[0].status is EventStatus.RECEIVED
