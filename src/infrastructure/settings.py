@@ -48,6 +48,7 @@ class Settings:
     shopify_api_secret: str
     shopify_api_secret_previous: str | None
     shopify_api_base: str
+    shopify_webhooks_via: str
     shopify_scopes: tuple[str, ...]
     shopify_api_version: str
     encryption_keys: Mapping[str, bytes]
@@ -106,6 +107,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_api_secret=secret("SHOPIFY_API_SECRET"),
         shopify_api_secret_previous=env.get("SHOPIFY_API_SECRET_PREVIOUS") or None,
         shopify_api_base=reader.api_base("SHOPIFY_API_BASE", "https://{shop}"),
+        shopify_webhooks_via=reader.choice("SHOPIFY_WEBHOOKS_VIA", ("api", "toml"), "api"),
         shopify_scopes=tuple(
             s.strip() for s in (env.get("SHOPIFY_SCOPES") or DEFAULT_SCOPES).split(",") if s.strip()
         ),

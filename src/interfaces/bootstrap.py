@@ -106,9 +106,9 @@ class Container:
         return InstallShop(self.uow, self.clock, self.ids)
 
     def after_install(self) -> AfterInstall:
-        return AfterInstall(
-            self.uow, self.shopify_admin, webhook_uri=f"{self.settings.app_url}/webhooks/shopify"
-        )
+        via_api = self.settings.shopify_webhooks_via == "api"
+        uri = f"{self.settings.app_url}/webhooks/shopify" if via_api else None
+        return AfterInstall(self.uow, self.shopify_admin, webhook_uri=uri)
 
     def webhook_handlers(self) -> dict[str, WebhookHandler]:
         """Topic -> handler. A topic missing here is marked ignored when it arrives."""

@@ -166,3 +166,19 @@ async def test_token_exchange_installs_on_first_use_and_then_reuses_the_token(sh
     assert fake.token_exchanges[domain] == 1
     assert bad.status_code == 401
     assert bad.headers["x-shopify-retry-invalid-session-request"] == "1"
+
+
+async def test_subscriptions_declared_in_the_app_toml_are_not_duplicated_through_the_api(
+    database_url, data_dir
+):
+    env = {"SHOPIFY_WEBHOOKS_VIA": "toml"}
+    async with fake_shopify_container(database_url, data_dir, env) as (fake, container):
+        domain = "blossom-toml.myshopify.com"
+        fake.add_shop(domain, name="Blossom TOML")
+        credentials = await container.shopify_auth.exchange_code(domain, fake.issue_code(domain))
+        shop = await container.install_shop()(domain, credentials, source="test")
+        await _drain(container)
+        async with container.uow.for_shop(shop.id) as uow:
+            synced = await uow.shops.get(shop.id)
+    assert fake.shops[domain].webhook_subscriptions == []
+    assert synced.name == "Blossom TOML"

@@ -19,10 +19,13 @@ API_SECRET = "test-api-secret"
 
 @asynccontextmanager
 async def fake_shopify_container(
-    database_url: str, data_dir: Path, **fake_options: object
+    database_url: str,
+    data_dir: Path,
+    env: dict[str, str] | None = None,
+    **fake_options: object,
 ) -> AsyncIterator[tuple[FakeShopify, Container]]:
     async with FakeShopify(API_KEY, API_SECRET, **fake_options) as fake:
-        settings = make_settings(data_dir, SHOPIFY_API_BASE=fake.api_base)
+        settings = make_settings(data_dir, SHOPIFY_API_BASE=fake.api_base, **(env or {}))
         container = build_container(settings, database_url=database_url)
         async with container.queue.open_async():
             try:

@@ -9,7 +9,12 @@ from domain.events import topics_allowed_by
 
 
 class AfterInstall:
-    def __init__(self, uows: UnitOfWorkFactory, admin: ShopifyAdmin, *, webhook_uri: str) -> None:
+    """`webhook_uri` None means the subscriptions are declared in shopify.app.toml: a second,
+    API-made subscription per topic would deliver every event twice."""
+
+    def __init__(
+        self, uows: UnitOfWorkFactory, admin: ShopifyAdmin, *, webhook_uri: str | None
+    ) -> None:
         self._uows = uows
         self._admin = admin
         self._webhook_uri = webhook_uri
@@ -22,7 +27,8 @@ class AfterInstall:
             return 0
         ref = ShopRef(shop.id, shop.domain)
         created = 0
-        for topic in topics_allowed_by(credentials.scopes):
+        topics = topics_allowed_by(credentials.scopes) if self._webhook_uri else []
+        for topic in topics:
             created += await self._admin.subscribe_webhook(ref, topic, self._webhook_uri)
         info = await self._admin.shop_info(ref)
         async with self._uows.for_shop(shop_id) as uow:
