@@ -14,15 +14,24 @@ HMAC check on the raw body, one transaction (shop lookup and scope, inbox insert
 encrypted payload, `procrastinate_defer_jobs_v1`, commit) and the 200 answer.
 
 Baseline: a no-op Litestar app (`POST /noop` reads the body, answers `{"status":"accepted"}`)
-under the same uvicorn settings, in its own subprocess (`--serve-noop PORT`). The ratio says
-how much of the HTTP stack's capacity our ingress keeps.
+served as `blossom api` serves ours (same `uvicorn.Config`, httptools, no access log, the
+standard asyncio loop), in its own subprocess (`--serve-noop PORT`). The ratio says how much
+of the HTTP stack's capacity our ingress keeps.
 
-Load: an async httpx client (HTTP/1.1 keep-alive, a pool of C connections) on uvloop sends
-signed `orders/create` deliveries of a realistic ~7 KB order (line items, addresses, a
-customer with email and phone; all fake). The body is the same for every delivery, so one
-signature serves all; each delivery gets its own `X-Shopify-Webhook-Id`. `wrk` (Debian package
-`wrk`, with a Lua script adding the headers) would be a leaner generator; it is not installed
-here, and httpx keeps the bench self-contained.
+Load: signed `orders/create` deliveries of a realistic ~7.6 KB order (line items, addresses,
+a customer with email and phone; all fake). The body is the same for every delivery, so one
+signature serves all; each delivery gets its own `X-Shopify-Webhook-Id` (and event id). The
+generator is asyncio on uvloop with a pool of C keep-alive HTTP/1.1 connections:
+
+- `--client raw` (default): a minimal HTTP/1.1 client on asyncio streams, ~0.07 ms of CPU
+  per request here;
+- `--client httpx`: `httpx.AsyncClient` with a pool of C connections. On this 2-core machine
+  it costs 1-6 ms of CPU per request (its pool gets slower as C grows), so it saturates
+  before the no-op server does (~150 req/s against the no-op at C=32, where the raw client
+  drives ~4,400) and the baseline would measure the client.
+
+`wrk` (Debian package `wrk`, with a Lua script to add the headers and vary the webhook id)
+would be a leaner generator still; it is not installed here.
 
 Measures:
 
@@ -37,9 +46,10 @@ Measures:
                     that shop must both equal the number of distinct ids.
 
 Caveats: the load generator runs on the same machine (2 cores here) and competes with the
-server and Postgres for CPU; each run prints the CPU each side used. The no-op baseline is
-likely limited by the client rather than by the server, which makes the ratio pessimistic.
-Expect run-to-run noise of 10-20%, more on a busy machine.
+server and Postgres for CPU; each run prints the CPU each side used (percent of one core:
+this process, the server process, all local processes named `postgres`). The API is one
+process, so it can use one core at most. Expect run-to-run noise of 10-20%, more on a busy
+machine (the load average is printed first).
 """
 
 from __future__ import annotations
@@ -366,7 +376,7 @@ class Run:
     latencies: list[float] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     cpu: dict[str, float] = field(default_factory=dict)
-    max_lag: float = 0.0
+    lags: list[float] = field(default_factory=list)  # open loop: send time - scheduled
 
     @property
     def rps(self) -> float:
@@ -531,7 +541,7 @@ async def open_loop(sender: Sender, delivery: Delivery, rate: float, seconds: fl
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        run.max_lag = max(run.max_lag, -delay)
+        run.lags.append(max(0.0, -delay))
         tasks.append(asyncio.create_task(timed(scheduled)))
     await asyncio.gather(*tasks)
     run.seconds = time.perf_counter() - start
@@ -709,17 +719,18 @@ async def noop(request: litestar.Request) -> dict[str, str]:
 
 
 def serve_noop(port: int) -> None:
-    """`--serve-noop PORT`: the baseline, with the uvicorn settings of `blossom api`."""
+    """`--serve-noop PORT`: the baseline, served exactly as `blossom api` serves the app.
+
+    Same `uvicorn.Config` (httptools, no access log, no log config) and, like the app, the
+    standard asyncio loop: `blossom api` awaits `Server.serve()` inside `asyncio.run`, so
+    uvicorn's `loop="auto"` (uvloop) never applies to it; `uvicorn.run` here would use uvloop
+    and flatter the baseline.
+    """
     app = litestar.Litestar(route_handlers=[noop], debug=False, logging_config=None)
-    uvicorn.run(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_config=None,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
     )
+    asyncio.run(uvicorn.Server(config).serve())
 
 
 # --- the run --------------------------------------------------------------------------
@@ -744,7 +755,9 @@ async def add_shops(env: dict[str, str], database_url: str) -> tuple[Shop, Shop]
 async def describe(owner: asyncpg.Connection, embedded: bool, opts: Options) -> None:
     version = await owner.fetchval("SHOW server_version")
     where = "embedded (pgserver, Unix socket)" if embedded else "external (DATABASE_URL, TCP)"
+    load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
     print(f"CPUs:        {os.cpu_count()} (load generator, API and Postgres share them)")
+    print(f"Load avg:    {load} before the run (other work on the machine adds noise)")
     print(f"Postgres:    {version}, {where}")
     print(f"Python:      {sys.version.split()[0]}, load generator: {opts.client} client")
     print(
@@ -780,7 +793,10 @@ def print_runs(runs: Sequence[Run]) -> None:
     print("-" * 100)
     for r in runs:
         cpu = " / ".join(f"{r.cpu.get(k, 0):.0f}" for k in ("client", "server", "postgres"))
-        lag = f"  (max send lag {1000 * r.max_lag:.1f} ms)" if r.max_lag else ""
+        lag = ""
+        if r.lags:
+            worst = 1000 * max(r.lags)
+            lag = f"  (send lag p99 {1000 * percentile(r.lags, 0.99):.1f} ms, max {worst:.1f} ms)"
         print(
             f"{r.label:<22} {r.rps:>8,.0f} {r.ms(0.50):>8.1f} {r.ms(0.99):>8.1f} "
             f"{r.non_200:>8}   {cpu}{lag}"
@@ -949,6 +965,7 @@ def main() -> None:
     with asyncio.Runner(loop_factory=event_loop) as runner:
         runner.run(run(opts))
     print(f"\nTotal wall time: {time.perf_counter() - started:.1f}s")
+    print(f"Load avg after: {', '.join(f'{n:.2f}' for n in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol, Self
 
+from domain.consent import ConsentEvent, ConsentState
+from domain.contacts import Contact, PhoneNumber
 from domain.events import EventStatus, WebhookDelivery, WebhookEvent
 from domain.shops import Shop, ShopCredentials
 
@@ -19,6 +21,32 @@ from domain.shops import Shop, ShopCredentials
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    """`rate` events per `period_seconds`, with bursts up to `burst` (GCRA)."""
+
+    rate: int
+    period_seconds: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    retry_after_seconds: float  # 0 when allowed
+    remaining: int  # whole events still available right now (0 when denied)
+
+
+class RateLimiter(Protocol):
+    async def acquire(self, key: str, limit: RateLimit, cost: int = 1) -> RateDecision:
+        """Take `cost` events at once, or none. Keys read `"<name>:<details>"`.
+
+        A `cost` above `limit.burst` can never pass: it is denied with an infinite
+        `retry_after_seconds`.
+        """
         ...
 
 
@@ -156,6 +184,49 @@ class AuditLog(Protocol):
     ) -> None: ...
 
 
+class PhoneNumbers(Protocol):
+    def parse(self, raw: str, default_region: str | None) -> PhoneNumber:
+        """E.164 and what the number says about its owner; `InvalidValue` with the reason."""
+        ...
+
+
+class ContactRepository(Protocol):
+    async def get(self, contact_id: uuid.UUID, *, for_update: bool = False) -> Contact | None: ...
+
+    async def find(
+        self,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        shopify_customer_id: int | None = None,
+    ) -> Contact | None: ...
+
+    async def add(self, contact: Contact, now: datetime) -> None: ...
+
+    async def save(self, contact: Contact, now: datetime) -> None: ...
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        cursor: tuple[datetime, uuid.UUID] | None = None,
+        state: ConsentState | None = None,
+        tag: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> list[Contact]: ...
+
+
+class ConsentLedger(Protocol):
+    """Append-only: events are added, never changed."""
+
+    async def history(self, contact_id: uuid.UUID) -> list[ConsentEvent]: ...
+
+    async def tail(self, contact_id: uuid.UUID) -> ConsentEvent | None: ...
+
+    async def append(self, events: Sequence[ConsentEvent]) -> None: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction, scoped to one shop (or the explicit maintenance path).
 
@@ -169,6 +240,8 @@ class UnitOfWork(Protocol):
     credentials: CredentialStore
     webhooks: WebhookInbox
     oauth_states: OAuthStates
+    contacts: ContactRepository
+    consent: ConsentLedger
 
     async def __aenter__(self) -> Self: ...
 
@@ -223,6 +296,12 @@ class ShopifyAdmin(Protocol):
 
     async def subscribe_webhook(self, shop: ShopRef, topic: str, uri: str) -> bool:
         """True when created, False when the subscription already existed."""
+        ...
+
+    async def mutate(
+        self, shop: ShopRef, root: str, query: str, variables: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Run a mutation; its `userErrors` raise `ShopifyRejected`."""
         ...
 
 

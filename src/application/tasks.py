@@ -47,3 +47,4 @@ PRUNE_FINISHED_JOBS = TaskRef("maintenance", "prune_finished_jobs", "maintenance
 PROCESS_WEBHOOK = TaskRef("events", "process_webhook", "webhooks")
 PRUNE_WEBHOOK_EVENTS = TaskRef("events", "prune_webhook_events", "maintenance")
 AFTER_INSTALL = TaskRef("shops", "after_install", "webhooks")
+PUSH_CONSENT = TaskRef("consent", "push_to_shopify", "consent")

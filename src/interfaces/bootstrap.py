@@ -16,6 +16,13 @@ import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from application.contacts.record_consent import RecordConsent
+from application.contacts.shopify_sync import (
+    ContactSync,
+    HandleCheckoutOrOrder,
+    HandleCustomerUpsert,
+    HandleMarketingConsent,
+)
 from application.events.process_webhook import WebhookHandler
 from application.events.prune_webhook_events import PruneWebhookEvents
 from application.operations.prune_finished_jobs import PruneFinishedJobs
@@ -31,6 +38,7 @@ from infrastructure.db.embedded import EmbeddedPostgres
 from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
 from infrastructure.ids import Uuid7Ids
+from infrastructure.phones import LibPhoneNumbers
 from infrastructure.queue.admin import ProcrastinateJobAdmin
 from infrastructure.queue.app import create_queue_app, delete_jobs_policy
 from infrastructure.queue.middleware import JobObserver
@@ -66,6 +74,7 @@ class Container:
     embedded: EmbeddedPostgres | None = None
     clock: SystemClock = field(default_factory=SystemClock)
     ids: Uuid7Ids = field(default_factory=Uuid7Ids)
+    phones: LibPhoneNumbers = field(default_factory=LibPhoneNumbers)
     # Set right after construction: the tasks it registers close over the container.
     queue: procrastinate.App = field(init=False)
 
@@ -112,9 +121,18 @@ class Container:
 
     def webhook_handlers(self) -> dict[str, WebhookHandler]:
         """Topic -> handler. A topic missing here is marked ignored when it arrives."""
+        sync = ContactSync(self.phones, self.clock, self.ids)
+        record = RecordConsent(self.clock)
+        checkout = HandleCheckoutOrOrder(sync, record)
         return {
             "app/uninstalled": HandleAppUninstalled(self.clock),
             "shop/update": HandleShopUpdate(),
+            "customers/create": HandleCustomerUpsert(sync),
+            "customers/update": HandleCustomerUpsert(sync),
+            "customers_marketing_consent/update": HandleMarketingConsent(sync, record),
+            "checkouts/create": checkout,
+            "checkouts/update": checkout,
+            "orders/create": checkout,
         }
 
     async def prune_webhook_events(self) -> int:
@@ -150,15 +168,16 @@ def build_container(
     engine = create_app_engine(database_url, application_name=application_name)
     sessions = session_factory(engine)
     cipher = AesGcmCipher(settings.encryption_keys)
+    blind_index = HmacBlindIndex(settings.blind_index_key)
     container = Container(
         settings=settings,
         database_url=database_url,
         engine=engine,
         sessions=sessions,
-        uow=UnitOfWorkFactory(sessions, cipher, job_meta=job_meta),
+        uow=UnitOfWorkFactory(sessions, cipher, blind_index, job_meta=job_meta),
         cipher=cipher,
         http=httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0)),
-        blind_index=HmacBlindIndex(settings.blind_index_key),
+        blind_index=blind_index,
         embedded=embedded,
     )
     from interfaces.jobs.registry import all_blueprints

@@ -173,7 +173,7 @@ async def test_missing_headers_and_unknown_topics_are_400(container):
 
 async def test_topic_without_handler_is_marked_ignored(container):
     shop = await add_shop(container)
-    await _send(container, shop, topic="orders/create")
+    await _send(container, shop, topic="fulfillments/create")
     await _drain(container)
     async with container.uow.for_shop(shop.id) as uow:
         [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
@@ -284,9 +284,9 @@ async def test_shop_b_cannot_read_shop_a_events(container):
 
 async def test_prune_removes_handled_events_past_retention_and_keeps_pending_ones(container):
     shop = await add_shop(container)
-    for topic in ("orders/create", "customers/redact"):
+    for topic in ("fulfillments/create", "customers/redact"):
         await _send(container, shop, topic=topic)
-    await _drain(container)  # orders/create -> ignored; customers/redact stays received
+    await _drain(container)  # fulfillments/create -> ignored; customers/redact stays received
     async with container.uow.maintenance() as uow:
         await uow.session.execute(
             text(

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
+from functools import partial
 from types import TracebackType
 from typing import Any, Self
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from application.ports import Cipher
+from application.ports import BlindIndex, Cipher
 from infrastructure.db.audit import SqlAuditLog
+from infrastructure.db.contacts import SqlConsentLedger, SqlContacts
 from infrastructure.db.engine import MAINTENANCE_ROLE
 from infrastructure.db.events import SqlWebhookInbox
 from infrastructure.db.shops import SqlCredentialStore, SqlOAuthStates, SqlShopRepository
@@ -38,12 +40,15 @@ class SqlUnitOfWork:
     credentials: SqlCredentialStore
     webhooks: SqlWebhookInbox
     oauth_states: SqlOAuthStates
+    contacts: SqlContacts
+    consent: SqlConsentLedger
     session: AsyncSession
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
         cipher: Cipher,
+        index: BlindIndex,
         *,
         shop_id: uuid.UUID | None = None,
         shop_domain: str | None = None,
@@ -54,6 +59,7 @@ class SqlUnitOfWork:
             raise ValueError("a unit of work is scoped to one shop or explicitly maintenance")
         self._sessions = sessions
         self._cipher = cipher
+        self._index = index
         self.shop_id = shop_id
         self._shop_domain = shop_domain
         self.maintenance = maintenance
@@ -84,6 +90,8 @@ class SqlUnitOfWork:
         self.credentials = SqlCredentialStore(self.session, self.shop_id, self._cipher)
         self.webhooks = SqlWebhookInbox(self.session, self.shop_id, self._cipher)
         self.oauth_states = SqlOAuthStates(self.session)
+        self.contacts = SqlContacts(self.session, self.shop_id, self._cipher, self._index)
+        self.consent = SqlConsentLedger(self.session, self.shop_id)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
         if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):
@@ -118,21 +126,16 @@ class UnitOfWorkFactory:
         self,
         sessions: async_sessionmaker[AsyncSession],
         cipher: Cipher,
+        index: BlindIndex,
         job_meta: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
-        self._sessions = sessions
-        self._cipher = cipher
-        self._job_meta = job_meta
+        self._open = partial(SqlUnitOfWork, sessions, cipher, index, job_meta=job_meta)
 
     def for_shop(self, shop_id: uuid.UUID) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self._sessions, self._cipher, shop_id=shop_id, job_meta=self._job_meta)
+        return self._open(shop_id=shop_id)
 
     def for_shop_domain(self, domain: str) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self._sessions, self._cipher, shop_domain=domain, job_meta=self._job_meta
-        )
+        return self._open(shop_domain=domain)
 
     def maintenance(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(
-            self._sessions, self._cipher, maintenance=True, job_meta=self._job_meta
-        )
+        return self._open(maintenance=True)

@@ -24,3 +24,8 @@ WEBHOOKS = Counter(
 SHOPIFY_CALLS = Counter(
     "blossom_shopify_calls_total", "Shopify Admin API calls, by HTTP status", ["status"]
 )
+RATE_LIMIT_DECISIONS = Counter(
+    "blossom_rate_limit_decisions_total",
+    "Rate-limit decisions, by limit name (the key's prefix) and decision (allowed, denied)",
+    ["name", "decision"],
+)

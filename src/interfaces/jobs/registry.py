@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import procrastinate
 
+from interfaces.jobs.contacts import contacts_blueprint
 from interfaces.jobs.events import events_blueprint
 from interfaces.jobs.maintenance import maintenance_blueprint
 from interfaces.jobs.shops import shops_blueprint
@@ -20,4 +21,5 @@ def all_blueprints(container: Container) -> Mapping[str, procrastinate.Blueprint
         "maintenance": maintenance_blueprint(container),
         "events": events_blueprint(container),
         "shops": shops_blueprint(container),
+        "consent": contacts_blueprint(container),
     }

@@ -1,0 +1,80 @@
+"""Contacts: the shoppers a shop may text, one per phone number per shop."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from domain.consent import ConsentState
+from domain.errors import InvalidValue
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_TAG = re.compile(r"^[\w .:/-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PhoneNumber:
+    e164: str
+    region: str | None
+    timezone: str | None
+    mobile: bool
+
+
+def normalize_email(value: str | None) -> str | None:
+    """Lower-cased and trimmed, or None when empty; raises `InvalidValue` when malformed."""
+    email = (value or "").strip().lower()
+    if not email:
+        return None
+    if not _EMAIL.fullmatch(email) or len(email) > 254:
+        raise InvalidValue("not an e-mail address")
+    return email
+
+
+def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
+    clean: list[str] = []
+    for tag in tags:
+        value = tag.strip().lower()
+        if not value:
+            continue
+        if not _TAG.fullmatch(value):
+            raise InvalidValue(
+                f"tag {value[:20]!r} has characters other than letters, digits, .:/-"
+            )
+        if value not in clean:
+            clean.append(value)
+    return clean
+
+
+def choose_timezone(*candidates: str | None) -> str:
+    """The first known zone: the phone's, then the customer's address, then the shop's."""
+    return next((zone for zone in candidates if zone), "UTC")
+
+
+@dataclass(slots=True)
+class Contact:
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    phone: str | None
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    shopify_customer_id: int | None = None
+    country: str | None = None
+    timezone: str = "UTC"
+    locale: str | None = None
+    tags: list[str] = field(default_factory=list)
+    consent_state: ConsentState = ConsentState.UNKNOWN
+    consent_updated_at: datetime | None = None
+    shopify_updated_at: datetime | None = None
+    created_at: datetime | None = None
+    redacted_at: datetime | None = None
+
+    def newer_from_shopify(self, updated_at: datetime | None) -> bool:
+        """Shopify delivers out of order: apply a change only if it is newer than ours."""
+        return (
+            updated_at is None
+            or self.shopify_updated_at is None
+            or (updated_at > self.shopify_updated_at)
+        )

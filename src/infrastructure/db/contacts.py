@@ -1,0 +1,346 @@
+"""Contacts and the consent ledger: PII sealed with the cipher, looked up by blind index."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from advanced_alchemy.base import UUIDv7Base
+from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    case,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from uuid_utils.compat import uuid7
+
+from application.ports import BlindIndex, Cipher
+from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
+from domain.contacts import Contact
+
+PHONE, EMAIL = "phone", "email"
+
+
+class ContactModel(UUIDv7Base):
+    __tablename__ = "contacts"
+    __table_args__ = (
+        Index(
+            "uq_contacts_shop_phone",
+            "shop_id",
+            "phone_index",
+            unique=True,
+            postgresql_where=text("phone_index IS NOT NULL"),
+        ),
+        Index(
+            "uq_contacts_shop_customer",
+            "shop_id",
+            "shopify_customer_id",
+            unique=True,
+            postgresql_where=text("shopify_customer_id IS NOT NULL"),
+        ),
+        Index("ix_contacts_shop_email", "shop_id", "email_index"),
+        Index("ix_contacts_shop_state_created", "shop_id", "consent_state", "created_at"),
+        Index("ix_contacts_shop_created", "shop_id", "created_at", "id"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    phone: Mapped[str | None] = mapped_column(Text)
+    phone_index: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(Text)
+    email_index: Mapped[str | None] = mapped_column(String(64))
+    first_name: Mapped[str | None] = mapped_column(Text)
+    last_name: Mapped[str | None] = mapped_column(Text)
+    shopify_customer_id: Mapped[int | None] = mapped_column(BigInteger)
+    country: Mapped[str | None] = mapped_column(String(2))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    locale: Mapped[str | None] = mapped_column(String(16))
+    tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default="{}")
+    consent_state: Mapped[str] = mapped_column(String(16), server_default="unknown")
+    consent_updated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    redacted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class ConsentEventModel(UUIDv7Base):
+    __tablename__ = "consent_events"
+    __table_args__ = (
+        UniqueConstraint("contact_id", "sequence", name="uq_consent_events_contact_sequence"),
+        Index("ix_consent_events_shop_contact", "shop_id", "contact_id", "sequence"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID] = mapped_column(
+        GUID(length=16), ForeignKey("contacts.id", ondelete="CASCADE")
+    )
+    sequence: Mapped[int] = mapped_column(Integer)
+    previous_state: Mapped[str] = mapped_column(String(16))
+    new_state: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(32))
+    actor: Mapped[str] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    wording: Mapped[str | None] = mapped_column(Text)
+    ip_hash: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    opt_in_level: Mapped[str | None] = mapped_column(String(32))
+    evidence: Mapped[dict[str, Any]] = mapped_column(JsonB, server_default="{}")
+    previous_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+    recorded_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPage:
+    contacts: list[Contact]
+    next_cursor: str | None
+
+
+class SqlContacts:
+    """Every query names the shop; PII columns are sealed per contact and field."""
+
+    def __init__(
+        self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher, index: BlindIndex
+    ) -> None:
+        self._session = session
+        self._shop_id = shop_id
+        self._cipher = cipher
+        self._index = index
+
+    def _scoped(self, query: Any) -> Any:
+        return query.where(ContactModel.shop_id == self._shop_id)
+
+    async def get(self, contact_id: uuid.UUID, *, for_update: bool = False) -> Contact | None:
+        query = self._scoped(select(ContactModel)).where(ContactModel.id == contact_id)
+        row = (
+            await self._session.scalars(query.with_for_update() if for_update else query)
+        ).first()
+        return self._to_domain(row) if row else None
+
+    async def find(
+        self,
+        *,
+        phone: str | None = None,
+        email: str | None = None,
+        shopify_customer_id: int | None = None,
+    ) -> Contact | None:
+        """The contact matching any given key, preferring the Shopify id, then the phone."""
+        conditions = []
+        if shopify_customer_id is not None:
+            conditions.append(ContactModel.shopify_customer_id == shopify_customer_id)
+        if phone:
+            conditions.append(ContactModel.phone_index == self._index.digest(phone, purpose=PHONE))
+        if email:
+            conditions.append(ContactModel.email_index == self._index.digest(email, purpose=EMAIL))
+        if not conditions:
+            return None
+        rank = case(*((condition, i) for i, condition in enumerate(conditions)), else_=99)
+        query = (
+            self._scoped(select(ContactModel))
+            .where(or_(*conditions))
+            .order_by(rank, ContactModel.created_at)
+            .limit(1)
+        )
+        row = (await self._session.scalars(query)).first()
+        return self._to_domain(row) if row else None
+
+    async def add(self, contact: Contact, now: datetime) -> None:
+        await self._session.execute(
+            insert(ContactModel).values(
+                id=contact.id,
+                shop_id=self._shop_id,
+                created_at=now,
+                updated_at=now,
+                **self._columns(contact),
+            )
+        )
+
+    async def save(self, contact: Contact, now: datetime) -> None:
+        await self._session.execute(
+            self._scoped(update(ContactModel))
+            .where(ContactModel.id == contact.id)
+            .values(updated_at=now, **self._columns(contact))
+        )
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        cursor: tuple[datetime, uuid.UUID] | None = None,
+        state: ConsentState | None = None,
+        tag: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> list[Contact]:
+        """Newest first, keyed on (created_at, id) so pages never skip or repeat."""
+        query = self._scoped(select(ContactModel))
+        if cursor is not None:
+            at, last_id = cursor
+            query = query.where(
+                or_(
+                    ContactModel.created_at < at,
+                    and_(ContactModel.created_at == at, ContactModel.id < last_id),
+                )
+            )
+        if state is not None:
+            query = query.where(ContactModel.consent_state == state.value)
+        if tag:
+            query = query.where(ContactModel.tags.any(tag))
+        if created_from:
+            query = query.where(ContactModel.created_at >= created_from)
+        if created_to:
+            query = query.where(ContactModel.created_at < created_to)
+        query = query.order_by(ContactModel.created_at.desc(), ContactModel.id.desc()).limit(limit)
+        return [self._to_domain(row) for row in await self._session.scalars(query)]
+
+    def _columns(self, contact: Contact) -> dict[str, Any]:
+        seal = self._seal
+        return {
+            "phone": seal(contact, PHONE, contact.phone),
+            "phone_index": self._index.digest(contact.phone, purpose=PHONE)
+            if contact.phone
+            else None,
+            "email": seal(contact, EMAIL, contact.email),
+            "email_index": self._index.digest(contact.email, purpose=EMAIL)
+            if contact.email
+            else None,
+            "first_name": seal(contact, "first_name", contact.first_name),
+            "last_name": seal(contact, "last_name", contact.last_name),
+            "shopify_customer_id": contact.shopify_customer_id,
+            "country": contact.country,
+            "timezone": contact.timezone,
+            "locale": contact.locale,
+            "tags": list(contact.tags),
+            "consent_state": contact.consent_state.value,
+            "consent_updated_at": contact.consent_updated_at,
+            "shopify_updated_at": contact.shopify_updated_at,
+            "redacted_at": contact.redacted_at,
+        }
+
+    def _seal(self, contact: Contact, field: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        return self._cipher.encrypt(value, context=f"contacts.{field}:{contact.id}")
+
+    def _open(self, row: ContactModel, field: str) -> str | None:
+        value = getattr(row, field)
+        if value is None:
+            return None
+        return self._cipher.decrypt(value, context=f"contacts.{field}:{row.id}")
+
+    def _to_domain(self, row: ContactModel) -> Contact:
+        return Contact(
+            id=row.id,
+            shop_id=row.shop_id,
+            phone=self._open(row, PHONE),
+            email=self._open(row, EMAIL),
+            first_name=self._open(row, "first_name"),
+            last_name=self._open(row, "last_name"),
+            shopify_customer_id=row.shopify_customer_id,
+            country=row.country,
+            timezone=row.timezone or "UTC",
+            locale=row.locale,
+            tags=list(row.tags or []),
+            consent_state=ConsentState(row.consent_state),
+            consent_updated_at=row.consent_updated_at,
+            shopify_updated_at=row.shopify_updated_at,
+            created_at=row.created_at,
+            redacted_at=row.redacted_at,
+        )
+
+
+class SqlConsentLedger:
+    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None) -> None:
+        self._session = session
+        self._shop_id = shop_id
+
+    async def history(self, contact_id: uuid.UUID) -> list[ConsentEvent]:
+        query = (
+            select(ConsentEventModel)
+            .where(
+                ConsentEventModel.shop_id == self._shop_id,
+                ConsentEventModel.contact_id == contact_id,
+            )
+            .order_by(ConsentEventModel.sequence)
+        )
+        return [_event(row) for row in await self._session.scalars(query)]
+
+    async def tail(self, contact_id: uuid.UUID) -> ConsentEvent | None:
+        query = (
+            select(ConsentEventModel)
+            .where(
+                ConsentEventModel.shop_id == self._shop_id,
+                ConsentEventModel.contact_id == contact_id,
+            )
+            .order_by(ConsentEventModel.sequence.desc())
+            .limit(1)
+        )
+        row = (await self._session.scalars(query)).first()
+        return _event(row) if row else None
+
+    async def append(self, events: Sequence[ConsentEvent]) -> None:
+        if not events:
+            return
+        await self._session.execute(
+            insert(ConsentEventModel),
+            [
+                {
+                    "id": uuid7(),
+                    "shop_id": self._shop_id,
+                    "contact_id": e.contact_id,
+                    "sequence": e.sequence,
+                    "previous_state": e.previous_state.value,
+                    "new_state": e.new_state.value,
+                    "source": e.source.value,
+                    "actor": e.actor,
+                    "occurred_at": e.occurred_at,
+                    "wording": e.wording,
+                    "ip_hash": e.ip_hash,
+                    "user_agent": e.user_agent,
+                    "opt_in_level": e.opt_in_level.value if e.opt_in_level else None,
+                    "evidence": dict(e.evidence),
+                    "previous_hash": e.previous_hash,
+                    "hash": e.hash,
+                }
+                for e in events
+            ],
+        )
+
+
+def _event(row: ConsentEventModel) -> ConsentEvent:
+    return ConsentEvent(
+        contact_id=row.contact_id,
+        sequence=row.sequence,
+        previous_state=ConsentState(row.previous_state),
+        new_state=ConsentState(row.new_state),
+        source=ConsentSource(row.source),
+        actor=row.actor,
+        occurred_at=row.occurred_at,
+        wording=row.wording,
+        ip_hash=row.ip_hash,
+        user_agent=row.user_agent,
+        opt_in_level=OptInLevel(row.opt_in_level) if row.opt_in_level else None,
+        evidence=dict(row.evidence or {}),
+        previous_hash=row.previous_hash,
+        hash=row.hash,
+    )

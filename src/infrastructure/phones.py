@@ -1,0 +1,46 @@
+"""Phone numbers to E.164 with `phonenumbers` (Google's libphonenumber metadata)."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import timezone as phone_timezones
+
+from domain.contacts import PhoneNumber
+from domain.errors import InvalidValue
+
+# libphonenumber answers this for numbers it cannot place in one zone.
+_UNKNOWN_ZONE = "Etc/Unknown"
+
+
+class LibPhoneNumbers:
+    def parse(self, raw: str, default_region: str | None) -> PhoneNumber:
+        text = (raw or "").strip()
+        if not text:
+            raise InvalidValue("phone number is empty")
+        try:
+            number = phonenumbers.parse(text, (default_region or "").upper() or None)
+        except phonenumbers.NumberParseException as exc:
+            raise InvalidValue(f"not a phone number ({_reason(exc)})") from None
+        if not phonenumbers.is_valid_number(number):
+            raise InvalidValue("not a valid phone number for its country")
+        zones = [z for z in phone_timezones.time_zones_for_number(number) if z != _UNKNOWN_ZONE]
+        return PhoneNumber(
+            e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
+            region=phonenumbers.region_code_for_number(number),
+            timezone=zones[0] if len(zones) == 1 else None,
+            mobile=phonenumbers.number_type(number)
+            in (
+                phonenumbers.PhoneNumberType.MOBILE,
+                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
+            ),
+        )
+
+
+def _reason(exc: phonenumbers.NumberParseException) -> str:
+    return {
+        phonenumbers.NumberParseException.INVALID_COUNTRY_CODE: "unknown country code",
+        phonenumbers.NumberParseException.NOT_A_NUMBER: "no digits",
+        phonenumbers.NumberParseException.TOO_SHORT_NSN: "too short",
+        phonenumbers.NumberParseException.TOO_SHORT_AFTER_IDD: "too short",
+        phonenumbers.NumberParseException.TOO_LONG: "too long",
+    }.get(exc.error_type, "unreadable")

@@ -1,0 +1,30 @@
+"""Consent tasks: push changes we recorded to Shopify's customer record."""
+
+from __future__ import annotations
+
+import uuid
+from typing import TYPE_CHECKING
+
+import procrastinate
+
+from application.contacts.push_consent import PushConsentToShopify
+from application.tasks import PUSH_CONSENT
+from infrastructure.queue.retry import BackoffRetry
+
+if TYPE_CHECKING:
+    from interfaces.bootstrap import Container
+
+
+def contacts_blueprint(container: Container) -> procrastinate.Blueprint:
+    bp = procrastinate.Blueprint()
+
+    @bp.task(
+        name=PUSH_CONSENT.name,
+        queue=PUSH_CONSENT.queue,
+        retry=BackoffRetry(max_attempts=10, base_seconds=5, cap_seconds=3600),
+    )
+    async def push_to_shopify(shop_id: str, contact_id: str) -> None:
+        push = PushConsentToShopify(container.uow, container.shopify_admin)
+        await push(uuid.UUID(shop_id), uuid.UUID(contact_id))
+
+    return bp

@@ -1,0 +1,235 @@
+"""Contacts and consent from Shopify webhooks, the ledger, and the push back to Shopify."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from application.contacts.record_consent import ConsentChange, RecordConsent
+from domain.consent import ConsentSource, ConsentState, verify_chain
+from domain.events import EventStatus
+from infrastructure.shopify.fake_server import send_webhook
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.support.http import client
+from tests.support.shopify import fake_shopify_container, install
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def _consent_payload(state: str, updated_at: str, *, phone: str = "(415) 555-0132") -> dict:
+    return {
+        "id": 207119551,
+        "phone": phone,
+        "sms_marketing_consent": {
+            "state": state,
+            "opt_in_level": "single_opt_in",
+            "consent_updated_at": updated_at,
+            "consent_collected_from": "OTHER",
+        },
+    }
+
+
+async def _deliver(container, shop, topic: str, payload: dict) -> None:
+    async with client(create_app(container)) as http:
+        response = await send_webhook(
+            http,
+            "/webhooks/shopify",
+            topic=topic,
+            shop=shop.domain,
+            payload=payload,
+            secret=container.settings.shopify_api_secret,
+        )
+    assert response.status_code == 200
+    await container.queue.run_worker_async(
+        wait=False,
+        install_signal_handlers=False,
+        queues=["webhooks"],
+        **container.worker_options(),
+    )
+
+
+async def _count(container, sql: str) -> int:
+    async with container.uow.maintenance() as uow:
+        return await uow.session.scalar(text(sql))
+
+
+async def test_consent_webhook_creates_one_contact_with_e164_phone_and_mapped_consent(container):
+    shop = await add_shop(container)
+    await _deliver(
+        container,
+        shop,
+        "customers_marketing_consent/update",
+        _consent_payload("subscribed", "2026-11-20T10:00:00Z"),
+    )
+    await _deliver(
+        container,
+        shop,
+        "customers_marketing_consent/update",
+        _consent_payload("subscribed", "2026-11-20T10:00:00Z"),
+    )
+
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone="+14155550132")
+        history = await uow.consent.history(contact.id)
+    assert contact.shopify_customer_id == 207119551
+    assert contact.consent_state is ConsentState.SUBSCRIBED
+    assert contact.country == "US"
+    assert [(e.new_state, e.source) for e in history] == [
+        (ConsentState.SUBSCRIBED, ConsentSource.SHOPIFY)
+    ]
+    assert verify_chain(history).valid
+    assert await _count(container, "SELECT count(*) FROM contacts") == 1
+    assert (
+        await _count(
+            container, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'consent'"
+        )
+        == 0
+    ), "a change that came from Shopify is never pushed back"
+    stored = await _count(container, "SELECT count(*) FROM contacts WHERE phone LIKE '%555%'")
+    assert stored == 0, "the phone is encrypted at rest"
+
+
+async def test_an_older_consent_update_arriving_late_does_not_regress(container):
+    shop = await add_shop(container)
+    await _deliver(
+        container,
+        shop,
+        "customers_marketing_consent/update",
+        _consent_payload("subscribed", "2026-11-20T10:00:00Z"),
+    )
+    await _deliver(
+        container,
+        shop,
+        "customers_marketing_consent/update",
+        _consent_payload("unsubscribed", "2026-11-19T10:00:00Z"),
+    )
+
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(shopify_customer_id=207119551)
+    assert contact.consent_state is ConsentState.SUBSCRIBED
+
+
+async def test_an_older_customer_update_does_not_overwrite_a_newer_one(container):
+    shop = await add_shop(container)
+    base = {"id": 42, "phone": "+14155550177", "email": "Ada@Example.com"}
+    await _deliver(
+        container,
+        shop,
+        "customers/update",
+        {**base, "first_name": "Ada", "updated_at": "2026-11-20T10:00:00Z"},
+    )
+    await _deliver(
+        container,
+        shop,
+        "customers/update",
+        {**base, "first_name": "Old", "updated_at": "2026-11-19T10:00:00Z"},
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(shopify_customer_id=42)
+    assert contact.first_name == "Ada" and contact.email == "ada@example.com"
+
+
+async def test_checkout_sms_checkbox_subscribes_with_checkout_source_and_no_push(container):
+    shop = await add_shop(container)
+    await _deliver(
+        container,
+        shop,
+        "checkouts/create",
+        {
+            "token": "c1",
+            "phone": "+4915112345678",
+            "buyer_accepts_sms_marketing": True,
+            "customer": {"id": 77},
+            "updated_at": "2026-11-20T10:00:00Z",
+        },
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone="+4915112345678")
+        history = await uow.consent.history(contact.id)
+    assert contact.consent_state is ConsentState.SUBSCRIBED and contact.country == "DE"
+    assert contact.timezone == "Europe/Berlin"
+    assert [e.source for e in history] == [ConsentSource.CHECKOUT]
+    assert (
+        await _count(
+            container, "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'consent'"
+        )
+        == 0
+    )
+
+
+async def test_invalid_phone_creates_no_contact_and_the_event_still_completes(container):
+    shop = await add_shop(container)
+    await _deliver(container, shop, "customers/create", {"id": 5, "phone": "12"})
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=5)
+    assert event.status is EventStatus.PROCESSED
+    assert await _count(container, "SELECT count(*) FROM contacts") == 0
+
+
+async def test_our_own_consent_change_is_pushed_to_shopify(database_url, data_dir):
+    async with fake_shopify_container(database_url, data_dir) as (fake, container):
+        shop = await install(fake, container)
+        await _deliver(
+            container, shop, "customers/create", {"id": 207119551, "phone": "+14155550132"}
+        )
+        async with container.uow.for_shop(shop.id) as uow:
+            contact = await uow.contacts.find(shopify_customer_id=207119551)
+            await RecordConsent(container.clock)(
+                uow,
+                ConsentChange(
+                    contact_id=contact.id,
+                    new_state=ConsentState.SUBSCRIBED,
+                    source=ConsentSource.ADMIN,
+                    actor="staff:42",
+                    wording="Merchant recorded a paper form",
+                ),
+            )
+            await uow.commit()
+        await container.queue.run_worker_async(
+            wait=False,
+            install_signal_handlers=False,
+            queues=["consent"],
+            **container.worker_options(),
+        )
+    [update] = fake.shops[shop.domain].consent_updates
+    assert update["customerId"] == "gid://shopify/Customer/207119551"
+    assert update["smsMarketingConsent"]["marketingState"] == "SUBSCRIBED"
+
+
+async def test_ledger_is_append_only_for_the_service(container):
+    shop = await add_shop(container)
+    await _deliver(
+        container,
+        shop,
+        "customers_marketing_consent/update",
+        _consent_payload("subscribed", "2026-11-20T10:00:00Z"),
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await uow.session.execute(text("UPDATE consent_events SET wording = 'forged'"))
+    async with container.uow.for_shop(shop.id) as uow:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await uow.session.execute(text("DELETE FROM consent_events"))
+
+
+async def test_shop_b_cannot_see_or_change_shop_a_contacts(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    await _deliver(
+        container,
+        shop_a,
+        "customers_marketing_consent/update",
+        _consent_payload("subscribed", "2026-11-20T10:00:00Z"),
+    )
+    async with container.uow.for_shop(shop_a.id) as uow:
+        contact = await uow.contacts.find(phone="+14155550132")
+    async with container.uow.for_shop(shop_b.id) as uow:
+        assert await uow.contacts.find(phone="+14155550132") is None
+        assert await uow.contacts.get(contact.id) is None
+        assert await uow.consent.history(contact.id) == []
+        raw = await uow.session.scalar(text("SELECT count(*) FROM contacts"))
+        updated = await uow.session.execute(
+            text("UPDATE contacts SET tags = '{hacked}' WHERE id = :id"), {"id": contact.id}
+        )
+    assert raw == 0 and updated.rowcount == 0
