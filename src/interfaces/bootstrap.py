@@ -39,6 +39,7 @@ from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
 from infrastructure.ids import Uuid7Ids
 from infrastructure.phones import LibPhoneNumbers
+from infrastructure.ratelimit import PostgresRateLimiter
 from infrastructure.queue.admin import ProcrastinateJobAdmin
 from infrastructure.queue.app import create_queue_app, delete_jobs_policy
 from infrastructure.queue.middleware import JobObserver
@@ -110,6 +111,10 @@ class Container:
             origin=self.settings.shopify_origin,
             access_token=lambda shop: tokens(shop.id, shop.domain),
         )
+
+    @cached_property
+    def rate_limiter(self) -> PostgresRateLimiter:
+        return PostgresRateLimiter(self.sessions)
 
     def install_shop(self) -> InstallShop:
         return InstallShop(self.uow, self.clock, self.ids)
