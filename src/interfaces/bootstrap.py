@@ -39,10 +39,10 @@ from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
 from infrastructure.ids import Uuid7Ids
 from infrastructure.phones import LibPhoneNumbers
-from infrastructure.ratelimit import PostgresRateLimiter
 from infrastructure.queue.admin import ProcrastinateJobAdmin
 from infrastructure.queue.app import create_queue_app, delete_jobs_policy
 from infrastructure.queue.middleware import JobObserver
+from infrastructure.ratelimit import PostgresRateLimiter
 from infrastructure.settings import Settings
 from infrastructure.shopify.admin import HttpShopifyAdmin
 from infrastructure.shopify.oauth import HttpShopifyAuth
