@@ -12,6 +12,7 @@ from typing import Any
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
 from domain.consent import (
+    SHOPIFY_UPDATED_AT_KEY,
     ConsentSource,
     ConsentState,
     InvalidConsentTransition,
@@ -206,6 +207,7 @@ class HandleMarketingConsent:
                 occurred_at=updated_at,
                 opt_in_level=opt_in_level_from_shopify(consent.get("opt_in_level")),
                 evidence={
+                    SHOPIFY_UPDATED_AT_KEY: updated_at.isoformat() if updated_at else "",
                     "collected_from": str(consent.get("consent_collected_from") or "").lower(),
                     "webhook_id": event.webhook_id,
                 },

@@ -15,6 +15,7 @@ from litestar.template.config import TemplateConfig
 
 from interfaces.bootstrap import Container
 from interfaces.http.auth import AuthController
+from interfaces.http.contacts import ContactController
 from interfaces.http.ops import OpsController, refresh_queue_depth
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
@@ -49,7 +50,7 @@ def create_app(container: Container) -> Litestar:
             AuthController,
             Router(
                 "/api/v1",
-                route_handlers=[ShopController],
+                route_handlers=[ShopController, ContactController],
                 guards=[session_guard(container)],
                 dependencies={"shop": Provide(current_shop, sync_to_thread=False)},
             ),

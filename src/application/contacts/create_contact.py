@@ -1,0 +1,50 @@
+"""Create a contact by hand or through the API: the phone is required and normalized."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
+from domain.contacts import Contact, choose_timezone, normalize_email, normalize_tags
+from domain.errors import DomainError
+
+
+class DuplicateContact(DomainError):
+    code = "duplicate-contact"
+
+
+@dataclass(frozen=True, slots=True)
+class NewContact:
+    phone: str
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    tags: tuple[str, ...] = field(default_factory=tuple)
+
+
+class CreateContact:
+    """No consent comes with creation: texting needs a recorded consent event."""
+
+    def __init__(self, phones: PhoneNumbers, clock: Clock, ids: IdGenerator) -> None:
+        self._phones = phones
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, uow: UnitOfWork, new: NewContact) -> Contact:
+        shop = await uow.shops.get(uow.shop_id)
+        phone = self._phones.parse(new.phone, shop.country if shop else None)
+        if await uow.contacts.find(phone=phone.e164):
+            raise DuplicateContact("a contact with this phone number already exists")
+        contact = Contact(
+            id=self._ids.new_id(),
+            shop_id=uow.shop_id,
+            phone=phone.e164,
+            email=normalize_email(new.email),
+            first_name=(new.first_name or "").strip() or None,
+            last_name=(new.last_name or "").strip() or None,
+            country=phone.region,
+            timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
+            tags=normalize_tags(list(new.tags)),
+        )
+        await uow.contacts.add(contact, self._clock.now())
+        return contact

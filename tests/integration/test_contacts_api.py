@@ -1,0 +1,153 @@
+"""The admin contacts API, scoped by the session token's shop."""
+
+from __future__ import annotations
+
+import pytest
+
+from application.contacts.record_consent import ConsentChange, RecordConsent
+from domain.consent import ConsentSource, ConsentState
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
+from tests.support.http import client
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def _auth(shop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(shop.domain)}"}
+
+
+async def test_create_search_get_tag_and_page_through_contacts(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        created = [
+            (
+                await http.post(
+                    "/api/v1/contacts",
+                    headers=_auth(shop),
+                    json={
+                        "phone": f"(415) 555-01{n:02d}",
+                        "email": f"p{n}@example.com",
+                        "tags": ["VIP"],
+                    },
+                )
+            ).json()
+            for n in range(5)
+        ]
+        found = (
+            await http.get(
+                "/api/v1/contacts/search", headers=_auth(shop), params={"phone": "+1 415 555 0103"}
+            )
+        ).json()
+        by_email = (
+            await http.get(
+                "/api/v1/contacts/search", headers=_auth(shop), params={"email": "P2@Example.com"}
+            )
+        ).json()
+        tagged = (
+            await http.patch(
+                f"/api/v1/contacts/{created[0]['id']}/tags",
+                headers=_auth(shop),
+                json={"add": ["Spring"], "remove": ["vip"]},
+            )
+        ).json()
+        first = (
+            await http.get("/api/v1/contacts", headers=_auth(shop), params={"limit": 2})
+        ).json()
+        rest = (
+            await http.get(
+                "/api/v1/contacts",
+                headers=_auth(shop),
+                params={"limit": 10, "cursor": first["next_cursor"]},
+            )
+        ).json()
+        vip = (
+            await http.get("/api/v1/contacts", headers=_auth(shop), params={"tag": "vip"})
+        ).json()
+    assert created[0]["phone"] == "+14155550100" and created[0]["consent_state"] == "unknown"
+    assert [c["id"] for c in found] == [created[3]["id"]]
+    assert [c["id"] for c in by_email] == [created[2]["id"]]
+    assert tagged["tags"] == ["spring"]
+    ids = [c["id"] for c in first["items"] + rest["items"]]
+    assert sorted(ids) == sorted(c["id"] for c in created) and len(set(ids)) == 5
+    assert rest["next_cursor"] is None
+    assert len(vip["items"]) == 4
+
+
+async def test_bad_input_is_a_problem_and_duplicates_conflict(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        bad_phone = await http.post(
+            "/api/v1/contacts", headers=_auth(shop), json={"phone": "12345"}
+        )
+        unknown_field = await http.post(
+            "/api/v1/contacts", headers=_auth(shop), json={"phone": "+14155550100", "shop_id": "x"}
+        )
+        ok = await http.post(
+            "/api/v1/contacts", headers=_auth(shop), json={"phone": "+14155550100"}
+        )
+        duplicate = await http.post(
+            "/api/v1/contacts", headers=_auth(shop), json={"phone": "(415) 555-0100"}
+        )
+        bad_cursor = await http.get(
+            "/api/v1/contacts", headers=_auth(shop), params={"cursor": "!!"}
+        )
+    assert bad_phone.status_code == 422 and "phone" in bad_phone.json()["detail"]
+    assert unknown_field.status_code == 400
+    assert ok.status_code == 201 and duplicate.status_code == 409
+    assert bad_cursor.status_code == 400
+    for response in (bad_phone, unknown_field, duplicate, bad_cursor):
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_consent_history_shows_events_and_a_valid_chain(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        contact = (
+            await http.post("/api/v1/contacts", headers=_auth(shop), json={"phone": "+14155550100"})
+        ).json()
+    async with container.uow.for_shop(shop.id) as uow:
+        for state in (ConsentState.SUBSCRIBED, ConsentState.UNSUBSCRIBED):
+            await RecordConsent(container.clock)(
+                uow,
+                ConsentChange(
+                    contact_id=contact["id"],
+                    new_state=state,
+                    source=ConsentSource.KEYWORD,
+                    actor="sms",
+                    wording="Reply STOP to opt out",
+                ),
+            )
+        await uow.commit()
+    async with client(create_app(container)) as http:
+        history = (
+            await http.get(f"/api/v1/contacts/{contact['id']}/consent", headers=_auth(shop))
+        ).json()
+    assert [e["new_state"] for e in history["events"]] == ["subscribed", "unsubscribed"]
+    assert history["chain_valid"] is True
+
+
+async def test_shop_a_token_cannot_list_read_or_tag_shop_b_contacts(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    async with client(create_app(container)) as http:
+        b_contact = (
+            await http.post(
+                "/api/v1/contacts", headers=_auth(shop_b), json={"phone": "+14155550100"}
+            )
+        ).json()
+        listed = (await http.get("/api/v1/contacts", headers=_auth(shop_a))).json()
+        read = await http.get(f"/api/v1/contacts/{b_contact['id']}", headers=_auth(shop_a))
+        tag = await http.patch(
+            f"/api/v1/contacts/{b_contact['id']}/tags", headers=_auth(shop_a), json={"add": ["x"]}
+        )
+        history = await http.get(
+            f"/api/v1/contacts/{b_contact['id']}/consent", headers=_auth(shop_a)
+        )
+        search = (
+            await http.get(
+                "/api/v1/contacts/search", headers=_auth(shop_a), params={"phone": "+14155550100"}
+            )
+        ).json()
+    assert listed["items"] == [] and search == []
+    assert read.status_code == 404 and tag.status_code == 404 and history.status_code == 404
