@@ -34,6 +34,7 @@ from application.shops.lifecycle_webhooks import HandleAppUninstalled, HandleSho
 from infrastructure.clock import SystemClock
 from infrastructure.crypto.blind_index import HmacBlindIndex
 from infrastructure.crypto.cipher import AesGcmCipher
+from infrastructure.crypto.signed_tokens import HmacTokens
 from infrastructure.db.embedded import EmbeddedPostgres
 from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
@@ -111,6 +112,12 @@ class Container:
             origin=self.settings.shopify_origin,
             access_token=lambda shop: tokens(shop.id, shop.domain),
         )
+
+    @cached_property
+    def tokens(self) -> HmacTokens:
+        # Link and form tokens hang off the blind-index key (a long-lived random secret),
+        # under their own derivation label, so a Shopify secret rotation keeps links alive.
+        return HmacTokens(self.settings.blind_index_key)
 
     @cached_property
     def rate_limiter(self) -> PostgresRateLimiter:

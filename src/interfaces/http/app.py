@@ -22,6 +22,7 @@ from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guar
 from interfaces.http.request_id import RequestIdMiddleware
 from interfaces.http.session import current_shop, session_guard
 from interfaces.http.shops import ShopController
+from interfaces.http.storefront import StorefrontController
 from interfaces.http.webhooks import ShopifyWebhookController
 
 API_VERSION = "0.1.0"
@@ -56,7 +57,7 @@ def create_app(container: Container) -> Litestar:
             ),
             Router(
                 "/proxy",
-                route_handlers=[ProxyController],
+                route_handlers=[ProxyController, StorefrontController],
                 guards=[proxy_guard(container)],
                 exception_handlers={ProxyUnauthorized: unauthorized_page},
                 include_in_schema=False,

@@ -1,0 +1,86 @@
+"""Storefront sign-up: a shopper asks for texts on the shop's own page.
+
+With double opt-in (the default) the contact becomes `pending` until they reply Y or
+open the confirmation link; the pending event is the record of the request, from which
+the confirmation text is sent once messaging exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from application.contacts.record_consent import ConsentChange, RecordConsent
+from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
+from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
+from domain.contacts import Contact, choose_timezone
+from domain.errors import InvalidValue
+
+DEFAULT_WORDING = (
+    "By checking this box I agree to receive recurring automated marketing text messages "
+    "from {shop} at the number provided. Consent is not a condition of purchase. Msg "
+    "frequency varies. Msg & data rates may apply. Reply HELP for help and STOP to cancel."
+)
+
+
+def consent_wording(shop_name: str, settings: dict[str, object]) -> str:
+    template = str(settings.get("consent_wording") or DEFAULT_WORDING)
+    return template.replace("{shop}", shop_name)
+
+
+@dataclass(frozen=True, slots=True)
+class SignUp:
+    phone: str
+    consented: bool
+    wording: str
+    ip_hash: str | None
+    user_agent: str | None
+    double_opt_in: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class SignUpResult:
+    contact: Contact
+    event: ConsentEvent | None
+
+
+class StorefrontSignUp:
+    def __init__(
+        self, phones: PhoneNumbers, clock: Clock, ids: IdGenerator, record: RecordConsent
+    ) -> None:
+        self._phones = phones
+        self._clock = clock
+        self._ids = ids
+        self._record = record
+
+    async def __call__(self, uow: UnitOfWork, request: SignUp) -> SignUpResult:
+        if not request.consented:
+            raise InvalidValue("please tick the box to agree to receive texts")
+        shop = await uow.shops.get(uow.shop_id)
+        phone = self._phones.parse(request.phone, shop.country if shop else None)
+        contact = await uow.contacts.find(phone=phone.e164)
+        if contact is None:
+            contact = Contact(
+                id=self._ids.new_id(),
+                shop_id=uow.shop_id,
+                phone=phone.e164,
+                country=phone.region,
+                timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
+            )
+            await uow.contacts.add(contact, self._clock.now())
+        if contact.consent_state is ConsentState.SUBSCRIBED:
+            return SignUpResult(contact, None)  # already on the list: nothing to record
+        target = ConsentState.PENDING if request.double_opt_in else ConsentState.SUBSCRIBED
+        event = await self._record(
+            uow,
+            ConsentChange(
+                contact_id=contact.id,
+                new_state=target,
+                source=ConsentSource.STOREFRONT_FORM,
+                actor="shopper",
+                wording=request.wording,
+                ip_hash=request.ip_hash,
+                user_agent=(request.user_agent or "")[:300] or None,
+                opt_in_level=None if request.double_opt_in else OptInLevel.SINGLE_OPT_IN,
+            ),
+        )
+        return SignUpResult(contact, event)

@@ -1,0 +1,211 @@
+"""Storefront pages behind the app proxy: sign-up, confirmation link, unsubscribe.
+
+Pages work without JavaScript. Shopify strips cookies through the proxy, so the form's
+CSRF token is a signed, expiring token bound to the shop; posts are rate limited per
+shop and (hashed) client address.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery
+from litestar.response import Template
+
+from application.contacts.record_consent import ConsentChange, RecordConsent
+from application.contacts.storefront_signup import SignUp, StorefrontSignUp, consent_wording
+from application.ports import RateLimit
+from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition
+from domain.errors import InvalidValue
+from domain.shops import Shop
+from infrastructure.crypto.signed_tokens import TokenError
+from interfaces.bootstrap import Container
+from interfaces.http.proxy import NO_STORE
+
+log = logging.getLogger("blossom.storefront")
+
+SIGNUP_LIMIT = RateLimit(rate=5, period_seconds=600, burst=5)
+CSRF_TTL = 3600
+CONFIRM_TTL = 7 * 86400
+UNSUBSCRIBE_TTL = 365 * 86400
+
+
+def _page(name: str, status: int = 200, **context: Any) -> Template:
+    return Template(
+        template_name=f"proxy/{name}.html", status_code=status, headers=NO_STORE, context=context
+    )
+
+
+def _message(shop: Shop, heading: str, message: str, status: int = 200) -> Template:
+    return _page("message", status, shop_name=shop.name, heading=heading, message=message)
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    """The shopper's address as Shopify's proxy forwards it, else the peer's."""
+    forwarded = request.headers.get("x-forwarded-for", "")
+    first = forwarded.split(",")[0].strip()
+    return first or (request.client.host if request.client else "unknown")
+
+
+def unsubscribe_link(container: Container, path_prefix: str, contact_id: uuid.UUID) -> str:
+    token = container.tokens.sign("unsubscribe", str(contact_id), ttl_seconds=UNSUBSCRIBE_TTL)
+    return f"{path_prefix}/unsubscribe?t={token}"
+
+
+class StorefrontController(Controller):
+    path = "/"
+    tags = ["storefront"]
+
+    @get("/signup", summary="The SMS sign-up form")
+    async def signup_form(
+        self, request: Request[Any, Any, Any], container: NamedDependency[Container]
+    ) -> Template:
+        return _form(container, request.state.shop)
+
+    @post("/signup", summary="Sign up for texts", status_code=200)
+    async def signup(
+        self, request: Request[Any, Any, Any], container: NamedDependency[Container]
+    ) -> Template:
+        shop: Shop = request.state.shop
+        form = await request.form()
+        phone = str(form.get("phone") or "")[:40]
+        if not _csrf_ok(container, shop, str(form.get("csrf") or "")):
+            return _form(container, shop, phone, "This form expired. Please try again.", status=403)
+        address_hash = container.blind_index.digest(client_address(request), purpose="ip")
+        decision = await container.rate_limiter.acquire(
+            f"signup:{shop.id}:{address_hash}", SIGNUP_LIMIT
+        )
+        if not decision.allowed:
+            return _form(
+                container, shop, phone, "Too many attempts. Please wait a few minutes.", status=429
+            )
+        double_opt_in = bool(shop.settings.get("double_opt_in", True))
+        signup = StorefrontSignUp(
+            container.phones, container.clock, container.ids, RecordConsent(container.clock)
+        )
+        try:
+            async with container.uow.for_shop(shop.id) as uow:
+                await signup(
+                    uow,
+                    SignUp(
+                        phone=phone,
+                        consented=form.get("consent") == "yes",
+                        wording=consent_wording(shop.name, shop.settings),
+                        ip_hash=address_hash,
+                        user_agent=request.headers.get("user-agent"),
+                        double_opt_in=double_opt_in,
+                    ),
+                )
+                await uow.commit()
+        except (InvalidValue, InvalidConsentTransition) as exc:
+            return _form(container, shop, phone, str(exc), status=422)
+        if double_opt_in:
+            return _message(shop, "Almost there", "Check your phone and reply Y to confirm.")
+        return _message(shop, "You're signed up", f"You'll get texts from {shop.name}.")
+
+    @get("/confirm", summary="Confirm a pending sign-up from the link in the text")
+    async def confirm(
+        self,
+        request: Request[Any, Any, Any],
+        container: NamedDependency[Container],
+        t: FromQuery[str] = "",
+    ) -> Template:
+        shop: Shop = request.state.shop
+        contact_id = _token(container, "confirm", t)
+        if contact_id is None:
+            return _message(shop, "Link expired", "Please sign up again.", status=400)
+        state = await _change(
+            container, shop, contact_id, ConsentState.SUBSCRIBED, ConsentSource.DOUBLE_OPT_IN
+        )
+        if state is ConsentState.SUBSCRIBED:
+            return _message(shop, "You're signed up", f"You'll get texts from {shop.name}.")
+        return _message(shop, "Nothing to confirm", "This sign-up can no longer be confirmed.", 409)
+
+    @get("/unsubscribe", summary="Unsubscribe page reached by a signed per-contact link")
+    async def unsubscribe_page(
+        self,
+        request: Request[Any, Any, Any],
+        container: NamedDependency[Container],
+        t: FromQuery[str] = "",
+    ) -> Template:
+        shop: Shop = request.state.shop
+        if _token(container, "unsubscribe", t) is None:
+            return _message(shop, "Link expired", "Reply STOP to any text to unsubscribe.", 400)
+        # A button, not an instant change: link scanners must not unsubscribe anyone.
+        return _page("unsubscribe", shop_name=shop.name, token=t)
+
+    @post("/unsubscribe", summary="Unsubscribe", status_code=200)
+    async def unsubscribe(
+        self, request: Request[Any, Any, Any], container: NamedDependency[Container]
+    ) -> Template:
+        shop: Shop = request.state.shop
+        contact_id = _token(container, "unsubscribe", str((await request.form()).get("t") or ""))
+        if contact_id is None:
+            return _message(shop, "Link expired", "Reply STOP to any text to unsubscribe.", 400)
+        await _change(
+            container, shop, contact_id, ConsentState.UNSUBSCRIBED, ConsentSource.STOREFRONT_FORM
+        )
+        return _message(
+            shop, "You're unsubscribed", f"You won't get marketing texts from {shop.name}."
+        )
+
+
+def _form(
+    container: Container, shop: Shop, phone: str = "", error: str | None = None, status: int = 200
+) -> Template:
+    csrf = container.tokens.sign("csrf", str(shop.id), ttl_seconds=CSRF_TTL)
+    return _page(
+        "signup",
+        status,
+        shop_name=shop.name,
+        wording=consent_wording(shop.name, shop.settings),
+        csrf=csrf,
+        phone=phone,
+        error=error,
+    )
+
+
+def _csrf_ok(container: Container, shop: Shop, token: str) -> bool:
+    try:
+        return container.tokens.verify("csrf", token) == str(shop.id)
+    except TokenError:
+        return False
+
+
+def _token(container: Container, purpose: str, token: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(container.tokens.verify(purpose, token))
+    except (TokenError, ValueError):
+        return None
+
+
+async def _change(
+    container: Container,
+    shop: Shop,
+    contact_id: uuid.UUID,
+    state: ConsentState,
+    source: ConsentSource,
+) -> ConsentState | None:
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.get(contact_id)
+        if contact is None:
+            return None
+        try:
+            await RecordConsent(container.clock)(
+                uow,
+                ConsentChange(
+                    contact_id=contact_id,
+                    new_state=state,
+                    source=source,
+                    actor="shopper",
+                ),
+            )
+        except InvalidConsentTransition as exc:
+            log.info("storefront consent change refused", extra={"reason": str(exc)})
+            return contact.consent_state
+        await uow.commit()
+    return state

@@ -1,0 +1,118 @@
+"""Storefront pages through the app proxy: sign-up, confirmation, unsubscribe."""
+
+from __future__ import annotations
+
+import re
+import time
+from urllib.parse import urlencode
+
+import pytest
+from sqlalchemy import text
+
+from domain.consent import ConsentSource, ConsentState
+from infrastructure.shopify.signatures import sign_app_proxy_query
+from interfaces.http.app import create_app
+from interfaces.http.storefront import unsubscribe_link
+from tests.conftest import add_shop
+from tests.support.http import client
+from tests.support.shopify import API_SECRET
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def _signed(path: str, shop, **extra: str) -> str:
+    pairs = [
+        ("shop", shop.domain),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/sms"),
+        ("timestamp", str(int(time.time()))),
+        *extra.items(),
+    ]
+    signature = sign_app_proxy_query(pairs, API_SECRET)
+    return f"/proxy{path}?{urlencode([*pairs, ('signature', signature)])}"
+
+
+async def _csrf(http, shop) -> str:
+    page = await http.get(_signed("/signup", shop))
+    assert page.status_code == 200 and '<label for="phone">' in page.text
+    return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+
+
+async def _post_signup(http, shop, **form):
+    return await http.post(
+        _signed("/signup", shop),
+        data=form,
+        headers={"X-Forwarded-For": "203.0.113.7", "User-Agent": "TestBrowser"},
+    )
+
+
+async def test_signed_signup_with_csrf_creates_a_pending_contact_with_the_wording(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        csrf = await _csrf(http, shop)
+        response = await _post_signup(http, shop, phone="(415) 555-0132", consent="yes", csrf=csrf)
+    assert response.status_code == 200 and "reply Y" in response.text
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone="+14155550132")
+        [event] = await uow.consent.history(contact.id)
+    assert contact.consent_state is ConsentState.PENDING
+    assert event.source is ConsentSource.STOREFRONT_FORM
+    assert shop.name in event.wording and "STOP" in event.wording
+    assert event.user_agent == "TestBrowser" and event.ip_hash and "203.0.113" not in event.ip_hash
+
+
+async def test_bad_phone_or_missing_consent_rerenders_the_form_with_the_error(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        csrf = await _csrf(http, shop)
+        bad_phone = await _post_signup(http, shop, phone="12", consent="yes", csrf=csrf)
+        no_box = await _post_signup(http, shop, phone="(415) 555-0132", csrf=csrf)
+    assert bad_phone.status_code == 422 and 'role="alert"' in bad_phone.text
+    assert "phone" in bad_phone.text and 'value="12"' in bad_phone.text
+    assert no_box.status_code == 422 and "tick the box" in no_box.text
+
+
+async def test_missing_signature_bad_csrf_and_too_many_posts_are_refused(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        unsigned = await http.post(
+            "/proxy/signup", data={"phone": "+14155550132", "consent": "yes"}
+        )
+        bad_csrf = await _post_signup(
+            http, shop, phone="+14155550132", consent="yes", csrf="forged"
+        )
+        csrf = await _csrf(http, shop)
+        statuses = [
+            (await _post_signup(http, shop, phone="12", consent="yes", csrf=csrf)).status_code
+            for _ in range(6)
+        ]
+    assert unsigned.status_code == 401
+    assert bad_csrf.status_code == 403
+    assert statuses[:5] == [422] * 5 and statuses[5] == 429
+    async with container.uow.maintenance() as uow:
+        assert await uow.session.scalar(text("SELECT count(*) FROM contacts")) == 0
+
+
+async def test_confirmation_link_subscribes_and_unsubscribe_needs_a_click(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        csrf = await _csrf(http, shop)
+        await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
+        async with container.uow.for_shop(shop.id) as uow:
+            contact = await uow.contacts.find(phone="+14155550132")
+        confirm = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
+        confirmed = await http.get(_signed("/confirm", shop, t=confirm))
+        link = unsubscribe_link(container, "", contact.id)
+        token = link.split("t=", 1)[1]
+        page = await http.get(_signed("/unsubscribe", shop, t=token))
+        async with container.uow.for_shop(shop.id) as uow:
+            still = (await uow.contacts.get(contact.id)).consent_state
+        done = await http.post(_signed("/unsubscribe", shop), data={"t": token})
+        forged = await http.get(_signed("/confirm", shop, t=token))
+    async with container.uow.for_shop(shop.id) as uow:
+        history = [e.new_state for e in await uow.consent.history(contact.id)]
+    assert confirmed.status_code == 200 and still is ConsentState.SUBSCRIBED
+    assert page.status_code == 200 and "<button" in page.text
+    assert done.status_code == 200 and "unsubscribed" in done.text
+    assert forged.status_code == 400, "an unsubscribe token is not a confirmation token"
+    assert history == [ConsentState.PENDING, ConsentState.SUBSCRIBED, ConsentState.UNSUBSCRIBED]
