@@ -2,22 +2,22 @@
 
 Consent is the product's licence to operate (contract sms.md §6): every change is an event
 that says who changed it, from where, when, and what the shopper was shown. Events chain
-by SHA-256 so that editing or deleting any stored row is detectable by `verify_chain`.
+by SHA-256 so that `verify_chain` detects an edited, reordered or deleted stored row (all
+but deleting the newest rows, which needs the tail kept elsewhere).
 
-State machine (one contact, one shop):
+State machine (one contact, one shop); a source may cause any allowed move unless noted:
 
-    unknown ──► pending ──► subscribed ──► unsubscribed
-       │           │  ▲                      │   │
-       │           │  └──── explicit act ────┘   │
-       │           └──────► unsubscribed         │
-       ├─────────────────► subscribed ◄── explicit act
-       └─────────────────► unsubscribed
-    (any) ─────────────────► redacted   (terminal: nothing leaves it)
+    unknown      -> pending | subscribed | unsubscribed | redacted
+    pending      -> subscribed | unsubscribed | redacted   (pending again: see below)
+    subscribed   -> unsubscribed | redacted
+    unsubscribed -> pending | subscribed                   (only by a new explicit act)
+    unsubscribed -> redacted
+    redacted     -> nothing (terminal)
 
 - `unknown` is only the initial state: nothing moves back to it.
-- `subscribed → pending` is refused: a confirmed contact cannot be "unconfirmed".
-- Leaving `unsubscribed` (to `pending` or `subscribed`) needs a new explicit act, see
-  `EXPLICIT_ACT_SOURCES`. Opting out is always allowed from any source.
+- `subscribed -> pending` is refused: a confirmed contact cannot be "unconfirmed".
+- Leaving `unsubscribed` needs a new explicit act, see `EXPLICIT_ACT_SOURCES`; opting out
+  is allowed from every source, because honouring a STOP is never the risky direction.
 - A move to the same state is a no-op (no event), except a `pending` re-request from the
   shopper, see `PENDING_RENEWAL_SOURCES`.
 """
