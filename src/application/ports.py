@@ -10,11 +10,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
+if TYPE_CHECKING:
+    from application.contacts.import_contacts import ContactImport, ImportReport, ImportState
 from domain.consent import ConsentEvent, ConsentState
 from domain.contacts import Contact, PhoneNumber
 from domain.events import EventStatus, WebhookDelivery, WebhookEvent
+from domain.gdpr import GdprRequest
 from domain.shops import Shop, ShopCredentials
 
 
@@ -124,6 +127,10 @@ class ShopRepository(Protocol):
         """Persist the mutable fields (name, locale settings, install state)."""
         ...
 
+    async def delete(self, shop_id: uuid.UUID) -> bool:
+        """Erase the shop and, by cascade, every row that belongs to it; False if none."""
+        ...
+
 
 class CredentialStore(Protocol):
     """The current shop's Admin API credentials, encrypted at rest."""
@@ -172,6 +179,16 @@ class WebhookInbox(Protocol):
         """Delete processed or ignored events handled before then; returns how many."""
         ...
 
+    async def payloads(
+        self, *, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[WebhookEvent, bytes]]:
+        """Events with their decrypted payloads, in id order, after the given id."""
+        ...
+
+    async def delete(self, event_ids: Sequence[uuid.UUID]) -> int:
+        """Remove these events (an erasure); returns how many existed."""
+        ...
+
 
 class AuditLog(Protocol):
     async def record(
@@ -216,6 +233,20 @@ class ContactRepository(Protocol):
         created_to: datetime | None = None,
     ) -> list[Contact]: ...
 
+    async def matching(
+        self,
+        *,
+        phones: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        shopify_customer_ids: Sequence[int] = (),
+    ) -> list[Contact]:
+        """Every contact matching any key (normalized values), oldest first."""
+        ...
+
+    async def redact(self, contact_id: uuid.UUID, now: datetime) -> None:
+        """Erase the contact's personal data, leaving a `redacted` tombstone."""
+        ...
+
 
 class ConsentLedger(Protocol):
     """Append-only: events are added, never changed."""
@@ -225,6 +256,50 @@ class ConsentLedger(Protocol):
     async def tail(self, contact_id: uuid.UUID) -> ConsentEvent | None: ...
 
     async def append(self, events: Sequence[ConsentEvent]) -> None: ...
+
+
+class GdprRequests(Protocol):
+    """Compliance requests; subjects and export bundles are sealed at rest."""
+
+    async def add(self, request: GdprRequest) -> None: ...
+
+    async def get(
+        self, request_id: uuid.UUID, *, for_update: bool = False
+    ) -> GdprRequest | None: ...
+
+    async def save(self, request: GdprRequest) -> None:
+        """Persist status, fulfilled_at and error."""
+        ...
+
+    async def store_bundle(self, request_id: uuid.UUID, bundle: str) -> None: ...
+
+    async def bundle(self, request_id: uuid.UUID) -> str | None: ...
+
+    async def page(self, *, limit: int, before: uuid.UUID | None = None) -> list[GdprRequest]:
+        """Newest first, after the cursor (the last id of the previous page)."""
+        ...
+
+    async def pending(self, *, received_before: datetime, limit: int) -> list[GdprRequest]:
+        """Requests still owed, earliest due first (every shop's on the maintenance path)."""
+        ...
+
+    async def count_overdue(self, now: datetime) -> int:
+        """Requests not fulfilled by their due date."""
+        ...
+
+    async def erase_personal_data(self, request_ids: Sequence[uuid.UUID]) -> None:
+        """Drop these requests' subjects and bundles, keeping the non-personal record."""
+        ...
+
+
+class ContactImports(Protocol):
+    async def create(self, import_id: uuid.UUID, csv_text: str) -> None: ...
+
+    async def get(self, import_id: uuid.UUID) -> ContactImport | None: ...
+
+    async def update(
+        self, import_id: uuid.UUID, state: ImportState, report: ImportReport, now: datetime
+    ) -> None: ...
 
 
 class UnitOfWork(Protocol):
@@ -242,6 +317,8 @@ class UnitOfWork(Protocol):
     oauth_states: OAuthStates
     contacts: ContactRepository
     consent: ConsentLedger
+    imports: ContactImports
+    gdpr: GdprRequests
 
     async def __aenter__(self) -> Self: ...
 

@@ -16,6 +16,8 @@ import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from application.contacts.create_contact import CreateContact
+from application.contacts.import_contacts import ImportContacts, RunContactImport
 from application.contacts.record_consent import RecordConsent
 from application.contacts.shopify_sync import (
     ContactSync,
@@ -25,6 +27,18 @@ from application.contacts.shopify_sync import (
 )
 from application.events.process_webhook import WebhookHandler
 from application.events.prune_webhook_events import PruneWebhookEvents
+from application.gdpr.export_customer_data import ExportCustomerData
+from application.gdpr.fulfil_overdue import FulfilOverdueRequests
+from application.gdpr.fulfil_request import FulfilRequest
+from application.gdpr.purge_shop import PurgeShop
+from application.gdpr.redact_customer import RedactCustomer
+from application.gdpr.requests import ReceiveRequest
+from application.gdpr.start_data_request import StartDataRequest
+from application.gdpr.webhooks import (
+    HandleCustomerDataRequest,
+    HandleCustomerRedact,
+    HandleShopRedact,
+)
 from application.operations.prune_finished_jobs import PruneFinishedJobs
 from application.operations.recover_stalled_jobs import RecoverStalledJobs
 from application.shops.access_token import GetAccessToken
@@ -123,6 +137,13 @@ class Container:
     def rate_limiter(self) -> PostgresRateLimiter:
         return PostgresRateLimiter(self.sessions)
 
+    def import_contacts(self) -> ImportContacts:
+        create = CreateContact(self.phones, self.clock, self.ids)
+        return ImportContacts(create, RecordConsent(self.clock))
+
+    def run_contact_import(self) -> RunContactImport:
+        return RunContactImport(self.uow, self.import_contacts(), self.clock)
+
     def install_shop(self) -> InstallShop:
         return InstallShop(self.uow, self.clock, self.ids)
 
@@ -131,11 +152,33 @@ class Container:
         uri = f"{self.settings.app_url}/webhooks/shopify" if via_api else None
         return AfterInstall(self.uow, self.shopify_admin, webhook_uri=uri)
 
+    def receive_gdpr_request(self) -> ReceiveRequest:
+        return ReceiveRequest(self.clock, self.ids)
+
+    def fulfil_gdpr_request(self) -> FulfilRequest:
+        return FulfilRequest(
+            ExportCustomerData(self.phones, self.clock), RedactCustomer(self.phones, self.clock)
+        )
+
+    def start_data_request(self) -> StartDataRequest:
+        return StartDataRequest(
+            self.uow, self.phones, self.receive_gdpr_request(), self.fulfil_gdpr_request()
+        )
+
+    def purge_shop(self) -> PurgeShop:
+        return PurgeShop(self.uow, self.clock)
+
+    def fulfil_overdue_gdpr(self) -> FulfilOverdueRequests:
+        return FulfilOverdueRequests(
+            self.uow, self.fulfil_gdpr_request(), self.purge_shop(), self.clock
+        )
+
     def webhook_handlers(self) -> dict[str, WebhookHandler]:
         """Topic -> handler. A topic missing here is marked ignored when it arrives."""
         sync = ContactSync(self.phones, self.clock, self.ids)
         record = RecordConsent(self.clock)
         checkout = HandleCheckoutOrOrder(sync, record)
+        receive, fulfil = self.receive_gdpr_request(), self.fulfil_gdpr_request()
         return {
             "app/uninstalled": HandleAppUninstalled(self.clock),
             "shop/update": HandleShopUpdate(),
@@ -145,6 +188,9 @@ class Container:
             "checkouts/create": checkout,
             "checkouts/update": checkout,
             "orders/create": checkout,
+            "customers/data_request": HandleCustomerDataRequest(receive, fulfil),
+            "customers/redact": HandleCustomerRedact(receive, fulfil),
+            "shop/redact": HandleShopRedact(receive),
         }
 
     async def prune_webhook_events(self) -> int:

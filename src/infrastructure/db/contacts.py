@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
+from application.contacts.import_contacts import ContactImport, ImportReport, ImportState
 from application.ports import BlindIndex, Cipher
 from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
 from domain.contacts import Contact
@@ -268,6 +269,61 @@ class SqlContacts:
             redacted_at=row.redacted_at,
         )
 
+    async def matching(
+        self,
+        *,
+        phones: Sequence[str] = (),
+        emails: Sequence[str] = (),
+        shopify_customer_ids: Sequence[int] = (),
+    ) -> list[Contact]:
+        """Every contact any key names: an e-mail may be shared, so `find` is not enough."""
+        conditions = []
+        if shopify_customer_ids:
+            conditions.append(ContactModel.shopify_customer_id.in_(shopify_customer_ids))
+        if phones:
+            digests = [self._index.digest(phone, purpose=PHONE) for phone in phones]
+            conditions.append(ContactModel.phone_index.in_(digests))
+        if emails:
+            digests = [self._index.digest(email, purpose=EMAIL) for email in emails]
+            conditions.append(ContactModel.email_index.in_(digests))
+        if not conditions:
+            return []
+        query = (
+            self._scoped(select(ContactModel))
+            .where(or_(*conditions))
+            .order_by(ContactModel.created_at, ContactModel.id)
+        )
+        return [self._to_domain(row) for row in await self._session.scalars(query)]
+
+    async def redact(self, contact_id: uuid.UUID, now: datetime) -> None:
+        """Keep only a tombstone: the id the consent ledger points at, and the state.
+
+        Every identifier goes, the blind indexes too: a kept index would tie the number
+        to the tombstone, and its terminal `redacted` state would block a future opt-in.
+        """
+        await self._session.execute(
+            self._scoped(update(ContactModel))
+            .where(ContactModel.id == contact_id)
+            .values(
+                phone=None,
+                phone_index=None,
+                email=None,
+                email_index=None,
+                first_name=None,
+                last_name=None,
+                shopify_customer_id=None,
+                country=None,
+                timezone=None,
+                locale=None,
+                tags=[],
+                consent_state=ConsentState.REDACTED.value,
+                consent_updated_at=func.coalesce(ContactModel.redacted_at, now),
+                shopify_updated_at=None,
+                redacted_at=func.coalesce(ContactModel.redacted_at, now),
+                updated_at=now,
+            )
+        )
+
 
 class SqlConsentLedger:
     def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None) -> None:
@@ -344,3 +400,81 @@ def _event(row: ConsentEventModel) -> ConsentEvent:
         previous_hash=row.previous_hash,
         hash=row.hash,
     )
+
+
+class ContactImportModel(UUIDv7Base):
+    __tablename__ = "contact_imports"
+    __table_args__ = (Index("ix_contact_imports_shop_created", "shop_id", "created_at"),)
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str | None] = mapped_column(Text)
+    processed: Mapped[int] = mapped_column(Integer, server_default="0")
+    imported: Mapped[int] = mapped_column(Integer, server_default="0")
+    errors: Mapped[list[dict[str, Any]]] = mapped_column(JsonB, server_default="[]")
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class SqlContactImports:
+    """The uploaded CSV is sealed like any PII and dropped once the import finishes."""
+
+    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher) -> None:
+        self._session = session
+        self._shop_id = shop_id
+        self._cipher = cipher
+
+    async def create(self, import_id: uuid.UUID, csv_text: str) -> None:
+        await self._session.execute(
+            insert(ContactImportModel).values(
+                id=import_id,
+                shop_id=self._shop_id,
+                status=ImportState.QUEUED.value,
+                source=self._cipher.encrypt(csv_text, context=f"contact_imports:{import_id}"),
+            )
+        )
+
+    async def get(self, import_id: uuid.UUID) -> ContactImport | None:
+        row = (
+            await self._session.scalars(
+                select(ContactImportModel).where(
+                    ContactImportModel.shop_id == self._shop_id, ContactImportModel.id == import_id
+                )
+            )
+        ).first()
+        if row is None:
+            return None
+        return ContactImport(
+            id=row.id,
+            status=ImportState(row.status),
+            processed=row.processed,
+            imported=row.imported,
+            errors=list(row.errors or []),
+            created_at=row.created_at,
+            finished_at=row.finished_at,
+            csv_text=(
+                self._cipher.decrypt(row.source, context=f"contact_imports:{row.id}")
+                if row.source
+                else None
+            ),
+        )
+
+    async def update(
+        self, import_id: uuid.UUID, state: ImportState, report: ImportReport, now: datetime
+    ) -> None:
+        finished = state in (ImportState.DONE, ImportState.FAILED)
+        values: dict[str, Any] = {
+            "status": state.value,
+            "processed": report.processed,
+            "imported": report.imported,
+            "errors": report.errors,
+        }
+        if finished:
+            values.update(source=None, finished_at=now)
+        await self._session.execute(
+            update(ContactImportModel)
+            .where(ContactImportModel.shop_id == self._shop_id, ContactImportModel.id == import_id)
+            .values(**values)
+        )

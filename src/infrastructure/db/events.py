@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
@@ -144,6 +145,28 @@ class SqlWebhookInbox:
                 WebhookEventModel.status.in_(handled),
                 WebhookEventModel.processed_at < handled_before,
             )
+        )
+        return result.rowcount
+
+    async def payloads(
+        self, *, after: uuid.UUID | None, limit: int
+    ) -> list[tuple[WebhookEvent, bytes]]:
+        query = self._scoped(select(WebhookEventModel)).order_by(WebhookEventModel.id)
+        if after is not None:
+            query = query.where(WebhookEventModel.id > after)
+        return [
+            (
+                _to_domain(row),
+                self._cipher.decrypt(row.payload, context=self._context(row.id)).encode(),
+            )
+            for row in await self._session.scalars(query.limit(limit))
+        ]
+
+    async def delete(self, event_ids: Sequence[uuid.UUID]) -> int:
+        if not event_ids:
+            return 0
+        result = await self._session.execute(
+            self._scoped(delete(WebhookEventModel)).where(WebhookEventModel.id.in_(event_ids))
         )
         return result.rowcount
 

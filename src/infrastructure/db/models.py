@@ -1,12 +1,18 @@
 """Every table the application maps, imported once so Alembic sees them all."""
 
 from infrastructure.db.audit import AuditLogModel
+from infrastructure.db.contacts import ConsentEventModel, ContactImportModel, ContactModel
 from infrastructure.db.events import WebhookEventModel
+from infrastructure.db.gdpr import GdprRequestModel
 from infrastructure.db.shops import OAuthStateModel, ShopCredentialModel, ShopModel
 from infrastructure.queue.failures import JobFailureModel
 
 __all__ = [
     "AuditLogModel",
+    "ConsentEventModel",
+    "ContactImportModel",
+    "ContactModel",
+    "GdprRequestModel",
     "JobFailureModel",
     "OAuthStateModel",
     "ShopCredentialModel",

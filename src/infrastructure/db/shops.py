@@ -86,6 +86,19 @@ class SqlShopRepository:
             )
         )
 
+    async def delete(self, shop_id: uuid.UUID) -> bool:
+        # Every tenant table references shops with ON DELETE CASCADE; OAuth nonces name
+        # the shop by domain only, so they go explicitly.
+        domain = await self._rows.session.scalar(
+            delete(ShopModel).where(ShopModel.id == shop_id).returning(ShopModel.domain)
+        )
+        if domain is None:
+            return False
+        await self._rows.session.execute(
+            delete(OAuthStateModel).where(OAuthStateModel.shop_domain == domain)
+        )
+        return True
+
 
 class ShopCredentialModel(DefaultBase):
     __tablename__ = "shop_credentials"

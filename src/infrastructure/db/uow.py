@@ -9,7 +9,8 @@ cross-shop access is always explicit and named.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -19,9 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from application.ports import BlindIndex, Cipher
 from infrastructure.db.audit import SqlAuditLog
-from infrastructure.db.contacts import SqlConsentLedger, SqlContacts
+from infrastructure.db.contacts import SqlConsentLedger, SqlContactImports, SqlContacts
 from infrastructure.db.engine import MAINTENANCE_ROLE
 from infrastructure.db.events import SqlWebhookInbox
+from infrastructure.db.gdpr import SqlGdprRequests
 from infrastructure.db.shops import SqlCredentialStore, SqlOAuthStates, SqlShopRepository
 from infrastructure.queue.defer import SqlJobQueue
 
@@ -42,6 +44,8 @@ class SqlUnitOfWork:
     oauth_states: SqlOAuthStates
     contacts: SqlContacts
     consent: SqlConsentLedger
+    gdpr: SqlGdprRequests
+    imports: SqlContactImports
     session: AsyncSession
 
     def __init__(
@@ -92,6 +96,8 @@ class SqlUnitOfWork:
         self.oauth_states = SqlOAuthStates(self.session)
         self.contacts = SqlContacts(self.session, self.shop_id, self._cipher, self._index)
         self.consent = SqlConsentLedger(self.session, self.shop_id)
+        self.gdpr = SqlGdprRequests(self.session, self.shop_id, self._cipher)
+        self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
         if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):
@@ -117,6 +123,11 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+
+    @asynccontextmanager
+    async def savepoint(self) -> AsyncIterator[None]:
+        async with self.session.begin_nested():
+            yield
 
 
 class UnitOfWorkFactory:

@@ -29,3 +29,7 @@ RATE_LIMIT_DECISIONS = Counter(
     "Rate-limit decisions, by limit name (the key's prefix) and decision (allowed, denied)",
     ["name", "decision"],
 )
+GDPR_REQUESTS_OVERDUE = Gauge(
+    "blossom_gdpr_requests_overdue",
+    "GDPR requests past their legal due date (30 days) and not fulfilled",
+)

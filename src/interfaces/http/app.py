@@ -16,6 +16,7 @@ from litestar.template.config import TemplateConfig
 from interfaces.bootstrap import Container
 from interfaces.http.auth import AuthController
 from interfaces.http.contacts import ContactController
+from interfaces.http.gdpr import GdprController
 from interfaces.http.ops import OpsController, refresh_queue_depth
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
@@ -51,7 +52,7 @@ def create_app(container: Container) -> Litestar:
             AuthController,
             Router(
                 "/api/v1",
-                route_handlers=[ShopController, ContactController],
+                route_handlers=[ShopController, ContactController, GdprController],
                 guards=[session_guard(container)],
                 dependencies={"shop": Provide(current_shop, sync_to_thread=False)},
             ),

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
+import io
 import uuid
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get, patch, post
+from litestar import Controller, Request, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.response import Stream
 
 from application.contacts.consent_history import consent_history
 from application.contacts.create_contact import CreateContact, NewContact
+from application.contacts.import_contacts import StartContactImport
 from domain.consent import ConsentState
 from domain.contacts import Contact, normalize_email, normalize_tags
 from interfaces.bootstrap import Container
@@ -106,6 +111,58 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise ValidationException(detail="cursor is not one this API returned") from None
 
 
+class ImportView(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    status: str
+    processed: int
+    imported: int
+    errors: list[dict[str, object]]
+    created_at: datetime
+    finished_at: datetime | None
+
+
+EXPORT_COLUMNS = (
+    "phone",
+    "email",
+    "first_name",
+    "last_name",
+    "tags",
+    "consent_state",
+    "country",
+    "created_at",
+)
+
+
+async def export_rows(container: Container, shop_id: uuid.UUID) -> AsyncIterator[str]:
+    """CSV lines, a page per transaction so a large export never holds one open."""
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(EXPORT_COLUMNS)
+    cursor = None
+    while True:
+        async with container.uow.for_shop(shop_id) as uow:
+            page = await uow.contacts.page(limit=500, cursor=cursor)
+        for c in page:
+            writer.writerow(
+                [
+                    c.phone,
+                    c.email,
+                    c.first_name,
+                    c.last_name,
+                    ";".join(c.tags),
+                    c.consent_state.value,
+                    c.country,
+                    c.created_at.isoformat() if c.created_at else "",
+                ]
+            )
+        yield out.getvalue()
+        out.seek(0)
+        out.truncate()
+        if len(page) < 500:
+            return
+        cursor = (page[-1].created_at, page[-1].id)
+
+
 class ContactController(Controller):
     path = "/contacts"
     tags = ["contacts"]
@@ -152,6 +209,54 @@ class ContactController(Controller):
         async with container.uow.for_shop(shop.id) as uow:
             found = await uow.contacts.find(phone=e164, email=normalize_email(email))
         return [ContactView.of(found)] if found else []
+
+    @post("/imports", status_code=202, summary="Start a CSV import (text/csv body)")
+    async def start_import(
+        self, request: Request, shop: CurrentShop, container: NamedDependency[Container]
+    ) -> dict[str, str]:
+        try:
+            csv_text = (await request.body()).decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ValidationException(detail="the CSV must be UTF-8") from None
+        async with container.uow.for_shop(shop.id) as uow:
+            import_id = await StartContactImport(container.ids)(uow, csv_text)
+            await uow.audit.record(
+                action="contacts.import_started", actor="admin", subject=str(import_id)
+            )
+            await uow.commit()
+        return {"id": str(import_id), "status": "queued"}
+
+    @get("/imports/{import_id:uuid}", summary="Progress and per-line errors of an import")
+    async def get_import(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        import_id: FromPath[uuid.UUID],
+    ) -> ImportView:
+        async with container.uow.for_shop(shop.id) as uow:
+            found = await uow.imports.get(import_id)
+        if found is None:
+            raise NotFoundException(detail="import not found")
+        return ImportView(
+            id=found.id,
+            status=found.status.value,
+            processed=found.processed,
+            imported=found.imported,
+            errors=found.errors,
+            created_at=found.created_at,
+            finished_at=found.finished_at,
+        )
+
+    @get("/export", summary="Every contact as CSV")
+    async def export(self, shop: CurrentShop, container: NamedDependency[Container]) -> Stream:
+        return Stream(
+            export_rows(container, shop.id),
+            media_type="text/csv",
+            headers={
+                "Content-Disposition": 'attachment; filename="contacts.csv"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @get("/{contact_id:uuid}", summary="One contact")
     async def get_contact(

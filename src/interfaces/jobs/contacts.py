@@ -1,4 +1,4 @@
-"""Consent tasks: push changes we recorded to Shopify's customer record."""
+"""Contact tasks: push consent we recorded to Shopify; run CSV imports."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import procrastinate
 
 from application.contacts.push_consent import PushConsentToShopify
-from application.tasks import PUSH_CONSENT
+from application.tasks import IMPORT_CONTACTS, PUSH_CONSENT
 from infrastructure.queue.retry import BackoffRetry
 
 if TYPE_CHECKING:
@@ -26,5 +26,13 @@ def contacts_blueprint(container: Container) -> procrastinate.Blueprint:
     async def push_to_shopify(shop_id: str, contact_id: str) -> None:
         push = PushConsentToShopify(container.uow, container.shopify_admin)
         await push(uuid.UUID(shop_id), uuid.UUID(contact_id))
+
+    @bp.task(
+        name=IMPORT_CONTACTS.name,
+        queue=IMPORT_CONTACTS.queue,
+        retry=BackoffRetry(max_attempts=3, base_seconds=10),
+    )
+    async def import_contacts(shop_id: str, import_id: str) -> None:
+        await container.run_contact_import()(uuid.UUID(shop_id), uuid.UUID(import_id))
 
     return bp

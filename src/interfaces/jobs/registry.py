@@ -9,6 +9,7 @@ import procrastinate
 
 from interfaces.jobs.contacts import contacts_blueprint
 from interfaces.jobs.events import events_blueprint
+from interfaces.jobs.gdpr import gdpr_blueprint
 from interfaces.jobs.maintenance import maintenance_blueprint
 from interfaces.jobs.shops import shops_blueprint
 
@@ -22,4 +23,5 @@ def all_blueprints(container: Container) -> Mapping[str, procrastinate.Blueprint
         "events": events_blueprint(container),
         "shops": shops_blueprint(container),
         "consent": contacts_blueprint(container),
+        "gdpr": gdpr_blueprint(container),
     }

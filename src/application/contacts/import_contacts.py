@@ -1,0 +1,197 @@
+"""CSV import of contacts, in batches, with progress and a per-line error report.
+
+Columns (header row, case-insensitive): `phone` (required), `email`, `first_name`,
+`last_name`, `tags` (separated by `;`), `consent` (`subscribed` or `unsubscribed`) and
+`consent_proof`. A subscription is imported only with proof: where and when the shopper
+agreed. Without it the contact is imported with no consent.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from application.contacts.create_contact import CreateContact, DuplicateContact, NewContact
+from application.contacts.record_consent import ConsentChange, RecordConsent
+from application.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
+from application.tasks import IMPORT_CONTACTS
+from domain.consent import ADMIN_PROOF_KEY, ConsentSource, ConsentState, InvalidConsentTransition
+from domain.errors import DomainError, InvalidValue
+
+BATCH = 500
+MAX_ERRORS = 1000
+_CONSENT = {"subscribed": ConsentState.SUBSCRIBED, "unsubscribed": ConsentState.UNSUBSCRIBED}
+
+
+@dataclass
+class ImportReport:
+    processed: int = 0
+    imported: int = 0
+    errors: list[dict[str, object]] = field(default_factory=list)
+
+    def fail(self, line: int, reason: str) -> None:
+        if len(self.errors) < MAX_ERRORS:
+            self.errors.append({"line": line, "error": reason})
+
+
+def read_rows(text: str) -> Iterator[tuple[int, Mapping[str, str]]]:
+    """(line number, row) pairs; the header is line 1."""
+    reader = csv.DictReader(io.StringIO(text))
+    reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
+    if "phone" not in reader.fieldnames:
+        raise InvalidValue("the CSV needs a header row with a phone column")
+    for row in reader:
+        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+
+
+class ImportContacts:
+    """Each batch is its own transaction: a failure loses at most one batch, and the
+    report says which lines did not make it."""
+
+    def __init__(self, create: CreateContact, record: RecordConsent) -> None:
+        self._create = create
+        self._record = record
+
+    async def run(
+        self,
+        open_uow: Callable[[], UnitOfWork],
+        rows: Iterator[tuple[int, Mapping[str, str]]],
+        *,
+        actor: str,
+        progress: Callable[[ImportReport], Awaitable[object]] | None = None,
+    ) -> ImportReport:
+        report = ImportReport()
+        batch: list[tuple[int, Mapping[str, str]]] = []
+        for item in rows:
+            batch.append(item)
+            if len(batch) == BATCH:
+                await self._batch(open_uow, batch, report, actor, progress)
+                batch = []
+        if batch:
+            await self._batch(open_uow, batch, report, actor, progress)
+        return report
+
+    async def _batch(
+        self,
+        open_uow: Callable[[], UnitOfWork],
+        batch: list[tuple[int, Mapping[str, str]]],
+        report: ImportReport,
+        actor: str,
+        progress: Callable[[ImportReport], Awaitable[object]] | None,
+    ) -> None:
+        async with open_uow() as uow:
+            for line, row in batch:
+                try:
+                    async with uow.savepoint():
+                        await self._line(uow, row, actor)
+                    report.imported += 1
+                except (DomainError, ValueError) as exc:
+                    report.fail(line, str(exc))
+            await uow.commit()
+        report.processed += len(batch)
+        if progress:
+            await progress(report)
+
+    async def _line(self, uow: UnitOfWork, row: Mapping[str, str], actor: str) -> None:
+        consent = _CONSENT.get(row.get("consent", "").lower())
+        if row.get("consent") and consent is None:
+            raise InvalidValue("consent must be subscribed, unsubscribed or empty")
+        proof = row.get("consent_proof", "")
+        if consent is ConsentState.SUBSCRIBED and not proof:
+            raise InvalidValue("a subscription needs a consent_proof (where and when they agreed)")
+        try:
+            contact = await self._create(
+                uow,
+                NewContact(
+                    phone=row.get("phone", ""),
+                    email=row.get("email") or None,
+                    first_name=row.get("first_name") or None,
+                    last_name=row.get("last_name") or None,
+                    tags=tuple(t for t in row.get("tags", "").split(";") if t.strip()),
+                ),
+            )
+        except DuplicateContact:
+            raise InvalidValue("a contact with this phone number already exists") from None
+        if consent is not None:
+            try:
+                await self._record(
+                    uow,
+                    ConsentChange(
+                        contact_id=contact.id,
+                        new_state=consent,
+                        source=ConsentSource.IMPORT,
+                        actor=actor,
+                        evidence={ADMIN_PROOF_KEY: proof[:500]} if proof else {},
+                    ),
+                )
+            except InvalidConsentTransition as exc:
+                raise InvalidValue(str(exc)) from None
+
+
+class ImportState(enum.StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ContactImport:
+    id: uuid.UUID
+    status: ImportState
+    processed: int
+    imported: int
+    errors: list[dict[str, object]]
+    created_at: datetime
+    finished_at: datetime | None
+    csv_text: str | None
+
+
+class StartContactImport:
+    """Store the file and defer its processing, in one transaction."""
+
+    def __init__(self, ids: IdGenerator) -> None:
+        self._ids = ids
+
+    async def __call__(self, uow: UnitOfWork, csv_text: str) -> uuid.UUID:
+        next(read_rows(csv_text), None)  # refuse a file without a phone column right away
+        import_id = self._ids.new_id()
+        await uow.imports.create(import_id, csv_text)
+        await uow.jobs.defer(
+            IMPORT_CONTACTS.job({"shop_id": str(uow.shop_id), "import_id": str(import_id)})
+        )
+        return import_id
+
+
+class RunContactImport:
+    """The job: import in batches, writing progress after each one."""
+
+    def __init__(self, uows: UnitOfWorkFactory, importer: ImportContacts, clock: Clock) -> None:
+        self._uows = uows
+        self._importer = importer
+        self._clock = clock
+
+    async def __call__(self, shop_id: uuid.UUID, import_id: uuid.UUID) -> ImportReport | None:
+        async with self._uows.for_shop(shop_id) as uow:
+            job = await uow.imports.get(import_id)
+        if job is None or job.csv_text is None:
+            return None  # finished by an earlier attempt
+
+        async def save(report: ImportReport, state: ImportState = ImportState.RUNNING) -> None:
+            async with self._uows.for_shop(shop_id) as uow:
+                await uow.imports.update(import_id, state, report, self._clock.now())
+                await uow.commit()
+
+        report = await self._importer.run(
+            lambda: self._uows.for_shop(shop_id),
+            read_rows(job.csv_text),
+            actor=f"import:{import_id}",
+            progress=save,
+        )
+        await save(report, ImportState.DONE)
+        return report

@@ -1,0 +1,59 @@
+"""`blossom contacts`: bulk operations on a shop's contacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from application.contacts.import_contacts import ImportReport, read_rows
+from domain.errors import InvalidValue
+from interfaces.bootstrap import build_container
+from interfaces.cli.main import run, settings_or_exit
+
+
+@click.group()
+def contacts() -> None:
+    """Contacts of one shop: CSV import."""
+
+
+@contacts.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--shop", "domain", required=True, help="The shop's domain, e.g. x.myshopify.com.")
+def import_file(file: Path, domain: str) -> None:
+    """Import contacts from a CSV file, showing progress and the lines that failed.
+
+    Columns: phone (required), email, first_name, last_name, tags (;-separated), consent
+    (subscribed|unsubscribed) and consent_proof, which a subscription must have.
+    """
+    text = file.read_text(encoding="utf-8-sig")
+    try:
+        total = sum(1 for _ in read_rows(text))
+    except InvalidValue as exc:
+        raise click.ClickException(str(exc)) from None
+    container = build_container(settings_or_exit(), application_name="blossom-cli")
+
+    async def main() -> ImportReport:
+        try:
+            async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
+                shop_id = uow.shop_id
+            if shop_id is None:
+                raise click.ClickException(f"no shop {domain}")
+            with click.progressbar(length=total, label="importing") as bar:
+
+                async def advance(report: ImportReport) -> None:
+                    bar.update(report.processed - bar.pos)
+
+                return await container.import_contacts().run(
+                    lambda: container.uow.for_shop(shop_id),
+                    read_rows(text),
+                    actor=f"cli-import:{file.name}",
+                    progress=advance,
+                )
+        finally:
+            await container.aclose()
+
+    report = run(main)
+    click.echo(f"{report.imported} imported, {len(report.errors)} failed of {report.processed}")
+    for error in report.errors:
+        click.echo(f"  line {error['line']}: {error['error']}")

@@ -1,0 +1,101 @@
+"""CSV import (API job and CLI) and export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+
+import pytest
+
+from domain.consent import ConsentSource, ConsentState
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
+from tests.support.http import client
+from tests.support.processes import blossom, child_env
+from tests.support.settings import make_environ
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+CSV = """phone,email,first_name,tags,consent,consent_proof
+(415) 555-0101,a@example.com,Ann,vip;spring,subscribed,"Paper form at the Berlin pop-up, 2026-10-02"
+(415) 555-0102,,Bob,,subscribed,
+12,,Bad,,,
+(415) 555-0103,c@example.com,Cy,,unsubscribed,
+(415) 555-0101,,Dup,,,
+"""
+
+
+def _auth(shop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(shop.domain)}"}
+
+
+async def test_import_job_reports_progress_and_per_line_errors(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        started = await http.post(
+            "/api/v1/contacts/imports",
+            headers={**_auth(shop), "Content-Type": "text/csv"},
+            content=CSV.encode(),
+        )
+        import_id = started.json()["id"]
+        await container.queue.run_worker_async(
+            wait=False,
+            install_signal_handlers=False,
+            queues=["consent"],
+            **container.worker_options(),
+        )
+        status = (
+            await http.get(f"/api/v1/contacts/imports/{import_id}", headers=_auth(shop))
+        ).json()
+        no_phone = await http.post(
+            "/api/v1/contacts/imports",
+            headers={**_auth(shop), "Content-Type": "text/csv"},
+            content=b"email\nx@example.com\n",
+        )
+    assert started.status_code == 202
+    assert status["status"] == "done" and status["processed"] == 5 and status["imported"] == 2
+    assert [e["line"] for e in status["errors"]] == [3, 4, 6]
+    assert "consent_proof" in status["errors"][0]["error"]
+    assert no_phone.status_code == 422
+    async with container.uow.for_shop(shop.id) as uow:
+        ann = await uow.contacts.find(phone="+14155550101")
+        [event] = await uow.consent.history(ann.id)
+        cy = await uow.contacts.find(phone="+14155550103")
+        assert await uow.contacts.find(phone="+14155550102") is None
+    assert ann.consent_state is ConsentState.SUBSCRIBED and ann.tags == ["vip", "spring"]
+    assert event.source is ConsentSource.IMPORT and "pop-up" in event.evidence["proof"]
+    assert cy.consent_state is ConsentState.UNSUBSCRIBED
+
+
+async def test_export_returns_every_contact_of_the_shop_only(container):
+    shop, other = await add_shop(container), await add_shop(container)
+    async with client(create_app(container)) as http:
+        for n in range(3):
+            await http.post(
+                "/api/v1/contacts", headers=_auth(shop), json={"phone": f"+1415555010{n}"}
+            )
+        await http.post("/api/v1/contacts", headers=_auth(other), json={"phone": "+14155550199"})
+        exported = await http.get("/api/v1/contacts/export", headers=_auth(shop))
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert exported.headers["content-type"].startswith("text/csv")
+    assert sorted(r["phone"] for r in rows) == ["+14155550100", "+14155550101", "+14155550102"]
+
+
+async def test_cli_import_shows_progress_and_failed_lines(
+    container, database_url, data_dir, tmp_path
+):
+    shop = await add_shop(container)
+    path = tmp_path / "contacts.csv"
+    path.write_text(CSV)
+    result = subprocess.run(
+        blossom("contacts", "import", str(path), "--shop", shop.domain),
+        env=child_env(**make_environ(data_dir), DATABASE_URL=database_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "2 imported, 3 failed of 5" in result.stdout
+    assert "line 4: not a valid phone number" in result.stdout

@@ -1,0 +1,456 @@
+"""GDPR rights end to end: compliance webhooks -> requests -> export, erasure, purge."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+
+import pytest
+from prometheus_client import REGISTRY
+from sqlalchemy import text
+
+from application.gdpr.export_customer_data import ExportCustomerData
+from domain.consent import ConsentState, verify_chain
+from domain.events import EventStatus
+from domain.gdpr import GdprRequest, RequestKind, RequestSource, RequestStatus, Subject
+from infrastructure.db.engine import create_owner_engine
+from infrastructure.shopify.fake_server import send_webhook
+from infrastructure.telemetry.metrics import GDPR_REQUESTS_OVERDUE
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
+from tests.support.http import client
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+ADA = {
+    "id": 501,
+    "phone": "+14155550101",
+    "email": "ada.lovelace@example.com",
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "updated_at": "2026-11-20T10:00:00Z",
+}
+BOB = {
+    "id": 502,
+    "phone": "+14155550102",
+    "email": "bob.babbage@example.com",
+    "first_name": "Bob",
+    "last_name": "Babbage",
+    "updated_at": "2026-11-20T10:00:00Z",
+}
+# Every form Ada's personal data could take in plaintext.
+ADA_NEEDLES = ("4155550101", "555-0101", "ada.lovelace@example.com", "Lovelace")
+
+
+async def _deliver(container, shop, topic: str, payload: dict) -> None:
+    async with client(create_app(container)) as http:
+        response = await send_webhook(
+            http,
+            "/webhooks/shopify",
+            topic=topic,
+            shop=shop.domain,
+            payload=payload,
+            secret=container.settings.shopify_api_secret,
+        )
+    assert response.status_code == 200
+    await _drain(container, "webhooks")
+
+
+async def _drain(container, queue: str) -> None:
+    await container.queue.run_worker_async(
+        wait=False, install_signal_handlers=False, queues=[queue], **container.worker_options()
+    )
+
+
+async def _customers(container, shop, *customers: dict) -> None:
+    for customer in customers:
+        await _deliver(container, shop, "customers/create", customer)
+        await _deliver(
+            container,
+            shop,
+            "checkouts/create",
+            {
+                "token": f"c-{customer['id']}",
+                "phone": customer["phone"],
+                "email": customer["email"],
+                "buyer_accepts_sms_marketing": True,
+                "customer": {"id": customer["id"]},
+                "updated_at": "2026-11-21T10:00:00Z",
+            },
+        )
+
+
+def _compliance(customer: dict, **extra) -> dict:
+    return {
+        "shop_id": 954889,
+        "shop_domain": "ignored.myshopify.com",
+        "customer": {k: customer[k] for k in ("id", "email", "phone")},
+        **extra,
+    }
+
+
+def _auth(shop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(shop.domain)}"}
+
+
+async def _api(container, method: str, url: str, shop, **kwargs):
+    async with client(create_app(container)) as http:
+        return await http.request(method, url, headers=_auth(shop), **kwargs)
+
+
+async def _plaintext_hits(database_url: str, needles: tuple[str, ...]) -> list[str]:
+    """Every text, varchar, array and json(b) column of every public table, searched as
+    the owner (past RLS) for each needle."""
+    engine = create_owner_engine(database_url)
+    hits = []
+    try:
+        async with engine.connect() as conn:
+            columns = (
+                await conn.execute(
+                    text(
+                        "SELECT table_name, column_name FROM information_schema.columns "
+                        "WHERE table_schema = 'public' AND data_type IN "
+                        "('text', 'character varying', 'jsonb', 'json', 'ARRAY')"
+                    )
+                )
+            ).all()
+            for table, column in columns:
+                for needle in needles:
+                    found = await conn.scalar(
+                        text(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE :p'),
+                        {"p": f"%{needle}%"},
+                    )
+                    if found:
+                        hits.append(f"{table}.{column} has {needle}")
+    finally:
+        await engine.dispose()
+    return hits
+
+
+async def _rows_of_shop(database_url: str, shop_id: uuid.UUID) -> dict[str, int]:
+    engine = create_owner_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            tables = (
+                await conn.scalars(
+                    text(
+                        "SELECT table_name FROM information_schema.columns "
+                        "WHERE table_schema = 'public' AND column_name = 'shop_id'"
+                    )
+                )
+            ).all()
+            counts = {
+                table: await conn.scalar(
+                    text(f'SELECT count(*) FROM "{table}" WHERE shop_id = :shop'),
+                    {"shop": shop_id},
+                )
+                for table in tables
+            }
+            counts["shops"] = await conn.scalar(
+                text("SELECT count(*) FROM shops WHERE id = :shop"), {"shop": shop_id}
+            )
+    finally:
+        await engine.dispose()
+    return {table: n for table, n in counts.items() if n}
+
+
+async def test_data_request_webhook_yields_a_bundle_of_that_customer_only(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA, BOB)
+
+    await _deliver(
+        container,
+        shop,
+        "customers/data_request",
+        _compliance(ADA, orders_requested=[7001], data_request={"id": 9999}),
+    )
+
+    listed = await _api(container, "GET", "/api/v1/gdpr/requests", shop)
+    [request] = listed.json()["items"]
+    assert listed.status_code == 200 and listed.json()["next_cursor"] is None
+    assert (request["kind"], request["status"], request["source"]) == (
+        "data_request",
+        "fulfilled",
+        "shopify",
+    )
+    assert request["shopify_request_id"] == "9999" and request["downloadable"] is True
+    assert request["subject"]["orders"] == [7001]
+
+    download = await _api(container, "GET", f"/api/v1/gdpr/requests/{request['id']}/download", shop)
+    assert download.status_code == 200
+    assert download.headers["content-type"].startswith("application/json")
+    assert download.headers["cache-control"] == "no-store"
+    assert download.headers["content-disposition"].startswith("attachment;")
+    bundle = download.json()
+    [contact] = bundle["contacts"]
+    assert (contact["phone"], contact["email"], contact["last_name"]) == (
+        ADA["phone"],
+        ADA["email"],
+        "Lovelace",
+    )
+    assert contact["consent_state"] == "subscribed"
+    assert [e["new_state"] for e in bundle["consent_events"]] == ["subscribed"]
+    assert bundle["shop"] == shop.domain and bundle["request"]["id"] == request["id"]
+    assert bundle["messages"] == [] and bundle["clicks"] == [] and bundle["orders"] == []
+    assert "Babbage" not in download.text and "0102" not in download.text, "no one else's data"
+
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic="customers/data_request", limit=5)
+        actions = (
+            await uow.session.execute(text("SELECT action, details::text FROM audit_log"))
+        ).all()
+    assert event.status is EventStatus.PROCESSED
+    assert {a for a, _ in actions} >= {
+        "gdpr.request.received",
+        "gdpr.request.fulfilled",
+        "gdpr.bundle.downloaded",
+    }
+    assert not [d for _, d in actions if "0101" in d or "lovelace" in d.lower()]
+
+
+async def test_a_request_is_due_thirty_days_after_it_arrived(container):
+    shop = await add_shop(container)
+    await _deliver(container, shop, "customers/data_request", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        [request] = await uow.gdpr.page(limit=5)
+    assert request.due_at - request.received_at == timedelta(days=30)
+
+
+async def test_merchant_starts_a_data_request_and_gets_the_export_at_once(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA, BOB)
+
+    created = await _api(
+        container, "POST", "/api/v1/gdpr/requests", shop, json={"email": "ADA.Lovelace@example.com"}
+    )
+    assert created.status_code == 201
+    assert (created.json()["source"], created.json()["status"]) == ("merchant", "fulfilled")
+    assert created.json()["downloadable"] is True
+    download = await _api(
+        container, "GET", f"/api/v1/gdpr/requests/{created.json()['id']}/download", shop
+    )
+    assert [c["phone"] for c in download.json()["contacts"]] == [ADA["phone"]]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [({}, 422), ({"phone": "12"}, 422), ({"email": "not-mail"}, 422), ({"name": "Ada"}, 400)],
+)
+async def test_a_merchant_request_without_a_usable_customer_is_refused(container, body, status):
+    shop = await add_shop(container)
+    response = await _api(container, "POST", "/api/v1/gdpr/requests", shop, json=body)
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    async with container.uow.for_shop(shop.id) as uow:
+        assert await uow.gdpr.page(limit=5) == []
+
+
+async def test_customer_redact_erases_the_customer_everywhere(container, database_url):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA, BOB)
+    await _deliver(container, shop, "customers/data_request", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        ada = await uow.contacts.find(phone=ADA["phone"])
+        [export] = await uow.gdpr.page(limit=5)
+
+    await _deliver(container, shop, "customers/redact", _compliance(ADA, orders_to_redact=[7001]))
+
+    assert await _plaintext_hits(database_url, ADA_NEEDLES) == []
+    assert await _plaintext_hits(database_url, (shop.domain,)), "the scan finds plaintext"
+    async with container.uow.for_shop(shop.id) as uow:
+        tombstone = await uow.contacts.get(ada.id)
+        history = await uow.consent.history(ada.id)
+        bob = await uow.contacts.find(phone=BOB["phone"])
+        redact, earlier = await uow.gdpr.page(limit=5)
+        topics = [e.topic for e in await uow.webhooks.find(status=None, topic=None, limit=50)]
+    assert (tombstone.phone, tombstone.email, tombstone.first_name, tombstone.last_name) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    assert tombstone.shopify_customer_id is None and tombstone.redacted_at is not None
+    assert tombstone.consent_state is ConsentState.REDACTED
+    assert [e.new_state for e in history] == [ConsentState.SUBSCRIBED, ConsentState.REDACTED]
+    assert history[-1].actor == "shopify:customers/redact" and verify_chain(history).valid
+    assert bob.email == BOB["email"] and bob.consent_state is ConsentState.SUBSCRIBED
+    assert (redact.kind, redact.status) == (RequestKind.REDACT, RequestStatus.FULFILLED)
+    assert redact.subject.empty and earlier.id == export.id and earlier.subject.empty
+    assert not earlier.has_bundle, "the earlier export of Ada went with her"
+    # Ada's own deliveries left the inbox; Bob's and the compliance requests stayed.
+    assert sorted(topics) == [
+        "checkouts/create",
+        "customers/create",
+        "customers/data_request",
+        "customers/redact",
+    ]
+
+
+async def test_redacting_twice_is_harmless(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA)
+    for _ in range(2):
+        await _deliver(container, shop, "customers/redact", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        requests = await uow.gdpr.page(limit=5)
+        [contact] = await uow.contacts.page(limit=5)
+        history = await uow.consent.history(contact.id)
+    assert [r.status for r in requests] == [RequestStatus.FULFILLED] * 2
+    assert [e.new_state for e in history][-1] is ConsentState.REDACTED
+    assert len(history) == 2 and verify_chain(history).valid
+
+
+async def test_shop_redact_leaves_no_row_for_the_shop(container, database_url):
+    shop, other = await add_shop(container), await add_shop(container)
+    for s in (shop, other):
+        await _customers(container, s, ADA)
+        await _deliver(container, s, "customers/data_request", _compliance(ADA))
+    async with container.uow.maintenance() as uow:
+        await uow.oauth_states.put("nonce-1", shop.domain, container.clock.now() + timedelta(1))
+        await uow.commit()
+    await _deliver(container, shop, "app/uninstalled", {"id": 1})
+
+    await _deliver(container, shop, "shop/redact", {"shop_id": 1, "shop_domain": shop.domain})
+    await _drain(container, "gdpr")
+
+    assert await _rows_of_shop(database_url, shop.id) == {}
+    assert await _rows_of_shop(database_url, other.id) != {}
+    async with container.uow.maintenance() as uow:
+        purged = (
+            await uow.session.execute(
+                text("SELECT shop_id, details FROM audit_log WHERE action = 'gdpr.shop.purged'")
+            )
+        ).one()
+        nonces = await uow.session.scalar(text("SELECT count(*) FROM oauth_states"))
+        waiting = await uow.session.scalar(
+            text(
+                "SELECT count(*) FROM procrastinate_jobs "
+                "WHERE args->>'shop_id' = :shop AND status = 'todo'"
+            ),
+            {"shop": str(shop.id)},
+        )
+    assert purged.shop_id is None
+    assert purged.details["shop_domain"] == shop.domain
+    assert purged.details["shop_id"] == str(shop.id)
+    assert (nonces, waiting) == (0, 0)
+
+
+async def test_shop_redact_for_a_reinstalled_shop_is_held_for_a_decision(container):
+    shop = await add_shop(container)  # installed: it came back before shop/redact
+
+    await _deliver(container, shop, "shop/redact", {"shop_id": 1, "shop_domain": shop.domain})
+    await _drain(container, "gdpr")
+
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.shops.get(shop.id)) is not None
+        [request] = await uow.gdpr.page(limit=5)
+    assert (request.kind, request.status) == (RequestKind.SHOP_REDACT, RequestStatus.FAILED)
+    assert request.error.startswith("held")
+
+
+async def _add_overdue_request(container, shop) -> GdprRequest:
+    request = GdprRequest.receive(
+        id=container.ids.new_id(),
+        shop_id=shop.id,
+        kind=RequestKind.DATA_REQUEST,
+        source=RequestSource.SHOPIFY,
+        subject=Subject(phone=ADA["phone"]),
+        received_at=container.clock.now() - timedelta(days=31),
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.gdpr.add(request)
+        await uow.commit()
+    return request
+
+
+async def _run_overdue_task(container) -> None:
+    await container.queue.tasks["gdpr:fulfil_overdue"].defer_async()
+    await _drain(container, "gdpr")
+
+
+async def test_overdue_task_fulfils_a_late_request_and_the_gauge_reads_zero(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA)
+    request = await _add_overdue_request(container, shop)
+    async with container.uow.maintenance() as uow:
+        assert await uow.gdpr.count_overdue(container.clock.now()) == 1
+    GDPR_REQUESTS_OVERDUE.set(99)
+
+    await _run_overdue_task(container)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        done = await uow.gdpr.get(request.id)
+        bundle = json.loads(await uow.gdpr.bundle(request.id))
+    assert done.status is RequestStatus.FULFILLED and done.fulfilled_at is not None
+    assert [c["phone"] for c in bundle["contacts"]] == [ADA["phone"]]
+    assert REGISTRY.get_sample_value("blossom_gdpr_requests_overdue") == 0
+
+
+async def test_a_failed_attempt_keeps_the_request_owed_until_the_sweep(container, monkeypatch):
+    shop = await add_shop(container)
+
+    async def broken(self, uow, request, *, actor):
+        raise RuntimeError("export broke")
+
+    monkeypatch.setattr(ExportCustomerData, "__call__", broken)
+    await _deliver(container, shop, "customers/data_request", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        [request] = await uow.gdpr.page(limit=5)
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=5)
+    assert (request.status, request.error) == (RequestStatus.PENDING, "RuntimeError")
+    assert event.status is EventStatus.PROCESSED, "the delivery itself is handled"
+
+    monkeypatch.undo()
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text("UPDATE gdpr_requests SET received_at = received_at - interval '1 hour'")
+        )
+        await uow.commit()
+    await _run_overdue_task(container)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        retried = await uow.gdpr.get(request.id)
+    assert (retried.status, retried.error, retried.has_bundle) == (
+        RequestStatus.FULFILLED,
+        None,
+        True,
+    )
+    assert REGISTRY.get_sample_value("blossom_gdpr_requests_overdue") == 0
+
+
+async def test_shop_a_cannot_list_read_or_touch_shop_b_requests(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    await _customers(container, shop_b, BOB)
+    await _deliver(container, shop_b, "customers/data_request", _compliance(BOB))
+    async with container.uow.for_shop(shop_b.id) as uow:
+        [b_request] = await uow.gdpr.page(limit=5)
+
+    listed = await _api(container, "GET", "/api/v1/gdpr/requests", shop_a)
+    download = await _api(
+        container, "GET", f"/api/v1/gdpr/requests/{b_request.id}/download", shop_a
+    )
+    own = await _api(
+        container, "POST", "/api/v1/gdpr/requests", shop_a, json={"phone": BOB["phone"]}
+    )
+    export = await _api(
+        container, "GET", f"/api/v1/gdpr/requests/{own.json()['id']}/download", shop_a
+    )
+
+    assert listed.status_code == 200 and listed.json()["items"] == []
+    assert download.status_code == 404
+    assert own.status_code == 201 and export.json()["contacts"] == [], "B's contact stays B's"
+    async with container.uow.for_shop(shop_a.id) as uow:
+        assert await uow.gdpr.get(b_request.id) is None
+        assert await uow.gdpr.bundle(b_request.id) is None
+        # Deliberately unscoped SQL: only row-level security stands in the way here.
+        seen = await uow.session.scalar(
+            text("SELECT count(*) FROM gdpr_requests WHERE id = :id"), {"id": b_request.id}
+        )
+        changed = await uow.session.execute(
+            text("UPDATE gdpr_requests SET bundle = NULL WHERE id = :id"), {"id": b_request.id}
+        )
+    assert (seen, changed.rowcount) == (0, 0)
+    async with container.uow.for_shop(shop_b.id) as uow:
+        assert (await uow.gdpr.get(b_request.id)).has_bundle
