@@ -19,9 +19,9 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import Delete, Select, Update
@@ -31,6 +31,18 @@ from application.ports import Cipher
 from domain.events import EventStatus, WebhookDelivery, WebhookEvent
 
 _Q = TypeVar("_Q", Select, Update, Delete)
+
+# The hot path of webhook ingress: a fixed statement is compiled once, not per delivery.
+_INSERT = text(
+    """
+    INSERT INTO webhook_events (id, shop_id, topic, webhook_id, event_id, triggered_at,
+                                api_version, payload, status)
+    VALUES (:id, :shop_id, :topic, :webhook_id, :event_id, :triggered_at,
+            :api_version, :payload, :status)
+    ON CONFLICT ON CONSTRAINT uq_webhook_events_shop_webhook DO NOTHING
+    RETURNING id
+    """
+)
 
 
 class WebhookEventModel(UUIDv7Base):
@@ -72,20 +84,18 @@ class SqlWebhookInbox:
             delivery.payload.decode("utf-8", errors="replace"), context=self._context(event_id)
         )
         return await self._session.scalar(
-            pg_insert(WebhookEventModel)
-            .values(
-                id=event_id,
-                shop_id=self._shop_id,
-                topic=delivery.topic,
-                webhook_id=delivery.webhook_id,
-                event_id=delivery.event_id,
-                triggered_at=delivery.triggered_at,
-                api_version=delivery.api_version,
-                payload=payload,
-                status=EventStatus.RECEIVED.value,
-            )
-            .on_conflict_do_nothing(constraint="uq_webhook_events_shop_webhook")
-            .returning(WebhookEventModel.id)
+            _INSERT,
+            {
+                "id": event_id,
+                "shop_id": self._shop_id,
+                "topic": delivery.topic,
+                "webhook_id": delivery.webhook_id,
+                "event_id": delivery.event_id,
+                "triggered_at": delivery.triggered_at,
+                "api_version": delivery.api_version,
+                "payload": payload,
+                "status": EventStatus.RECEIVED.value,
+            },
         )
 
     async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:

@@ -71,7 +71,12 @@ def create_app(container: Container) -> Litestar:
         middleware=[RequestIdMiddleware(), prometheus.middleware],
         plugins=[
             problem_details_plugin(),
-            OpenTelemetryPlugin(OpenTelemetryConfig(exclude=["/metrics", "/healthz"])),
+            # One server span per request; ASGI receive/send spans only multiply the cost.
+            OpenTelemetryPlugin(
+                OpenTelemetryConfig(
+                    exclude=["/metrics", "/healthz"], exclude_spans=["receive", "send"]
+                )
+            ),
         ],
         openapi_config=OpenAPIConfig(
             title="SMS Blossom",
