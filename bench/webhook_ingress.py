@@ -541,7 +541,7 @@ async def open_loop(sender: Sender, delivery: Delivery, rate: float, seconds: fl
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        run.lags.append(max(0.0, -delay))
+        run.lags.append(max(0.0, time.perf_counter() - scheduled))
         tasks.append(asyncio.create_task(timed(scheduled)))
     await asyncio.gather(*tasks)
     run.seconds = time.perf_counter() - start

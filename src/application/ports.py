@@ -302,6 +302,12 @@ class ContactImports(Protocol):
     ) -> None: ...
 
 
+class BackInStockRequests(Protocol):
+    async def add(self, contact_id: uuid.UUID, variant_id: int, wording: str) -> bool: ...
+
+    async def waiting(self, variant_id: int) -> list[uuid.UUID]: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction, scoped to one shop (or the explicit maintenance path).
 
@@ -318,6 +324,7 @@ class UnitOfWork(Protocol):
     contacts: ContactRepository
     consent: ConsentLedger
     imports: ContactImports
+    back_in_stock: BackInStockRequests
     gdpr: GdprRequests
 
     async def __aenter__(self) -> Self: ...

@@ -16,7 +16,7 @@ import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from application.contacts.create_contact import CreateContact
+from application.contacts.create_contact import ContactForPhone, CreateContact
 from application.contacts.import_contacts import ImportContacts, RunContactImport
 from application.contacts.record_consent import RecordConsent
 from application.contacts.shopify_sync import (
@@ -136,6 +136,9 @@ class Container:
     @cached_property
     def rate_limiter(self) -> PostgresRateLimiter:
         return PostgresRateLimiter(self.sessions)
+
+    def contact_for_phone(self) -> ContactForPhone:
+        return ContactForPhone(self.phones, self.clock, self.ids)
 
     def import_contacts(self) -> ImportContacts:
         create = CreateContact(self.phones, self.clock, self.ids)

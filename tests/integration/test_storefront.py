@@ -116,3 +116,26 @@ async def test_confirmation_link_subscribes_and_unsubscribe_needs_a_click(contai
     assert done.status_code == 200 and "unsubscribed" in done.text
     assert forged.status_code == 400, "an unsubscribe token is not a confirmation token"
     assert history == [ConsentState.PENDING, ConsentState.SUBSCRIBED, ConsentState.UNSUBSCRIBED]
+
+
+async def test_back_in_stock_request_is_stored_once_with_its_wording(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        page = await http.get(_signed("/back-in-stock", shop, variant_id="4455"))
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        form = {"phone": "(415) 555-0132", "variant_id": "4455", "agree": "yes", "csrf": csrf}
+        first = await http.post(_signed("/back-in-stock", shop), data=form)
+        again = await http.post(_signed("/back-in-stock", shop), data=form)
+        no_box = await http.post(_signed("/back-in-stock", shop), data={**form, "agree": ""})
+    assert page.status_code == 200 and 'value="4455"' in page.text
+    assert first.status_code == 200 and again.status_code == 200
+    assert no_box.status_code == 422 and "tick the box" in no_box.text
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone="+14155550132")
+        waiting = await uow.back_in_stock.waiting(4455)
+        wording = await uow.session.scalar(text("SELECT wording FROM back_in_stock_requests"))
+    assert waiting == [contact.id]
+    assert contact.consent_state is ConsentState.UNKNOWN, (
+        "an alert request is not marketing consent"
+    )
+    assert shop.name in wording

@@ -48,3 +48,27 @@ class CreateContact:
         )
         await uow.contacts.add(contact, self._clock.now())
         return contact
+
+
+class ContactForPhone:
+    """The shop's contact for a phone number typed by a shopper, created when new."""
+
+    def __init__(self, phones: PhoneNumbers, clock: Clock, ids: IdGenerator) -> None:
+        self._phones = phones
+        self._clock = clock
+        self._ids = ids
+
+    async def __call__(self, uow: UnitOfWork, raw_phone: str) -> Contact:
+        shop = await uow.shops.get(uow.shop_id)
+        phone = self._phones.parse(raw_phone, shop.country if shop else None)
+        contact = await uow.contacts.find(phone=phone.e164)
+        if contact is None:
+            contact = Contact(
+                id=self._ids.new_id(),
+                shop_id=uow.shop_id,
+                phone=phone.e164,
+                country=phone.region,
+                timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
+            )
+            await uow.contacts.add(contact, self._clock.now())
+        return contact

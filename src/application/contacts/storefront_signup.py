@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from application.contacts.create_contact import ContactForPhone
 from application.contacts.record_consent import ConsentChange, RecordConsent
-from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
+from application.ports import UnitOfWork
 from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
-from domain.contacts import Contact, choose_timezone
+from domain.contacts import Contact
 from domain.errors import InvalidValue
 
 DEFAULT_WORDING = (
@@ -44,29 +45,14 @@ class SignUpResult:
 
 
 class StorefrontSignUp:
-    def __init__(
-        self, phones: PhoneNumbers, clock: Clock, ids: IdGenerator, record: RecordConsent
-    ) -> None:
-        self._phones = phones
-        self._clock = clock
-        self._ids = ids
+    def __init__(self, contact_for: ContactForPhone, record: RecordConsent) -> None:
+        self._contact_for = contact_for
         self._record = record
 
     async def __call__(self, uow: UnitOfWork, request: SignUp) -> SignUpResult:
         if not request.consented:
             raise InvalidValue("please tick the box to agree to receive texts")
-        shop = await uow.shops.get(uow.shop_id)
-        phone = self._phones.parse(request.phone, shop.country if shop else None)
-        contact = await uow.contacts.find(phone=phone.e164)
-        if contact is None:
-            contact = Contact(
-                id=self._ids.new_id(),
-                shop_id=uow.shop_id,
-                phone=phone.e164,
-                country=phone.region,
-                timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
-            )
-            await uow.contacts.add(contact, self._clock.now())
+        contact = await self._contact_for(uow, request.phone)
         if contact.consent_state is ConsentState.SUBSCRIBED:
             return SignUpResult(contact, None)  # already on the list: nothing to record
         target = ConsentState.PENDING if request.double_opt_in else ConsentState.SUBSCRIBED

@@ -1,6 +1,7 @@
 """Every table the application maps, imported once so Alembic sees them all."""
 
 from infrastructure.db.audit import AuditLogModel
+from infrastructure.db.automations import BackInStockRequestModel
 from infrastructure.db.contacts import ConsentEventModel, ContactImportModel, ContactModel
 from infrastructure.db.events import WebhookEventModel
 from infrastructure.db.gdpr import GdprRequestModel
@@ -9,6 +10,7 @@ from infrastructure.queue.failures import JobFailureModel
 
 __all__ = [
     "AuditLogModel",
+    "BackInStockRequestModel",
     "ConsentEventModel",
     "ContactImportModel",
     "ContactModel",

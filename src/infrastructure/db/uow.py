@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from application.ports import BlindIndex, Cipher
 from infrastructure.db.audit import SqlAuditLog
+from infrastructure.db.automations import SqlBackInStock
 from infrastructure.db.contacts import SqlConsentLedger, SqlContactImports, SqlContacts
 from infrastructure.db.engine import MAINTENANCE_ROLE
 from infrastructure.db.events import SqlWebhookInbox
@@ -46,6 +47,7 @@ class SqlUnitOfWork:
     consent: SqlConsentLedger
     gdpr: SqlGdprRequests
     imports: SqlContactImports
+    back_in_stock: SqlBackInStock
     session: AsyncSession
 
     def __init__(
@@ -98,6 +100,7 @@ class SqlUnitOfWork:
         self.consent = SqlConsentLedger(self.session, self.shop_id)
         self.gdpr = SqlGdprRequests(self.session, self.shop_id, self._cipher)
         self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
+        self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
         if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):

@@ -1,4 +1,4 @@
-"""Storefront pages behind the app proxy: sign-up, confirmation link, unsubscribe.
+"""Storefront pages behind the app proxy: sign-up, back in stock, confirmation, unsubscribe.
 
 Pages work without JavaScript. Shopify strips cookies through the proxy, so the form's
 CSRF token is a signed, expiring token bound to the shop; posts are rate limited per
@@ -16,6 +16,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromQuery
 from litestar.response import Template
 
+from application.automations.back_in_stock_signup import BACK_IN_STOCK_WORDING, BackInStockSignUp
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.contacts.storefront_signup import SignUp, StorefrontSignUp, consent_wording
 from application.ports import RateLimit
@@ -73,20 +74,12 @@ class StorefrontController(Controller):
         shop: Shop = request.state.shop
         form = await request.form()
         phone = str(form.get("phone") or "")[:40]
-        if not _csrf_ok(container, shop, str(form.get("csrf") or "")):
-            return _form(container, shop, phone, "This form expired. Please try again.", status=403)
-        address_hash = container.blind_index.digest(client_address(request), purpose="ip")
-        decision = await container.rate_limiter.acquire(
-            f"signup:{shop.id}:{address_hash}", SIGNUP_LIMIT
-        )
-        if not decision.allowed:
-            return _form(
-                container, shop, phone, "Too many attempts. Please wait a few minutes.", status=429
-            )
+        refusal = await _refuse_post(container, request, shop, form)
+        if refusal:
+            return _form(container, shop, phone, refusal[0], status=refusal[1])
+        address_hash = _address_hash(container, request)
         double_opt_in = bool(shop.settings.get("double_opt_in", True))
-        signup = StorefrontSignUp(
-            container.phones, container.clock, container.ids, RecordConsent(container.clock)
-        )
+        signup = StorefrontSignUp(container.contact_for_phone(), RecordConsent(container.clock))
         try:
             async with container.uow.for_shop(shop.id) as uow:
                 await signup(
@@ -106,6 +99,41 @@ class StorefrontController(Controller):
         if double_opt_in:
             return _message(shop, "Almost there", "Check your phone and reply Y to confirm.")
         return _message(shop, "You're signed up", f"You'll get texts from {shop.name}.")
+
+    @get("/back-in-stock", summary="Ask for a text when a variant is back in stock")
+    async def back_in_stock_form(
+        self,
+        request: Request[Any, Any, Any],
+        container: NamedDependency[Container],
+        variant_id: FromQuery[int] = 0,
+    ) -> Template:
+        return _stock_form(container, request.state.shop, variant_id)
+
+    @post("/back-in-stock", summary="Store a back-in-stock request", status_code=200)
+    async def back_in_stock(
+        self, request: Request[Any, Any, Any], container: NamedDependency[Container]
+    ) -> Template:
+        shop: Shop = request.state.shop
+        form = await request.form()
+        phone = str(form.get("phone") or "")[:40]
+        variant = str(form.get("variant_id") or "")
+        variant_id = int(variant) if variant.isdigit() else 0
+        refusal = await _refuse_post(container, request, shop, form)
+        if refusal:
+            return _stock_form(container, shop, variant_id, phone, *refusal)
+        try:
+            async with container.uow.for_shop(shop.id) as uow:
+                await BackInStockSignUp(container.contact_for_phone())(
+                    uow,
+                    phone=phone,
+                    variant_id=variant_id,
+                    agreed=form.get("agree") == "yes",
+                    wording=BACK_IN_STOCK_WORDING.replace("{shop}", shop.name),
+                )
+                await uow.commit()
+        except InvalidValue as exc:
+            return _stock_form(container, shop, variant_id, phone, str(exc), 422)
+        return _message(shop, "We'll text you", "You'll get one text when it's back in stock.")
 
     @get("/confirm", summary="Confirm a pending sign-up from the link in the text")
     async def confirm(
@@ -167,6 +195,42 @@ def _form(
         phone=phone,
         error=error,
     )
+
+
+def _stock_form(
+    container: Container,
+    shop: Shop,
+    variant_id: int,
+    phone: str = "",
+    error: str | None = None,
+    status: int = 200,
+) -> Template:
+    return _page(
+        "back_in_stock",
+        status,
+        shop_name=shop.name,
+        variant_id=variant_id,
+        phone=phone,
+        wording=BACK_IN_STOCK_WORDING.replace("{shop}", shop.name),
+        error=error,
+        csrf=container.tokens.sign("csrf", str(shop.id), ttl_seconds=CSRF_TTL),
+    )
+
+
+def _address_hash(container: Container, request: Request[Any, Any, Any]) -> str:
+    return container.blind_index.digest(client_address(request), purpose="ip")
+
+
+async def _refuse_post(
+    container: Container, request: Request[Any, Any, Any], shop: Shop, form: Any
+) -> tuple[str, int] | None:
+    """Why a form post is refused (message, status), or None: CSRF, then the rate limit."""
+    if not _csrf_ok(container, shop, str(form.get("csrf") or "")):
+        return "This form expired. Please try again.", 403
+    key = f"storefront:{shop.id}:{_address_hash(container, request)}"
+    if not (await container.rate_limiter.acquire(key, SIGNUP_LIMIT)).allowed:
+        return "Too many attempts. Please wait a few minutes.", 429
+    return None
 
 
 def _csrf_ok(container: Container, shop: Shop, token: str) -> bool:
