@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from domain.gdpr import GdprRequest, RequestKind, RequestSource, Subject, due_date
 from infrastructure.telemetry.tracing import tracer
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
@@ -65,3 +69,24 @@ async def test_metrics_report_queue_depth(container):
     async with client(create_app(container)) as http:
         metrics = (await http.get("/metrics")).text
     assert 'blossom_queue_depth{queue="maintenance",status="todo"} 3.0' in metrics
+
+
+async def test_metrics_report_overdue_gdpr_requests_at_scrape_time(container):
+    shop = await add_shop(container)
+    received = datetime.now(UTC) - timedelta(days=31)
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.gdpr.add(
+            GdprRequest(
+                id=uuid.uuid4(),
+                shop_id=shop.id,
+                kind=RequestKind.DATA_REQUEST,
+                source=RequestSource.MERCHANT,
+                subject=Subject(shopify_customer_id=1),
+                received_at=received,
+                due_at=due_date(received),
+            )
+        )
+        await uow.commit()
+    async with client(create_app(container)) as http:
+        metrics = (await http.get("/metrics")).text
+    assert "blossom_gdpr_requests_overdue 1.0" in metrics

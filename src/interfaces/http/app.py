@@ -17,7 +17,7 @@ from interfaces.bootstrap import Container
 from interfaces.http.auth import AuthController
 from interfaces.http.contacts import ContactController
 from interfaces.http.gdpr import GdprController
-from interfaces.http.ops import OpsController, refresh_queue_depth
+from interfaces.http.ops import OpsController, refresh_backlog_gauges
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
 from interfaces.http.request_id import RequestIdMiddleware
@@ -36,7 +36,7 @@ class MetricsController(PrometheusController):
 
     @get(include_in_schema=False)
     async def get(self, container: NamedDependency[Container]) -> Response:  # type: ignore[override]
-        await refresh_queue_depth(container)
+        await refresh_backlog_gauges(container)
         return await PrometheusController.get.fn(self)
 
 

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from sqlalchemy import text
 
 from infrastructure.db.migrate import head_revision, schema_revision
-from infrastructure.telemetry.metrics import QUEUE_DEPTH
+from infrastructure.telemetry.metrics import GDPR_REQUESTS_OVERDUE, QUEUE_DEPTH
 from interfaces.bootstrap import Container
 from interfaces.http.problems import problem_type
 
@@ -44,17 +44,21 @@ class OpsController(Controller):
         )
 
 
-async def refresh_queue_depth(container: Container) -> None:
-    """Read the backlog at scrape time, so every API process reports the same truth."""
+async def refresh_backlog_gauges(container: Container) -> None:
+    """Read backlogs at scrape time (queue depth, overdue GDPR requests), so every API
+    process reports the same truth, not what its own last job happened to see."""
     try:
         async with asyncio.timeout(2):
             depth = await container.job_admin.queue_depth()
+            async with container.uow.maintenance() as uow:
+                overdue = await uow.gdpr.count_overdue(container.clock.now())
     except Exception as exc:  # a scrape must still answer when the database does not
-        log.warning("queue depth unavailable", extra={"error_type": type(exc).__name__})
+        log.warning("backlog gauges unavailable", extra={"error_type": type(exc).__name__})
         return
     QUEUE_DEPTH.clear()
     for queue, status, count in depth:
         QUEUE_DEPTH.labels(queue, status).set(count)
+    GDPR_REQUESTS_OVERDUE.set(overdue)
 
 
 async def _not_ready_reason(container: Container) -> str | None:
