@@ -49,7 +49,6 @@ def up() -> None:
     async def main() -> None:
         container = build_container(settings, database_url=url, embedded=embedded)
         stop = stop_event_on_signals()
-        # The supervised worker owns the queue's connection pool in this process.
         try:
             base = f"http://{settings.host}:{settings.port}"
             click.echo(
@@ -58,16 +57,21 @@ def up() -> None:
                 f"  API      {base}/api/v1\n  OpenAPI  {base}/schema\n"
                 f"  Health   {base}/readyz\n  Metrics  {base}/metrics"
             )
-            await asyncio.gather(
-                _serve_api(container, stop),
-                run_supervised_worker(
-                    container.queue, queues=None, stop=stop, **container.worker_options()
-                ),
-            )
+            await serve_everything(container, stop)
         finally:
             await container.aclose()
 
     run(main)
+
+
+async def serve_everything(container: Container, stop: asyncio.Event) -> None:
+    """API and worker in this process until `stop`; the worker owns the queue's pool."""
+    await asyncio.gather(
+        _serve_api(container, stop),
+        run_supervised_worker(
+            container.queue, queues=None, stop=stop, **container.worker_options()
+        ),
+    )
 
 
 @click.command()
