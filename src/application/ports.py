@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from application.contacts.import_contacts import ContactImport, ImportReport, ImportState
+from domain.billing import LedgerEntry, WalletBalance, WalletEntry
 from domain.consent import ConsentEvent, ConsentState
 from domain.contacts import Contact, PhoneNumber
 from domain.events import EventStatus, WebhookDelivery, WebhookEvent
@@ -308,6 +309,27 @@ class BackInStockRequests(Protocol):
     async def waiting(self, variant_id: int) -> list[uuid.UUID]: ...
 
 
+class Wallet(Protocol):
+    """The current shop's wallet; moved only by ledger entries."""
+
+    async def ensure(self) -> None:
+        """Create the (empty) wallet if the shop has none yet."""
+        ...
+
+    async def balance(self) -> WalletBalance | None: ...
+
+    async def apply(self, entry: WalletEntry) -> LedgerEntry | None:
+        """Record the entry and move the wallet with it; None when its reference was
+        already recorded; `InsufficientCredits` when it would overdraw."""
+        ...
+
+    async def history(
+        self, *, limit: int, before: tuple[datetime, uuid.UUID] | None = None
+    ) -> list[tuple[uuid.UUID, datetime, LedgerEntry]]: ...
+
+    async def balanced(self) -> bool: ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction, scoped to one shop (or the explicit maintenance path).
 
@@ -325,6 +347,7 @@ class UnitOfWork(Protocol):
     consent: ConsentLedger
     imports: ContactImports
     back_in_stock: BackInStockRequests
+    wallet: Wallet
     gdpr: GdprRequests
 
     async def __aenter__(self) -> Self: ...

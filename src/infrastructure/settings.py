@@ -62,6 +62,8 @@ class Settings:
     worker_heartbeat_seconds: float
     stalled_worker_seconds: float
     webhook_retention_days: int
+    trial_credits: int
+    price_overrides: Mapping[str, int]
 
     @property
     def sms_provider(self) -> Literal["mitto", "simulator"]:
@@ -125,6 +127,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         worker_heartbeat_seconds=reader.number("WORKER_HEARTBEAT_SECONDS", 10.0, 0.1, 600),
         stalled_worker_seconds=reader.number("STALLED_WORKER_SECONDS", 60.0, 0.5, 86_400),
         webhook_retention_days=reader.integer("WEBHOOK_RETENTION_DAYS", 7, 7, 365),
+        trial_credits=reader.integer("TRIAL_CREDITS", 500, 0, 1_000_000),
+        price_overrides=reader.prices("PRICE_OVERRIDES"),
     )
 
 
@@ -184,6 +188,19 @@ class _Reader:
             raise SettingsError(name, "a URL template containing {shop}, e.g. https://{shop}")
         self.http_url(name, value.replace("{shop}", "shop.myshopify.com"))
         return value.rstrip("/")
+
+    def prices(self, name: str) -> dict[str, int]:
+        """`US:12,GB:40`: credits per segment by country, over the shipped price list."""
+        raw = self._raw(name)
+        if raw is None:
+            return {}
+        prices: dict[str, int] = {}
+        for item in raw.split(","):
+            country, _, credits = item.strip().partition(":")
+            if not re.fullmatch(r"[A-Za-z]{2}", country) or not credits.strip().isdigit():
+                raise SettingsError(name, "COUNTRY:CREDITS pairs, e.g. US:12,GB:40")
+            prices[country.upper()] = int(credits)
+        return prices
 
     def postgres_url(self, name: str) -> str | None:
         value = self._raw(name)

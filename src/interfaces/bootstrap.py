@@ -45,6 +45,7 @@ from application.shops.access_token import GetAccessToken
 from application.shops.after_install import AfterInstall
 from application.shops.install_shop import InstallShop
 from application.shops.lifecycle_webhooks import HandleAppUninstalled, HandleShopUpdate
+from domain.billing import DEFAULT_PRICE_LIST, PriceList
 from infrastructure.clock import SystemClock
 from infrastructure.crypto.blind_index import HmacBlindIndex
 from infrastructure.crypto.cipher import AesGcmCipher
@@ -134,6 +135,15 @@ class Container:
         return HmacTokens(self.settings.blind_index_key)
 
     @cached_property
+    def price_list(self) -> PriceList:
+        overrides = self.settings.price_overrides
+        return (
+            DEFAULT_PRICE_LIST.with_overrides(overrides, "local")
+            if overrides
+            else DEFAULT_PRICE_LIST
+        )
+
+    @cached_property
     def rate_limiter(self) -> PostgresRateLimiter:
         return PostgresRateLimiter(self.sessions)
 
@@ -148,7 +158,9 @@ class Container:
         return RunContactImport(self.uow, self.import_contacts(), self.clock)
 
     def install_shop(self) -> InstallShop:
-        return InstallShop(self.uow, self.clock, self.ids)
+        return InstallShop(
+            self.uow, self.clock, self.ids, trial_credits=self.settings.trial_credits
+        )
 
     def after_install(self) -> AfterInstall:
         via_api = self.settings.shopify_webhooks_via == "api"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from application.billing.fund_wallet import TRIAL_REFERENCE, GrantCredits
 from application.errors import ShopifyRejected
 from application.ports import Clock, IdGenerator, UnitOfWorkFactory
 from application.tasks import AFTER_INSTALL
@@ -14,10 +15,13 @@ REQUIRED_SCOPES = ("read_customers",)
 class InstallShop:
     """Idempotent: installing an installed shop only replaces its credentials."""
 
-    def __init__(self, uows: UnitOfWorkFactory, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(
+        self, uows: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, *, trial_credits: int = 0
+    ) -> None:
         self._uows = uows
         self._clock = clock
         self._ids = ids
+        self._trial_credits = trial_credits
 
     async def __call__(self, domain: str, credentials: ShopCredentials, *, source: str) -> Shop:
         missing = credentials.missing_scopes(REQUIRED_SCOPES)
@@ -38,6 +42,16 @@ class InstallShop:
                     shop.mark_installed(now)
                     await uow.shops.save(shop)
             await uow.credentials.save(credentials)
+            await uow.wallet.ensure()
+            if self._trial_credits:
+                # The reference makes this once per shop, however often it reinstalls.
+                await GrantCredits()(
+                    uow,
+                    credits=self._trial_credits,
+                    reference=TRIAL_REFERENCE,
+                    reason="trial credits",
+                    source="install",
+                )
             await uow.jobs.defer(
                 AFTER_INSTALL.job(
                     {"shop_id": str(shop.id)}, queueing_lock=f"after-install:{shop.id}"

@@ -2,6 +2,7 @@
 
 from infrastructure.db.audit import AuditLogModel
 from infrastructure.db.automations import BackInStockRequestModel
+from infrastructure.db.billing import WalletModel, WalletTransactionModel
 from infrastructure.db.contacts import ConsentEventModel, ContactImportModel, ContactModel
 from infrastructure.db.events import WebhookEventModel
 from infrastructure.db.gdpr import GdprRequestModel
@@ -19,5 +20,7 @@ __all__ = [
     "OAuthStateModel",
     "ShopCredentialModel",
     "ShopModel",
+    "WalletModel",
+    "WalletTransactionModel",
     "WebhookEventModel",
 ]

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from application.ports import BlindIndex, Cipher
 from infrastructure.db.audit import SqlAuditLog
 from infrastructure.db.automations import SqlBackInStock
+from infrastructure.db.billing import SqlWallet
 from infrastructure.db.contacts import SqlConsentLedger, SqlContactImports, SqlContacts
 from infrastructure.db.engine import MAINTENANCE_ROLE
 from infrastructure.db.events import SqlWebhookInbox
@@ -48,6 +49,7 @@ class SqlUnitOfWork:
     gdpr: SqlGdprRequests
     imports: SqlContactImports
     back_in_stock: SqlBackInStock
+    wallet: SqlWallet
     session: AsyncSession
 
     def __init__(
@@ -101,6 +103,7 @@ class SqlUnitOfWork:
         self.gdpr = SqlGdprRequests(self.session, self.shop_id, self._cipher)
         self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
         self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
+        self.wallet = SqlWallet(self.session, self.shop_id)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
         if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):

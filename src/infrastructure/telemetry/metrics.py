@@ -33,3 +33,9 @@ GDPR_REQUESTS_OVERDUE = Gauge(
     "blossom_gdpr_requests_overdue",
     "GDPR requests past their legal due date (30 days) and not fulfilled",
 )
+WALLET_DEBITS = Counter(
+    "blossom_wallet_debits_credits_total", "Credits reserved and captured", ["kind"]
+)
+WALLET_LOW_BALANCE = Counter(
+    "blossom_wallet_low_balance_total", "Times a wallet fell below its low-balance threshold"
+)

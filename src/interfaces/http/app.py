@@ -15,6 +15,7 @@ from litestar.template.config import TemplateConfig
 
 from interfaces.bootstrap import Container
 from interfaces.http.auth import AuthController
+from interfaces.http.billing import BillingController
 from interfaces.http.contacts import ContactController
 from interfaces.http.gdpr import GdprController
 from interfaces.http.ops import OpsController, refresh_backlog_gauges
@@ -52,7 +53,12 @@ def create_app(container: Container) -> Litestar:
             AuthController,
             Router(
                 "/api/v1",
-                route_handlers=[ShopController, ContactController, GdprController],
+                route_handlers=[
+                    ShopController,
+                    ContactController,
+                    GdprController,
+                    BillingController,
+                ],
                 guards=[session_guard(container)],
                 dependencies={"shop": Provide(current_shop, sync_to_thread=False)},
             ),

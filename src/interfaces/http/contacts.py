@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import uuid
@@ -24,6 +22,7 @@ from application.contacts.import_contacts import StartContactImport
 from domain.consent import ConsentState
 from domain.contacts import Contact, normalize_email, normalize_tags
 from interfaces.bootstrap import Container
+from interfaces.http.cursors import decode_cursor, encode_cursor
 from interfaces.http.session import CurrentShop
 
 
@@ -95,20 +94,6 @@ class ConsentHistoryView(msgspec.Struct, frozen=True):
     chain_valid: bool
     first_bad_sequence: int | None
     reason: str | None
-
-
-def encode_cursor(contact: Contact) -> str:
-    raw = f"{contact.created_at.isoformat()}|{contact.id}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        at, _, contact_id = raw.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(contact_id)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise ValidationException(detail="cursor is not one this API returned") from None
 
 
 class ImportView(msgspec.Struct, frozen=True):
@@ -192,7 +177,7 @@ class ContactController(Controller):
         items = found[:limit]
         return ContactPage(
             items=[ContactView.of(c) for c in items],
-            next_cursor=encode_cursor(items[-1]) if more else None,
+            next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
         )
 
     @get("/search", summary="Find a contact by phone or e-mail (exact, through the blind index)")

@@ -1,0 +1,220 @@
+"""The wallet and its append-only ledger: one conditional statement per entry."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime
+
+from advanced_alchemy.base import DefaultBase, UUIDv7Base
+from advanced_alchemy.types import GUID, DateTimeUTC
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    func,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from uuid_utils.compat import uuid7
+
+from domain.billing import (
+    EntryKind,
+    InsufficientCredits,
+    LedgerEntry,
+    WalletBalance,
+    WalletEntry,
+)
+from infrastructure.telemetry.metrics import WALLET_DEBITS, WALLET_LOW_BALANCE
+
+log = logging.getLogger("blossom.billing")
+
+
+class WalletModel(DefaultBase):
+    __tablename__ = "wallets"
+    __table_args__ = (
+        CheckConstraint("balance >= 0", name="ck_wallets_balance_not_negative"),
+        CheckConstraint("reserved >= 0", name="ck_wallets_reserved_not_negative"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(
+        GUID(length=16), ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True
+    )
+    balance: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    reserved: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    low_balance_threshold: Mapped[int] = mapped_column(BigInteger, server_default="1000")
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+
+
+class WalletTransactionModel(UUIDv7Base):
+    __tablename__ = "wallet_transactions"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "reference", name="uq_wallet_transactions_reference"),
+        Index("ix_wallet_transactions_shop_created", "shop_id", "created_at", "id"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    balance_delta: Mapped[int] = mapped_column(BigInteger)
+    reserved_delta: Mapped[int] = mapped_column(BigInteger)
+    balance_after: Mapped[int] = mapped_column(BigInteger)
+    reserved_after: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    source: Mapped[str] = mapped_column(String(64))
+    price_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+
+
+# The wallet row's update and the ledger row's insert are one statement: they happen
+# together or not at all, and the row lock plus the WHERE condition (re-checked after a
+# concurrent update commits) means concurrent debits can never overdraw.
+_APPLY = text(
+    """
+    WITH w AS (
+        UPDATE wallets
+           SET balance = balance + :balance_delta, reserved = reserved + :reserved_delta,
+               updated_at = now()
+         WHERE shop_id = :shop_id
+           AND balance + :balance_delta >= 0 AND reserved + :reserved_delta >= 0
+        RETURNING balance, reserved, low_balance_threshold
+    ), t AS (
+        INSERT INTO wallet_transactions
+            (id, shop_id, kind, balance_delta, reserved_delta, balance_after, reserved_after,
+             reference, reason, source, price_version)
+        SELECT :id, :shop_id, :kind, :balance_delta, :reserved_delta, w.balance, w.reserved,
+               :reference, :reason, :source, :price_version
+          FROM w
+        RETURNING balance_after, reserved_after
+    )
+    SELECT t.balance_after, t.reserved_after, w.low_balance_threshold FROM t, w
+    """
+)
+_ENSURE = text("INSERT INTO wallets (shop_id) VALUES (:shop_id) ON CONFLICT DO NOTHING")
+_BALANCED = text(
+    """
+    SELECT w.balance = coalesce(sum(t.balance_delta), 0)
+       AND w.reserved = coalesce(sum(t.reserved_delta), 0)
+      FROM wallets w LEFT JOIN wallet_transactions t ON t.shop_id = w.shop_id
+     WHERE w.shop_id = :shop_id
+     GROUP BY w.balance, w.reserved
+    """
+)
+
+
+class SqlWallet:
+    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None) -> None:
+        self._session = session
+        self._shop_id = shop_id
+
+    async def ensure(self) -> None:
+        await self._session.execute(_ENSURE, {"shop_id": self._shop_id})
+
+    async def balance(self) -> WalletBalance | None:
+        row = await self._session.get(WalletModel, self._shop_id)
+        if row is None:
+            return None
+        return WalletBalance(row.balance, row.reserved, row.low_balance_threshold)
+
+    async def apply(self, entry: WalletEntry) -> LedgerEntry | None:
+        """The entry as recorded, or None when its reference was already recorded."""
+        params = {
+            "id": uuid7(),
+            "shop_id": self._shop_id,
+            "kind": entry.kind.value,
+            "balance_delta": entry.balance_delta,
+            "reserved_delta": entry.reserved_delta,
+            "reference": entry.reference,
+            "reason": entry.reason,
+            "source": entry.source,
+            "price_version": entry.price_version,
+        }
+        try:
+            async with self._session.begin_nested():
+                row = (await self._session.execute(_APPLY, params)).first()
+        except IntegrityError as exc:
+            if "uq_wallet_transactions_reference" in str(exc.orig):
+                return None
+            raise
+        if row is None:
+            if await self._recorded(entry.reference):
+                return None  # a replay whose effect would now overdraw: it already happened
+            raise InsufficientCredits(needed=-entry.balance_delta, reference=entry.reference)
+        balance_after, reserved_after, threshold = row
+        _observe(entry, balance_after, threshold)
+        return LedgerEntry(entry=entry, balance_after=balance_after, reserved_after=reserved_after)
+
+    async def _recorded(self, reference: str) -> bool:
+        found = await self._session.scalar(
+            select(WalletTransactionModel.id).where(
+                WalletTransactionModel.shop_id == self._shop_id,
+                WalletTransactionModel.reference == reference,
+            )
+        )
+        return found is not None
+
+    async def history(
+        self, *, limit: int, before: tuple[datetime, uuid.UUID] | None = None
+    ) -> list[tuple[uuid.UUID, datetime, LedgerEntry]]:
+        query = select(WalletTransactionModel).where(
+            WalletTransactionModel.shop_id == self._shop_id
+        )
+        if before is not None:
+            at, last = before
+            query = query.where(
+                or_(
+                    WalletTransactionModel.created_at < at,
+                    and_(WalletTransactionModel.created_at == at, WalletTransactionModel.id < last),
+                )
+            )
+        query = query.order_by(
+            WalletTransactionModel.created_at.desc(), WalletTransactionModel.id.desc()
+        ).limit(limit)
+        return [
+            (
+                row.id,
+                row.created_at,
+                LedgerEntry(
+                    entry=WalletEntry(
+                        kind=EntryKind(row.kind),
+                        balance_delta=row.balance_delta,
+                        reserved_delta=row.reserved_delta,
+                        reference=row.reference,
+                        reason=row.reason,
+                        source=row.source,
+                        price_version=row.price_version,
+                    ),
+                    balance_after=row.balance_after,
+                    reserved_after=row.reserved_after,
+                ),
+            )
+            for row in await self._session.scalars(query)
+        ]
+
+    async def balanced(self) -> bool:
+        """The balance and reserved amount equal the ledger's sums."""
+        return bool(await self._session.scalar(_BALANCED, {"shop_id": self._shop_id}))
+
+
+def _observe(entry: WalletEntry, balance_after: int, threshold: int) -> None:
+    if entry.kind in (EntryKind.RESERVE, EntryKind.CAPTURE):
+        WALLET_DEBITS.labels(entry.kind.value).inc(abs(entry.reserved_delta))
+    if balance_after < threshold <= balance_after - entry.balance_delta:
+        WALLET_LOW_BALANCE.inc()
+        log.warning(
+            "wallet crossed its low-balance threshold",
+            extra={"balance": balance_after, "threshold": threshold, "reference": entry.reference},
+        )

@@ -1,0 +1,154 @@
+"""`/api/v1/wallet`, `/api/v1/pricing`, `/api/v1/estimates`: what texts cost and what is left."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, JSONBody, QueryParameter
+
+from domain.billing import estimate
+from domain.messaging import segment_text
+from interfaces.bootstrap import Container
+from interfaces.http.cursors import decode_cursor, encode_cursor
+from interfaces.http.session import CurrentShop
+
+
+class WalletView(msgspec.Struct, frozen=True):
+    balance: int
+    reserved: int
+    low_balance_threshold: int
+    low: bool
+    unit: str = "credits"
+
+
+class TransactionView(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    created_at: datetime
+    kind: str
+    balance_delta: int
+    reserved_delta: int
+    balance_after: int
+    reserved_after: int
+    reference: str
+    reason: str
+    source: str
+    price_version: str | None
+
+
+class TransactionPage(msgspec.Struct, frozen=True):
+    items: list[TransactionView]
+    next_cursor: str | None
+
+
+class PricingView(msgspec.Struct, frozen=True):
+    version: str
+    default_credits_per_segment: int
+    credits_per_segment: dict[str, int]
+
+
+class EstimateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=1600)]
+    countries: Annotated[list[str], msgspec.Meta(min_length=1, max_length=50)]
+
+
+class CulpritView(msgspec.Struct, frozen=True):
+    char: str
+    count: int
+    replacement: str | None
+
+
+class CountryEstimate(msgspec.Struct, frozen=True):
+    country: str
+    credits_per_segment: int
+    credits: int
+
+
+class EstimateView(msgspec.Struct, frozen=True):
+    encoding: str
+    segments: int
+    price_version: str
+    culprits: list[CulpritView]
+    countries: list[CountryEstimate]
+
+
+class BillingController(Controller):
+    path = "/"
+    tags = ["billing"]
+
+    @get("/wallet", summary="Balance, reserved credits and the low-balance threshold")
+    async def wallet(self, shop: CurrentShop, container: NamedDependency[Container]) -> WalletView:
+        async with container.uow.for_shop(shop.id) as uow:
+            found = await uow.wallet.balance()
+        if found is None:
+            return WalletView(balance=0, reserved=0, low_balance_threshold=0, low=True)
+        return WalletView(
+            balance=found.balance,
+            reserved=found.reserved,
+            low_balance_threshold=found.low_balance_threshold,
+            low=found.low,
+        )
+
+    @get("/wallet/transactions", summary="The ledger, newest first (cursor pagination)")
+    async def transactions(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None,
+    ) -> TransactionPage:
+        async with container.uow.for_shop(shop.id) as uow:
+            rows = await uow.wallet.history(
+                limit=limit + 1, before=decode_cursor(cursor) if cursor else None
+            )
+        items = [
+            TransactionView(
+                id=row_id,
+                created_at=at,
+                kind=e.entry.kind.value,
+                balance_delta=e.entry.balance_delta,
+                reserved_delta=e.entry.reserved_delta,
+                balance_after=e.balance_after,
+                reserved_after=e.reserved_after,
+                reference=e.entry.reference,
+                reason=e.entry.reason,
+                source=e.entry.source,
+                price_version=e.entry.price_version,
+            )
+            for row_id, at, e in rows[:limit]
+        ]
+        last = items[-1] if len(rows) > limit else None
+        return TransactionPage(
+            items=items, next_cursor=encode_cursor(last.created_at, last.id) if last else None
+        )
+
+    @get("/pricing", summary="Credits per SMS segment by destination country")
+    async def pricing(self, container: NamedDependency[Container]) -> PricingView:
+        prices = container.price_list
+        return PricingView(
+            version=prices.version,
+            default_credits_per_segment=prices.default_credits,
+            credits_per_segment=dict(prices.credits),
+        )
+
+    @post("/estimates", status_code=200, summary="Segments, encoding and credits for a text")
+    async def estimates(
+        self, container: NamedDependency[Container], data: JSONBody[EstimateIn]
+    ) -> EstimateView:
+        prices = container.price_list
+        info = segment_text(data.text)
+        per_country = [estimate(data.text, c.upper(), prices) for c in data.countries]
+        return EstimateView(
+            encoding=info.encoding.value,
+            segments=info.segments,
+            price_version=prices.version,
+            culprits=[CulpritView(c.char, c.count, c.replacement) for c in info.culprits],
+            countries=[
+                CountryEstimate(e.country or "", e.credits_per_segment, e.credits)
+                for e in per_country
+            ],
+        )

@@ -1,0 +1,79 @@
+# ruff: noqa: RUF001  (the curly quote is the point: it forces UCS-2)
+"""Wallet, ledger, pricing and estimates through the admin API."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from application.billing.debit_wallet import DebitWallet
+from application.billing.fund_wallet import TopUpWallet
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
+from tests.support.http import client
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def _auth(shop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(shop.domain)}"}
+
+
+async def test_wallet_and_its_ledger_pages_for_the_token_shop_only(container):
+    shop, other = await add_shop(container), await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        await TopUpWallet()(uow, credits=2000, reference="p1", source="test")
+        for _ in range(3):
+            await DebitWallet()(uow, message_id=uuid.uuid4(), credits=5, price_version="v")
+        await uow.commit()
+    async with client(create_app(container)) as http:
+        wallet = (await http.get("/api/v1/wallet", headers=_auth(shop))).json()
+        first = (
+            await http.get("/api/v1/wallet/transactions", headers=_auth(shop), params={"limit": 2})
+        ).json()
+        rest = (
+            await http.get(
+                "/api/v1/wallet/transactions",
+                headers=_auth(shop),
+                params={"cursor": first["next_cursor"]},
+            )
+        ).json()
+        others = (await http.get("/api/v1/wallet/transactions", headers=_auth(other))).json()
+    assert wallet == {
+        "balance": 1985,
+        "reserved": 15,
+        "low_balance_threshold": 1000,
+        "low": False,
+        "unit": "credits",
+    }
+    kinds = [t["kind"] for t in first["items"] + rest["items"]]
+    assert sorted(kinds) == ["reserve", "reserve", "reserve", "topup"]
+    assert rest["next_cursor"] is None and others["items"] == []
+
+
+async def test_pricing_and_estimates_show_segments_encoding_culprits_and_credits(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        pricing = (await http.get("/api/v1/pricing", headers=_auth(shop))).json()
+        quote = (
+            await http.post(
+                "/api/v1/estimates",
+                headers=_auth(shop),
+                json={
+                    "text": "Hi ’there’, 20% off today",
+                    "countries": ["us", "de", "zz"],
+                },
+            )
+        ).json()
+        empty = await http.post(
+            "/api/v1/estimates", headers=_auth(shop), json={"text": "", "countries": ["US"]}
+        )
+    us = pricing["credits_per_segment"]["US"]
+    assert quote["encoding"] == "ucs2" and quote["segments"] == 1
+    assert quote["culprits"] == [{"char": "’", "count": 2, "replacement": "'"}]
+    by_country = {c["country"]: c for c in quote["countries"]}
+    assert by_country["US"]["credits"] == us
+    assert by_country["ZZ"]["credits_per_segment"] == pricing["default_credits_per_segment"]
+    assert empty.status_code == 400

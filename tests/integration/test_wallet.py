@@ -1,0 +1,117 @@
+"""The wallet ledger on real Postgres: no overdraft under concurrency, idempotent
+references, balances equal to the ledger's sums, tenant isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
+
+from application.billing.debit_wallet import CaptureDebit, DebitWallet, RefundMessage, ReleaseDebit
+from application.billing.fund_wallet import GrantCredits, TopUpWallet
+from domain.billing import InsufficientCredits
+from tests.conftest import add_shop
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+async def _fund(container, shop, credits: int) -> None:
+    async with container.uow.for_shop(shop.id) as uow:
+        await TopUpWallet()(uow, credits=credits, reference=f"test-{uuid.uuid4()}", source="test")
+        await uow.commit()
+
+
+async def _state(container, shop) -> tuple[int, int, bool]:
+    async with container.uow.for_shop(shop.id) as uow:
+        wallet = await uow.wallet.balance()
+        return wallet.balance, wallet.reserved, await uow.wallet.balanced()
+
+
+async def _reserve(container, shop, credits: int, message_id=None) -> bool:
+    try:
+        async with container.uow.for_shop(shop.id) as uow:
+            await DebitWallet()(
+                uow, message_id=message_id or uuid.uuid4(), credits=credits, price_version="test"
+            )
+            await uow.commit()
+        return True
+    except InsufficientCredits:
+        return False
+
+
+async def test_200_concurrent_debits_against_a_balance_for_100_succeed_exactly_100_times(container):
+    shop = await add_shop(container)
+    await _fund(container, shop, 100 * 3)
+
+    results = await asyncio.gather(*(_reserve(container, shop, 3) for _ in range(200)))
+
+    assert results.count(True) == 100
+    assert await _state(container, shop) == (0, 300, True)
+
+
+async def test_reserve_then_capture_or_release_leaves_the_right_balance(container):
+    shop = await add_shop(container)
+    await _fund(container, shop, 50)
+    sent, dropped = uuid.uuid4(), uuid.uuid4()
+    async with container.uow.for_shop(shop.id) as uow:
+        await DebitWallet()(uow, message_id=sent, credits=10, price_version="v1")
+        await DebitWallet()(uow, message_id=dropped, credits=7, price_version="v1")
+        await CaptureDebit()(uow, message_id=sent, credits=10)
+        await ReleaseDebit()(uow, message_id=dropped, credits=7, reason="invalid number")
+        await uow.commit()
+    assert await _state(container, shop) == (40, 0, True)
+
+
+async def test_replaying_any_reference_changes_nothing_and_refunds_are_idempotent(container):
+    shop = await add_shop(container)
+    await _fund(container, shop, 50)
+    message = uuid.uuid4()
+    for _ in range(2):
+        async with container.uow.for_shop(shop.id) as uow:
+            await DebitWallet()(uow, message_id=message, credits=10, price_version="v1")
+            await CaptureDebit()(uow, message_id=message, credits=10)
+            await RefundMessage()(uow, message_id=message, credits=10, reason="undelivered")
+            await uow.commit()
+    async with container.uow.for_shop(shop.id) as uow:
+        await TopUpWallet()(uow, credits=5, reference="purchase-1", source="test")
+        assert await TopUpWallet()(uow, credits=5, reference="purchase-1", source="test") is None
+        await uow.commit()
+    assert await _state(container, shop) == (55, 0, True)
+
+
+async def test_trial_credits_are_granted_once_per_shop(container):
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        for _ in range(3):
+            await GrantCredits()(
+                uow, credits=100, reference="grant:trial", reason="trial", source="install"
+            )
+        await uow.commit()
+    assert await _state(container, shop) == (100, 0, True)
+
+
+async def test_the_database_itself_refuses_negative_balances_and_ledger_edits(container):
+    shop = await add_shop(container)
+    await _fund(container, shop, 5)
+    async with container.uow.for_shop(shop.id) as uow:
+        with pytest.raises(DBAPIError, match="ck_wallets_balance_not_negative"):
+            await uow.session.execute(text("UPDATE wallets SET balance = -1"))
+    async with container.uow.for_shop(shop.id) as uow:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await uow.session.execute(text("UPDATE wallet_transactions SET balance_delta = 999"))
+
+
+async def test_shop_a_cannot_read_or_move_shop_b_wallet(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    await _fund(container, shop_b, 100)
+    async with container.uow.for_shop(shop_a.id) as uow:
+        assert await uow.wallet.history(limit=10) == []
+        moved = await uow.session.execute(
+            text("UPDATE wallets SET balance = 0 WHERE shop_id = :b"), {"b": shop_b.id}
+        )
+        seen = await uow.session.scalar(text("SELECT count(*) FROM wallet_transactions"))
+    assert moved.rowcount == 0 and seen == 0
+    assert await _state(container, shop_b) == (100, 0, True)
