@@ -4,6 +4,7 @@ references, balances equal to the ledger's sums, tenant isolation."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
 
 import pytest
@@ -14,6 +15,8 @@ from application.billing.debit_wallet import CaptureDebit, DebitWallet, RefundMe
 from application.billing.fund_wallet import GrantCredits, TopUpWallet
 from domain.billing import InsufficientCredits
 from tests.conftest import add_shop
+from tests.support.processes import blossom, child_env
+from tests.support.settings import make_environ
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -115,3 +118,26 @@ async def test_shop_a_cannot_read_or_move_shop_b_wallet(container):
         seen = await uow.session.scalar(text("SELECT count(*) FROM wallet_transactions"))
     assert moved.rowcount == 0 and seen == 0
     assert await _state(container, shop_b) == (100, 0, True)
+
+
+async def test_wallet_cli_tops_up_once_grants_lists_and_verifies(container, database_url, data_dir):
+    shop = await add_shop(container)
+    env = child_env(**make_environ(data_dir), DATABASE_URL=database_url)
+
+    def cli(*args: str) -> str:
+        result = subprocess.run(
+            blossom("wallet", *args, "--shop", shop.domain),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+
+    assert "balance now 300" in cli("topup", "--credits", "300", "--reference", "inv-1")
+    assert "already recorded" in cli("topup", "--credits", "300", "--reference", "inv-1")
+    assert "balance now 350" in cli("grant", "--credits", "50", "--reason", "support goodwill")
+    assert "support goodwill" in cli("ledger")
+    assert "matches its ledger" in cli("verify")
+    assert "balance 350" in cli("balance")

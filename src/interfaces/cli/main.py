@@ -61,7 +61,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from interfaces.cli import contacts, db, demo, jobs, serve, shops, webhooks
+    from interfaces.cli import contacts, db, demo, jobs, serve, shops, wallet, webhooks
 
     main.add_command(serve.up)
     main.add_command(serve.api)
@@ -72,6 +72,7 @@ def _register() -> None:
     main.add_command(webhooks.webhooks)
     main.add_command(contacts.contacts)
     main.add_command(demo.demo)
+    main.add_command(wallet.wallet)
 
 
 _register()

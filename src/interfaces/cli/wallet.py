@@ -1,0 +1,128 @@
+"""`blossom wallet`: a shop's credits — balance, ledger, top-ups, grants, verification."""
+
+from __future__ import annotations
+
+import getpass
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import click
+
+from application.billing.fund_wallet import GrantCredits, TopUpWallet
+from application.ports import UnitOfWork
+from interfaces.bootstrap import build_container
+from interfaces.cli.main import run, settings_or_exit
+
+shop_option = click.option(
+    "--shop", "domain", required=True, help="The shop's domain, e.g. x.myshopify.com."
+)
+
+
+def _in_shop(domain: str, action: Callable[[UnitOfWork], Awaitable[Any]]) -> Any:
+    container = build_container(settings_or_exit(), application_name="blossom-cli")
+
+    async def main() -> Any:
+        try:
+            async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
+                if uow.shop_id is None:
+                    raise click.ClickException(f"no shop {domain}")
+                result = await action(uow)
+                await uow.commit()
+                return result
+        finally:
+            await container.aclose()
+
+    return run(main)
+
+
+def _operator() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@click.group()
+def wallet() -> None:
+    """Prepaid SMS credits of one shop."""
+
+
+@wallet.command()
+@shop_option
+def balance(domain: str) -> None:
+    """Balance, reserved credits and the low-balance threshold."""
+
+    async def action(uow: UnitOfWork) -> None:
+        found = await uow.wallet.balance()
+        if found is None:
+            click.echo("no wallet yet (0 credits)")
+            return
+        low = "  LOW" if found.low else ""
+        click.echo(
+            f"balance {found.balance}  reserved {found.reserved}  "
+            f"threshold {found.low_balance_threshold}{low}"
+        )
+
+    _in_shop(domain, action)
+
+
+@wallet.command()
+@shop_option
+@click.option("--credits", type=click.IntRange(min=1), required=True)
+@click.option("--reference", required=True, help="The payment's id: the same one twice adds once.")
+def topup(domain: str, credits: int, reference: str) -> None:
+    """Add purchased credits (idempotent per reference)."""
+
+    async def action(uow: UnitOfWork) -> None:
+        entry = await TopUpWallet()(uow, credits=credits, reference=reference, source=_operator())
+        click.echo("already recorded" if entry is None else f"balance now {entry.balance_after}")
+
+    _in_shop(domain, action)
+
+
+@wallet.command()
+@shop_option
+@click.option("--credits", type=click.IntRange(min=1), required=True)
+@click.option("--reason", required=True, help="Why, for the record.")
+def grant(domain: str, credits: int, reason: str) -> None:
+    """Give credits (goodwill, support), with the reason on the ledger."""
+
+    async def action(uow: UnitOfWork) -> None:
+        entry = await GrantCredits()(
+            uow,
+            credits=credits,
+            reference=f"grant:{uuid.uuid4()}",
+            reason=reason,
+            source=_operator(),
+        )
+        click.echo(f"balance now {entry.balance_after}" if entry else "already recorded")
+
+    _in_shop(domain, action)
+
+
+@wallet.command()
+@shop_option
+@click.option("--limit", default=50, show_default=True)
+def ledger(domain: str, limit: int) -> None:
+    """The latest ledger entries, newest first."""
+
+    async def action(uow: UnitOfWork) -> None:
+        for _, at, e in await uow.wallet.history(limit=limit):
+            click.echo(
+                f"{at:%Y-%m-%d %H:%M:%S}  {e.entry.kind.value:<10} {e.entry.balance_delta:>+8} "
+                f"{e.entry.reserved_delta:>+8}  -> {e.balance_after:>8} / {e.reserved_after:<8} "
+                f"{e.entry.reference}  {e.entry.reason}"
+            )
+
+    _in_shop(domain, action)
+
+
+@wallet.command()
+@shop_option
+def verify(domain: str) -> None:
+    """Check that the balance and reserved credits equal the ledger's sums."""
+
+    async def action(uow: UnitOfWork) -> bool:
+        return await uow.wallet.balanced()
+
+    if not _in_shop(domain, action):
+        raise click.ClickException("the wallet does NOT match its ledger")
+    click.echo("the wallet matches its ledger")
