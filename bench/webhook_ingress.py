@@ -334,27 +334,31 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds used by the load generator, the server process and local Postgres."""
+    """CPU seconds used by the load generator, the server process and local Postgres.
+
+    Keyed by process id, so a Postgres backend that starts during the run counts from zero;
+    one that exits during the run is missed (its share is small: pools keep connections).
+    """
 
     server_pid: int
-    start: dict[str, float] = field(default_factory=dict)
+    start: dict[tuple[str, int], float] = field(default_factory=dict)
     wall: float = 0.0
 
     def __post_init__(self) -> None:
         self.start, self.wall = self.sample(), time.perf_counter()
 
-    def sample(self) -> dict[str, float]:
-        return {
-            "client": _cpu(psutil.Process()),
-            "server": _cpu(psutil.Process(self.server_pid)),
-            "postgres": sum(_cpu(p) for p in psutil.process_iter(["name"]) if _postgres(p)),
-        }
+    def sample(self) -> dict[tuple[str, int], float]:
+        processes = [("client", psutil.Process()), ("server", psutil.Process(self.server_pid))]
+        processes += [("postgres", p) for p in psutil.process_iter(["name"]) if _postgres(p)]
+        return {(side, p.pid): _cpu(p) for side, p in processes}
 
     def shares(self) -> dict[str, float]:
         """Percent of one core each side used since the meter started."""
         elapsed = time.perf_counter() - self.wall
-        end = self.sample()
-        return {k: 100 * (end[k] - self.start[k]) / elapsed for k in end}
+        used: Counter[str] = Counter()
+        for (side, pid), seconds in self.sample().items():
+            used[side] += max(0.0, seconds - self.start.get((side, pid), 0.0))
+        return {side: 100 * seconds / elapsed for side, seconds in used.items()}
 
 
 def _cpu(process: psutil.Process) -> float:

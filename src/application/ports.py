@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 if TYPE_CHECKING:
     from application.contacts.import_contacts import ContactImport, ImportReport, ImportState
-from domain.billing import LedgerEntry, WalletBalance, WalletEntry
+from domain.billing import LedgerEntry, PendingTopUp, TopUpPackage, WalletBalance, WalletEntry
 from domain.consent import ConsentEvent, ConsentState
 from domain.contacts import Contact, PhoneNumber
 from domain.events import EventStatus, WebhookDelivery, WebhookEvent
@@ -329,6 +329,14 @@ class Wallet(Protocol):
 
     async def balanced(self) -> bool: ...
 
+    async def record_topup(
+        self, topup_id: uuid.UUID, package: TopUpPackage, purchase_id: str
+    ) -> None: ...
+
+    async def topup(
+        self, *, purchase_id: str | None = None, topup_id: uuid.UUID | None = None
+    ) -> PendingTopUp | None: ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction, scoped to one shop (or the explicit maintenance path).
@@ -410,6 +418,14 @@ class ShopifyAdmin(Protocol):
     ) -> dict[str, Any]:
         """Run a mutation; its `userErrors` raise `ShopifyRejected`."""
         ...
+
+    async def create_one_time_purchase(
+        self, shop: ShopRef, *, name: str, amount: str, currency: str, return_url: str, test: bool
+    ) -> tuple[str, str]:
+        """(purchase id, confirmation URL the merchant must visit to approve)."""
+        ...
+
+    async def purchase_status(self, shop: ShopRef, purchase_id: str) -> str | None: ...
 
 
 class UnitOfWorkFactory(Protocol):

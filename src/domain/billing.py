@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -238,3 +239,36 @@ class WalletBalance:
     @property
     def low(self) -> bool:
         return self.balance < self.low_balance_threshold
+
+
+# --- Top-up packages -----------------------------------------------------------------
+# Sold through Shopify Billing as one-time app purchases; money in minor units.
+
+
+@dataclass(frozen=True, slots=True)
+class TopUpPackage:
+    id: str
+    credits: int
+    price_minor: int
+    currency: str = "USD"
+
+    @property
+    def price_decimal(self) -> str:
+        return f"{self.price_minor // 100}.{self.price_minor % 100:02d}"
+
+
+TOPUP_PACKAGES = {
+    p.id: p
+    for p in (
+        TopUpPackage("starter", credits=10_000, price_minor=1_000),
+        TopUpPackage("growth", credits=55_000, price_minor=5_000),
+        TopUpPackage("scale", credits=120_000, price_minor=10_000),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PendingTopUp:
+    id: uuid.UUID
+    purchase_id: str
+    credits: int

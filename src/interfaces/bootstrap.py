@@ -16,6 +16,7 @@ import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from application.billing.shopify_topups import StartTopUp
 from application.contacts.create_contact import ContactForPhone, CreateContact
 from application.contacts.import_contacts import ImportContacts, RunContactImport
 from application.contacts.record_consent import RecordConsent
@@ -156,6 +157,15 @@ class Container:
 
     def run_contact_import(self) -> RunContactImport:
         return RunContactImport(self.uow, self.import_contacts(), self.clock)
+
+    def start_topup(self) -> StartTopUp:
+        return StartTopUp(
+            self.uow,
+            self.shopify_admin,
+            self.ids,
+            return_url=f"{self.settings.app_url}/billing/return",
+            test_mode=not self.settings.production,
+        )
 
     def install_shop(self) -> InstallShop:
         return InstallShop(

@@ -18,6 +18,7 @@ from sqlalchemy import (
     UniqueConstraint,
     and_,
     func,
+    insert,
     or_,
     select,
     text,
@@ -31,6 +32,8 @@ from domain.billing import (
     EntryKind,
     InsufficientCredits,
     LedgerEntry,
+    PendingTopUp,
+    TopUpPackage,
     WalletBalance,
     WalletEntry,
 )
@@ -74,6 +77,21 @@ class WalletTransactionModel(UUIDv7Base):
     reason: Mapped[str] = mapped_column(Text)
     source: Mapped[str] = mapped_column(String(64))
     price_version: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(
+        DateTimeUTC(timezone=True), server_default=func.now()
+    )
+
+
+class WalletTopUpModel(UUIDv7Base):
+    __tablename__ = "wallet_topups"
+    __table_args__ = (UniqueConstraint("shop_id", "purchase_id", name="uq_wallet_topups_purchase"),)
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    package: Mapped[str] = mapped_column(String(32))
+    credits: Mapped[int] = mapped_column(BigInteger)
+    price_minor: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(3))
+    purchase_id: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), server_default=func.now()
     )
@@ -156,6 +174,32 @@ class SqlWallet:
         balance_after, reserved_after, threshold = row
         _observe(entry, balance_after, threshold)
         return LedgerEntry(entry=entry, balance_after=balance_after, reserved_after=reserved_after)
+
+    async def record_topup(
+        self, topup_id: uuid.UUID, package: TopUpPackage, purchase_id: str
+    ) -> None:
+        await self._session.execute(
+            insert(WalletTopUpModel).values(
+                id=topup_id,
+                shop_id=self._shop_id,
+                package=package.id,
+                credits=package.credits,
+                price_minor=package.price_minor,
+                currency=package.currency,
+                purchase_id=purchase_id,
+            )
+        )
+
+    async def topup(
+        self, *, purchase_id: str | None = None, topup_id: uuid.UUID | None = None
+    ) -> PendingTopUp | None:
+        query = select(WalletTopUpModel).where(WalletTopUpModel.shop_id == self._shop_id)
+        if purchase_id is not None:
+            query = query.where(WalletTopUpModel.purchase_id == purchase_id)
+        if topup_id is not None:
+            query = query.where(WalletTopUpModel.id == topup_id)
+        row = (await self._session.scalars(query)).first()
+        return PendingTopUp(row.id, row.purchase_id, row.credits) if row else None
 
     async def _recorded(self, reference: str) -> bool:
         found = await self._session.scalar(

@@ -2,7 +2,7 @@
 
 from infrastructure.db.audit import AuditLogModel
 from infrastructure.db.automations import BackInStockRequestModel
-from infrastructure.db.billing import WalletModel, WalletTransactionModel
+from infrastructure.db.billing import WalletModel, WalletTopUpModel, WalletTransactionModel
 from infrastructure.db.contacts import ConsentEventModel, ContactImportModel, ContactModel
 from infrastructure.db.events import WebhookEventModel
 from infrastructure.db.gdpr import GdprRequestModel
@@ -21,6 +21,7 @@ __all__ = [
     "ShopCredentialModel",
     "ShopModel",
     "WalletModel",
+    "WalletTopUpModel",
     "WalletTransactionModel",
     "WebhookEventModel",
 ]

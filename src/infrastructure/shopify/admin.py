@@ -43,6 +43,21 @@ mutation webhookSubscriptionCreate($topic: WebhookSubscriptionTopic!,
 """
 
 
+PURCHASE = """
+mutation appPurchaseOneTimeCreate($name: String!, $price: MoneyInput!, $returnUrl: URL!,
+                                  $test: Boolean) {
+  appPurchaseOneTimeCreate(name: $name, price: $price, returnUrl: $returnUrl, test: $test) {
+    appPurchaseOneTime { id status }
+    confirmationUrl
+    userErrors { field message }
+  }
+}
+"""
+PURCHASE_STATUS = """
+query node($id: ID!) { node(id: $id) { ... on AppPurchaseOneTime { id status } } }
+"""
+
+
 @dataclass
 class _Bucket:
     maximum: float
@@ -106,6 +121,22 @@ class HttpShopifyAdmin:
             return False  # re-install: the subscription is already there
         _raise_user_errors("webhookSubscriptionCreate", errors)
         return True
+
+    async def create_one_time_purchase(
+        self, shop: ShopRef, *, name: str, amount: str, currency: str, return_url: str, test: bool
+    ) -> tuple[str, str]:
+        variables = {
+            "name": name,
+            "price": {"amount": amount, "currencyCode": currency},
+            "returnUrl": return_url,
+            "test": test,
+        }
+        payload = await self.mutate(shop, "appPurchaseOneTimeCreate", PURCHASE, variables)
+        return payload["appPurchaseOneTime"]["id"], payload["confirmationUrl"]
+
+    async def purchase_status(self, shop: ShopRef, purchase_id: str) -> str | None:
+        data = await self.execute(shop, PURCHASE_STATUS, {"id": purchase_id}, cost=QUERY_COST)
+        return (data.get("node") or {}).get("status")
 
     async def mutate(
         self, shop: ShopRef, root: str, query: str, variables: Mapping[str, Any]

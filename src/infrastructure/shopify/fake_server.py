@@ -64,7 +64,7 @@ MUTATIONS = (
     "discountCodeBasicUpdate",
     "appPurchaseOneTimeCreate",
 )
-QUERIES = ("shop",)
+QUERIES = ("shop", "node")
 # REDACTED is Shopify-owned and read-only (§6.1), so a write of it is refused.
 WRITABLE_SMS_STATES = frozenset({"NOT_SUBSCRIBED", "PENDING", "SUBSCRIBED", "UNSUBSCRIBED"})
 DISCOUNT_REQUIRED_ON_CREATE = ("title", "code", "startsAt", "customerGets")
@@ -207,6 +207,7 @@ class FakeShopify:
             "discountCodeBasicCreate": self._discount_create,
             "discountCodeBasicUpdate": self._discount_update,
             "appPurchaseOneTimeCreate": self._purchase_create,
+            "node": self._node_query,
         }
         self.costs: dict[str, int] = {name: 1 for name in QUERIES} | {
             name: 10 for name in MUTATIONS
@@ -633,6 +634,16 @@ class FakeShopify:
         updated = {**current, **changes}
         shop.discounts[updated["code"]] = updated
         return _mutation("discountCodeBasicUpdate", codeDiscountNode=_discount_node(updated))
+
+    def approve_purchase(self, shop: str, purchase_id: str) -> None:
+        """The merchant clicks "Approve" on the confirmation page."""
+        next(p for p in self.shops[shop].purchases if p["id"] == purchase_id)["status"] = "ACTIVE"
+
+    def _node_query(self, shop: FakeShop, variables: dict[str, Any]) -> dict[str, Any]:
+        found = next((p for p in shop.purchases if p["id"] == variables.get("id")), None)
+        if found is None:
+            return {"node": None}
+        return {"node": {key: found[key] for key in ("id", "name", "status", "test")}}
 
     def _purchase_create(self, shop: FakeShop, variables: dict[str, Any]) -> dict[str, Any]:
         number = next(self._gids)

@@ -15,7 +15,7 @@ from litestar.template.config import TemplateConfig
 
 from interfaces.bootstrap import Container
 from interfaces.http.auth import AuthController
-from interfaces.http.billing import BillingController
+from interfaces.http.billing import BillingController, BillingReturnController
 from interfaces.http.contacts import ContactController
 from interfaces.http.gdpr import GdprController
 from interfaces.http.ops import OpsController, refresh_backlog_gauges
@@ -51,6 +51,7 @@ def create_app(container: Container) -> Litestar:
             MetricsController,
             ShopifyWebhookController,
             AuthController,
+            BillingReturnController,
             Router(
                 "/api/v1",
                 route_handlers=[

@@ -9,8 +9,12 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
+from litestar.exceptions import NotFoundException, ServiceUnavailableException, ValidationException
 from litestar.params import FromQuery, JSONBody, QueryParameter
+from litestar.response import Redirect
 
+from application.billing.shopify_topups import ReturnFromPurchase
+from application.errors import ShopifyUnavailable
 from domain.billing import estimate
 from domain.messaging import segment_text
 from interfaces.bootstrap import Container
@@ -76,6 +80,10 @@ class EstimateView(msgspec.Struct, frozen=True):
     countries: list[CountryEstimate]
 
 
+class TopUpIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    package: Annotated[str, msgspec.Meta(max_length=32)]
+
+
 class BillingController(Controller):
     path = "/"
     tags = ["billing"]
@@ -92,6 +100,18 @@ class BillingController(Controller):
             low_balance_threshold=found.low_balance_threshold,
             low=found.low,
         )
+
+    @post("/wallet/topups", status_code=201, summary="Buy credits: returns Shopify's approval URL")
+    async def start_topup(
+        self, shop: CurrentShop, container: NamedDependency[Container], data: JSONBody[TopUpIn]
+    ) -> dict[str, str]:
+        try:
+            url = await container.start_topup()(shop, data.package)
+        except ShopifyUnavailable:
+            raise ServiceUnavailableException(
+                detail="Shopify is not answering; try again"
+            ) from None
+        return {"confirmation_url": url}
 
     @get("/wallet/transactions", summary="The ledger, newest first (cursor pagination)")
     async def transactions(
@@ -152,3 +172,27 @@ class BillingController(Controller):
                 for e in per_country
             ],
         )
+
+
+class BillingReturnController(Controller):
+    """Where Shopify sends the merchant after approving a purchase (no session token on a
+    browser redirect: the purchase's status is asked of Shopify before anything is credited)."""
+
+    path = "/billing"
+    tags = ["billing"]
+
+    @get("/return", summary="Return from Shopify's purchase approval")
+    async def purchase_return(
+        self,
+        container: NamedDependency[Container],
+        shop: FromQuery[str] = "",
+        topup: FromQuery[uuid.UUID | None] = None,
+    ) -> Redirect:
+        if topup is None:
+            raise ValidationException(detail="missing topup")
+        async with container.uow.for_shop_domain(shop.strip().lower()) as uow:
+            found = await uow.shops.get(uow.shop_id) if uow.shop_id else None
+        if found is None:
+            raise NotFoundException(detail="unknown shop")
+        await ReturnFromPurchase(container.uow, container.shopify_admin)(found, topup)
+        return Redirect(f"https://{found.domain}/admin/apps/{container.settings.shopify_api_key}")

@@ -1,0 +1,72 @@
+"""Top-ups through Shopify Billing, against the fake Shopify."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from infrastructure.shopify.fake_server import send_webhook
+from interfaces.http.app import create_app
+from tests.integration.test_session_and_proxy import _token
+from tests.support.http import client
+from tests.support.shopify import fake_shopify_container, install
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+async def test_topup_confirmed_by_return_and_webhook_adds_credits_once(database_url, data_dir):
+    env = {"TRIAL_CREDITS": "0"}
+    async with fake_shopify_container(database_url, data_dir, env) as (fake, container):
+        shop = await install(fake, container)
+        auth = {"Authorization": f"Bearer {_token(shop.domain)}"}
+        async with client(create_app(container)) as http:
+            started = await http.post(
+                "/api/v1/wallet/topups", headers=auth, json={"package": "starter"}
+            )
+            [purchase] = fake.shops[shop.domain].purchases
+            early = await http.get(
+                "/billing/return",
+                params={"shop": shop.domain, "topup": _topup_id(purchase["returnUrl"])},
+            )
+            fake.approve_purchase(shop.domain, purchase["id"])
+            back = await http.get(
+                "/billing/return",
+                params={"shop": shop.domain, "topup": _topup_id(purchase["returnUrl"])},
+            )
+            hook = await send_webhook(
+                http,
+                "/webhooks/shopify",
+                topic="app_purchases_one_time/update",
+                shop=shop.domain,
+                payload={
+                    "app_purchase_one_time": {
+                        "admin_graphql_api_id": purchase["id"],
+                        "status": "ACTIVE",
+                    }
+                },
+                secret=container.settings.shopify_api_secret,
+            )
+            await container.queue.run_worker_async(
+                wait=False,
+                install_signal_handlers=False,
+                queues=["webhooks"],
+                **container.worker_options(),
+            )
+            wallet = (await http.get("/api/v1/wallet", headers=auth)).json()
+            bad_package = await http.post(
+                "/api/v1/wallet/topups", headers=auth, json={"package": "gold"}
+            )
+        async with container.uow.for_shop(shop.id) as uow:
+            topups = await uow.session.scalar(
+                text("SELECT count(*) FROM wallet_transactions WHERE kind = 'topup'")
+            )
+            balanced = await uow.wallet.balanced()
+    assert started.status_code == 201 and "confirm_purchase" in started.json()["confirmation_url"]
+    assert purchase["test"] is True and purchase["price"]["amount"] == "10.00"
+    assert early.status_code == 302 and back.status_code == 302 and hook.status_code == 200
+    assert wallet["balance"] == 10_000 and topups == 1 and balanced
+    assert bad_package.status_code == 422
+
+
+def _topup_id(return_url: str) -> str:
+    return return_url.split("topup=", 1)[1]
