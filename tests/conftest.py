@@ -19,6 +19,15 @@ from tests.support.database import create_database, drop_database, server_url
 from tests.support.settings import make_settings
 from tests.support.tasks import testing_blueprints
 
+UNBALANCED_WALLETS = """
+SELECT count(*) FROM wallets w
+  LEFT JOIN LATERAL (
+       SELECT coalesce(sum(t.balance_delta), 0) AS balance,
+              coalesce(sum(t.reserved_delta), 0) AS reserved
+         FROM wallet_transactions t WHERE t.shop_id = w.shop_id) l ON true
+ WHERE w.balance <> l.balance OR w.reserved <> l.reserved
+"""
+
 TABLES = (
     "audit_log, shops, job_failures, procrastinate_events, procrastinate_periodic_defers, "
     "procrastinate_jobs, procrastinate_workers"
@@ -57,12 +66,18 @@ async def container(database_url: str, data_dir: Path) -> AsyncIterator[Containe
 
 @pytest.fixture
 async def clean_db(database_url: str) -> AsyncIterator[str]:
-    """Every table empty before the test; use in tests that count rows."""
+    """Every table empty before the test; use in tests that count rows.
+
+    After the test, every wallet must still equal its ledger's sums, whatever it did.
+    """
     engine = create_owner_engine(database_url)
     async with engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-    await engine.dispose()
     yield database_url
+    async with engine.connect() as conn:
+        unbalanced = await conn.scalar(text(UNBALANCED_WALLETS))
+    await engine.dispose()
+    assert unbalanced == 0, "a wallet no longer equals the sum of its ledger"
 
 
 async def add_shop(container: Container, name: str | None = None) -> Shop:

@@ -77,3 +77,17 @@ async def test_pricing_and_estimates_show_segments_encoding_culprits_and_credits
     assert by_country["US"]["credits"] == us
     assert by_country["ZZ"]["credits_per_segment"] == pricing["default_credits_per_segment"]
     assert empty.status_code == 400
+
+
+async def test_merchant_sets_the_low_balance_threshold(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        updated = await http.patch(
+            "/api/v1/wallet", headers=_auth(shop), json={"low_balance_threshold": 5}
+        )
+        bad = await http.patch(
+            "/api/v1/wallet", headers=_auth(shop), json={"low_balance_threshold": -1}
+        )
+    assert updated.status_code == 200
+    assert updated.json()["low_balance_threshold"] == 5 and updated.json()["low"] is True
+    assert bad.status_code == 400

@@ -22,6 +22,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -174,6 +175,13 @@ class SqlWallet:
         balance_after, reserved_after, threshold = row
         _observe(entry, balance_after, threshold)
         return LedgerEntry(entry=entry, balance_after=balance_after, reserved_after=reserved_after)
+
+    async def set_low_balance_threshold(self, credits: int) -> None:
+        await self._session.execute(
+            update(WalletModel)
+            .where(WalletModel.shop_id == self._shop_id)
+            .values(low_balance_threshold=credits, updated_at=func.now())
+        )
 
     async def record_topup(
         self, topup_id: uuid.UUID, package: TopUpPackage, purchase_id: str

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Annotated
 
 import msgspec
-from litestar import Controller, get, post
+from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotFoundException, ServiceUnavailableException, ValidationException
 from litestar.params import FromQuery, JSONBody, QueryParameter
@@ -80,6 +80,10 @@ class EstimateView(msgspec.Struct, frozen=True):
     countries: list[CountryEstimate]
 
 
+class WalletSettingsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    low_balance_threshold: Annotated[int, msgspec.Meta(ge=0, le=100_000_000)]
+
+
 class TopUpIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     package: Annotated[str, msgspec.Meta(max_length=32)]
 
@@ -100,6 +104,19 @@ class BillingController(Controller):
             low_balance_threshold=found.low_balance_threshold,
             low=found.low,
         )
+
+    @patch("/wallet", summary="Set the low-balance threshold")
+    async def update_wallet(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        data: JSONBody[WalletSettingsIn],
+    ) -> WalletView:
+        async with container.uow.for_shop(shop.id) as uow:
+            await uow.wallet.ensure()
+            await uow.wallet.set_low_balance_threshold(data.low_balance_threshold)
+            await uow.commit()
+        return await self.wallet.fn(self, shop=shop, container=container)
 
     @post("/wallet/topups", status_code=201, summary="Buy credits: returns Shopify's approval URL")
     async def start_topup(
