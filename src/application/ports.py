@@ -172,8 +172,8 @@ class WebhookInbox(Protocol):
         self, *, status: EventStatus | None, topic: str | None, limit: int
     ) -> list[WebhookEvent]: ...
 
-    async def reset(self, event_id: uuid.UUID) -> bool:
-        """Back to `received` for a replay; False if the event does not exist."""
+    async def reset_many(self, event_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        """Back to `received` for a replay, in one statement; returns the ids that exist."""
         ...
 
     async def prune(self, *, handled_before: datetime) -> int:

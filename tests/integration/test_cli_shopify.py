@@ -13,6 +13,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support.http import client
 from tests.support.processes import blossom, child_env
+from tests.support.queue import drain
 from tests.support.settings import make_environ
 from tests.support.shopify import fake_shopify_container
 
@@ -21,12 +22,6 @@ pytestmark = pytest.mark.usefixtures("clean_db")
 
 def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(blossom(*args), env=env, capture_output=True, text=True, timeout=60)
-
-
-async def _drain(container, queue: str = "webhooks") -> None:
-    await container.queue.run_worker_async(
-        wait=False, install_signal_handlers=False, queues=[queue], **container.worker_options()
-    )
 
 
 async def test_custom_app_install_registers_webhooks_without_migrating_the_token(
@@ -50,7 +45,7 @@ async def test_custom_app_install_registers_webhooks_without_migrating_the_token
             "read_customers,read_orders",
         )
         assert result.returncode == 0, result.stderr
-        await _drain(container)
+        await drain(container, "webhooks")
 
         async with container.uow.for_shop_domain(domain) as uow:
             shop = await uow.shops.get(uow.shop_id)
@@ -83,7 +78,7 @@ async def test_cli_lists_shows_and_replays_failed_webhooks(
             payload={"id": 99, "note": "visible only with --payload"},
             secret=container.settings.shopify_api_secret,
         )
-    await _drain(container)
+    await drain(container, "webhooks")
     async with container.uow.for_shop(shop.id) as uow:
         [event] = await uow.webhooks.find(status=EventStatus.FAILED, topic=None, limit=5)
 

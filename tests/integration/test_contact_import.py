@@ -14,6 +14,7 @@ from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
 from tests.support.processes import blossom, child_env
+from tests.support.queue import drain
 from tests.support.settings import make_environ
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -40,12 +41,7 @@ async def test_import_job_reports_progress_and_per_line_errors(container):
             content=CSV.encode(),
         )
         import_id = started.json()["id"]
-        await container.queue.run_worker_async(
-            wait=False,
-            install_signal_handlers=False,
-            queues=["consent"],
-            **container.worker_options(),
-        )
+        await drain(container, "consent")
         status = (
             await http.get(f"/api/v1/contacts/imports/{import_id}", headers=_auth(shop))
         ).json()

@@ -13,6 +13,7 @@ from infrastructure.shopify.fake_server import send_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support.http import client
+from tests.support.queue import drain
 from tests.support.shopify import fake_shopify_container, install
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -42,12 +43,7 @@ async def _deliver(container, shop, topic: str, payload: dict) -> None:
             secret=container.settings.shopify_api_secret,
         )
     assert response.status_code == 200
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["webhooks"],
-        **container.worker_options(),
-    )
+    await drain(container, "webhooks")
 
 
 async def _count(container, sql: str) -> int:
@@ -187,12 +183,7 @@ async def test_our_own_consent_change_is_pushed_to_shopify(database_url, data_di
                 ),
             )
             await uow.commit()
-        await container.queue.run_worker_async(
-            wait=False,
-            install_signal_handlers=False,
-            queues=["consent"],
-            **container.worker_options(),
-        )
+        await drain(container, "consent")
     [update] = fake.shops[shop.domain].consent_updates
     assert update["customerId"] == "gid://shopify/Customer/207119551"
     assert update["smsMarketingConsent"]["marketingState"] == "SUBSCRIBED"

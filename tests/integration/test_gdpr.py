@@ -21,6 +21,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
+from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -55,13 +56,7 @@ async def _deliver(container, shop, topic: str, payload: dict) -> None:
             secret=container.settings.shopify_api_secret,
         )
     assert response.status_code == 200
-    await _drain(container, "webhooks")
-
-
-async def _drain(container, queue: str) -> None:
-    await container.queue.run_worker_async(
-        wait=False, install_signal_handlers=False, queues=[queue], **container.worker_options()
-    )
+    await drain(container, "webhooks")
 
 
 async def _customers(container, shop, *customers: dict) -> None:
@@ -313,7 +308,7 @@ async def test_shop_redact_leaves_no_row_for_the_shop(container, database_url):
     await _deliver(container, shop, "app/uninstalled", {"id": 1})
 
     await _deliver(container, shop, "shop/redact", {"shop_id": 1, "shop_domain": shop.domain})
-    await _drain(container, "gdpr")
+    await drain(container, "gdpr")
 
     assert await _rows_of_shop(database_url, shop.id) == {}
     assert await _rows_of_shop(database_url, other.id) != {}
@@ -341,7 +336,7 @@ async def test_shop_redact_for_a_reinstalled_shop_is_held_for_a_decision(contain
     shop = await add_shop(container)  # installed: it came back before shop/redact
 
     await _deliver(container, shop, "shop/redact", {"shop_id": 1, "shop_domain": shop.domain})
-    await _drain(container, "gdpr")
+    await drain(container, "gdpr")
 
     async with container.uow.for_shop(shop.id) as uow:
         assert (await uow.shops.get(shop.id)) is not None
@@ -367,7 +362,7 @@ async def _add_overdue_request(container, shop) -> GdprRequest:
 
 async def _run_overdue_task(container) -> None:
     await container.queue.tasks["gdpr:fulfil_overdue"].defer_async()
-    await _drain(container, "gdpr")
+    await drain(container, "gdpr")
 
 
 async def test_overdue_task_fulfils_a_late_request_and_the_gauge_reads_zero(container):

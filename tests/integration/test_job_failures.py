@@ -11,18 +11,10 @@ from application.operations.manage_jobs import ListJobs, ShowJob
 from tests.conftest import add_shop
 from tests.support import tasks
 from tests.support.processes import blossom, child_env
+from tests.support.queue import drain
 from tests.support.settings import make_environ
 
 pytestmark = pytest.mark.usefixtures("clean_db")
-
-
-async def _drain(container) -> None:
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["maintenance"],
-        **container.worker_options(),
-    )
 
 
 async def _defer_flaky(container) -> int:
@@ -37,7 +29,7 @@ async def test_failing_job_is_retried_then_lands_in_the_failed_list_with_its_err
     tasks.flaky_state["fail"] = True
     job_id = await _defer_flaky(container)
 
-    await _drain(container)
+    await drain(container, "maintenance")
 
     failed = await ListJobs(container.job_admin)(status="failed")
     assert [job.id for job in failed] == [job_id]
@@ -65,7 +57,7 @@ async def test_cli_retry_brings_a_failed_job_back_and_it_can_then_succeed(
     tasks.flaky_state["fail"] = True
     tasks.seen.clear()
     job_id = await _defer_flaky(container)
-    await _drain(container)
+    await drain(container, "maintenance")
 
     env = child_env(**make_environ(data_dir), DATABASE_URL=database_url)
     listed = subprocess.run(blossom("jobs", "list"), env=env, capture_output=True, text=True)
@@ -78,7 +70,7 @@ async def test_cli_retry_brings_a_failed_job_back_and_it_can_then_succeed(
 
     assert (await container.job_admin.get_job(job_id)).status == "todo"
     tasks.flaky_state["fail"] = False
-    await _drain(container)
+    await drain(container, "maintenance")
     assert (await container.job_admin.get_job(job_id)).status == "succeeded"
     assert tasks.seen == [{"flaky": 7}]
     async with container.uow.maintenance() as uow:
@@ -105,7 +97,7 @@ async def test_retrying_a_job_that_is_not_failed_is_refused(container, database_
 async def test_prune_removes_failure_records_of_jobs_that_are_gone(container):
     tasks.flaky_state["fail"] = True
     job_id = await _defer_flaky(container)
-    await _drain(container)
+    await drain(container, "maintenance")
     async with container.uow.maintenance() as uow:
         await uow.session.execute(
             text("DELETE FROM procrastinate_jobs WHERE id = :id"), {"id": job_id}

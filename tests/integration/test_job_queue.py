@@ -10,6 +10,7 @@ from sqlalchemy import text
 from infrastructure.telemetry.logging import request_id_var
 from tests.conftest import add_shop
 from tests.support import tasks
+from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -87,12 +88,7 @@ async def test_deferred_job_round_trips_through_a_real_worker_with_its_request_i
     finally:
         request_id_var.reset(token)
 
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["maintenance"],
-        **container.worker_options(),
-    )
+    await drain(container, "maintenance")
 
     assert tasks.seen == [
         {"kwargs": {"marker": marker, "shop_id": str(shop.id)}, "request_id": "req-roundtrip-123"}

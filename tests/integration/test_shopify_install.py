@@ -12,6 +12,7 @@ from domain.events import topics_allowed_by
 from infrastructure.shopify.signatures import encode_session_token, sign_oauth_query
 from interfaces.http.app import create_app
 from tests.support.http import client
+from tests.support.queue import drain
 from tests.support.shopify import API_KEY, API_SECRET, fake_shopify_container
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -44,15 +45,6 @@ def _callback_query(domain: str, code: str, state: str, *, secret: str = API_SEC
     return urlencode({**params, "hmac": sign_oauth_query(params, secret)})
 
 
-async def _drain(container) -> None:
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["webhooks"],
-        **container.worker_options(),
-    )
-
-
 async def test_oauth_callback_installs_the_shop_and_registers_webhooks(shopify):
     fake, container = shopify
     domain = "blossom-oauth.myshopify.com"
@@ -65,7 +57,7 @@ async def test_oauth_callback_installs_the_shop_and_registers_webhooks(shopify):
     assert response.status_code == 302
     assert response.headers["location"] == f"https://{domain}/admin/apps/{API_KEY}"
 
-    await _drain(container)
+    await drain(container, "webhooks")
 
     async with container.uow.for_shop_domain(domain) as uow:
         shop = await uow.shops.get(uow.shop_id)
@@ -177,7 +169,7 @@ async def test_subscriptions_declared_in_the_app_toml_are_not_duplicated_through
         fake.add_shop(domain, name="Blossom TOML")
         credentials = await container.shopify_auth.exchange_code(domain, fake.issue_code(domain))
         shop = await container.install_shop()(domain, credentials, source="test")
-        await _drain(container)
+        await drain(container, "webhooks")
         async with container.uow.for_shop(shop.id) as uow:
             synced = await uow.shops.get(shop.id)
     assert fake.shops[domain].webhook_subscriptions == []

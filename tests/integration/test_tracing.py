@@ -16,6 +16,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support import tasks
 from tests.support.http import client
+from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -34,12 +35,7 @@ async def test_job_span_continues_the_deferring_trace_and_db_calls_are_spans(con
         async with container.uow.for_shop(shop.id) as uow:
             await uow.jobs.defer(tasks.RECORD.job({"marker": "traced"}))
             await uow.commit()
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["maintenance"],
-        **container.worker_options(),
-    )
+    await drain(container, "maintenance")
 
     finished = spans.get_finished_spans()
     trace_id = origin.get_span_context().trace_id

@@ -9,6 +9,7 @@ from infrastructure.shopify.fake_server import send_webhook
 from interfaces.http.app import create_app
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
+from tests.support.queue import drain
 from tests.support.shopify import fake_shopify_container, install
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -46,12 +47,7 @@ async def test_topup_confirmed_by_return_and_webhook_adds_credits_once(database_
                 },
                 secret=container.settings.shopify_api_secret,
             )
-            await container.queue.run_worker_async(
-                wait=False,
-                install_signal_handlers=False,
-                queues=["webhooks"],
-                **container.worker_options(),
-            )
+            await drain(container, "webhooks")
             wallet = (await http.get("/api/v1/wallet", headers=auth)).json()
             bad_package = await http.post(
                 "/api/v1/wallet/topups", headers=auth, json={"package": "gold"}

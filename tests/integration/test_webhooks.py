@@ -18,6 +18,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support import tasks
 from tests.support.http import client
+from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -41,15 +42,6 @@ async def _send(container, shop, topic="orders/create", payload=None, **kwargs):
 async def _count(container, sql: str, **params) -> int:
     async with container.uow.maintenance() as uow:
         return await uow.session.scalar(text(sql), params)
-
-
-async def _drain(container) -> None:
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["webhooks"],
-        **container.worker_options(),
-    )
 
 
 async def test_valid_delivery_stores_one_encrypted_inbox_row_and_one_job(container):
@@ -174,7 +166,7 @@ async def test_missing_headers_and_unknown_topics_are_400(container):
 async def test_topic_without_handler_is_marked_ignored(container):
     shop = await add_shop(container)
     await _send(container, shop, topic="fulfillments/create")
-    await _drain(container)
+    await drain(container, "webhooks")
     async with container.uow.for_shop(shop.id) as uow:
         [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
     assert event.status is EventStatus.IGNORED
@@ -193,7 +185,7 @@ async def test_shop_update_refreshes_name_and_locale(container):
             "country_code": "FR",
         },
     )
-    await _drain(container)
+    await drain(container, "webhooks")
     async with container.uow.for_shop(shop.id) as uow:
         updated = await uow.shops.get(shop.id)
     assert (updated.name, updated.currency, updated.timezone, updated.country) == (
@@ -214,7 +206,7 @@ async def test_app_uninstalled_erases_token_and_cancels_pending_jobs(container):
             await uow.commit()
 
     await _send(container, shop, topic="app/uninstalled", payload={"id": 1})
-    await _drain(container)
+    await drain(container, "webhooks")
 
     async with container.uow.for_shop(shop.id) as uow:
         assert (await uow.shops.get(shop.id)).installed is False
@@ -251,7 +243,7 @@ async def test_handler_failure_retries_then_is_listed_and_replayable(container, 
     monkeypatch.setattr(task, "retry_strategy", BackoffRetry(max_attempts=3, base_seconds=0))
 
     await _send(container, shop, topic="orders/create", payload={"id": 7})
-    await _drain(container)
+    await drain(container, "webhooks")
 
     async with container.uow.for_shop(shop.id) as uow:
         [event] = await uow.webhooks.find(status=EventStatus.FAILED, topic=None, limit=10)
@@ -261,7 +253,7 @@ async def test_handler_failure_retries_then_is_listed_and_replayable(container, 
 
     handlers["orders/create"] = _succeed
     replayed = await ReplayWebhooks(container.uow).failed(shop.id, topic=None, actor="test")
-    await _drain(container)
+    await drain(container, "webhooks")
     assert replayed == 1
     async with container.uow.for_shop(shop.id) as uow:
         assert (await uow.webhooks.get(event.id))[0].status is EventStatus.PROCESSED
@@ -279,13 +271,13 @@ async def test_shop_b_cannot_read_shop_a_events(container):
     async with container.uow.for_shop(shop_b.id) as uow:
         assert await uow.webhooks.get(event.id) is None
         assert await uow.webhooks.find(status=None, topic=None, limit=10) == []
-        assert await uow.webhooks.reset(event.id) is False
+        assert await uow.webhooks.reset_many([event.id]) == []
 
 
 async def test_prune_removes_handled_events_past_retention_and_keeps_pending_ones(container):
     shop = await add_shop(container)
     await _send(container, shop, topic="fulfillments/create")
-    await _drain(container)  # ignored
+    await drain(container, "webhooks")  # ignored
     await _send(container, shop, topic="orders/create")  # not drained: stays received
     async with container.uow.maintenance() as uow:
         await uow.session.execute(

@@ -17,6 +17,7 @@ from interfaces.bootstrap import build_container
 from tests.conftest import add_shop
 from tests.support import tasks
 from tests.support.processes import child_env, eventually, spawn, stop
+from tests.support.queue import drain
 from tests.support.settings import make_environ, make_settings
 
 WORKER = [sys.executable, "-m", "tests.support.worker_main"]
@@ -51,12 +52,7 @@ async def test_job_of_a_killed_worker_is_retried_by_the_stalled_job_task(
     assert recovered == [job_id]
     assert await _status(container, job_id) == "todo"
     tasks.seen.clear()
-    await container.queue.run_worker_async(
-        wait=False,
-        install_signal_handlers=False,
-        queues=["maintenance"],
-        **container.worker_options(),
-    )
+    await drain(container, "maintenance")
     assert await _status(container, job_id) == "succeeded"
     assert tasks.seen == [{"unblocked": marker}]
 

@@ -23,7 +23,7 @@ class ReplayWebhooks:
 
     async def _replay(self, shop_id: uuid.UUID, event_ids: list[uuid.UUID], *, actor: str) -> int:
         async with self._uows.for_shop(shop_id) as uow:
-            replayed = [event_id for event_id in event_ids if await uow.webhooks.reset(event_id)]
+            replayed = await uow.webhooks.reset_many(event_ids)
             await uow.jobs.defer_many(
                 [
                     PROCESS_WEBHOOK.job({"shop_id": str(shop_id), "event_id": str(event_id)})

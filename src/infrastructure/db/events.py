@@ -140,13 +140,16 @@ class SqlWebhookInbox:
             query = query.where(WebhookEventModel.topic == topic)
         return [_to_domain(row) for row in await self._session.scalars(query.limit(limit))]
 
-    async def reset(self, event_id: uuid.UUID) -> bool:
+    async def reset_many(self, event_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+        if not event_ids:
+            return []
         result = await self._session.execute(
-            self._scoped(update(WebhookEventModel), event_id).values(
-                status=EventStatus.RECEIVED.value, error=None, processed_at=None
-            )
+            self._scoped(update(WebhookEventModel))
+            .where(WebhookEventModel.id.in_(event_ids))
+            .values(status=EventStatus.RECEIVED.value, error=None, processed_at=None)
+            .returning(WebhookEventModel.id)
         )
-        return result.rowcount == 1
+        return list(result.scalars())
 
     async def prune(self, *, handled_before: datetime) -> int:
         handled = (EventStatus.PROCESSED.value, EventStatus.IGNORED.value)

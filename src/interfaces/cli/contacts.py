@@ -8,8 +8,8 @@ import click
 
 from application.contacts.import_contacts import ImportReport, read_rows
 from domain.errors import InvalidValue
-from interfaces.bootstrap import build_container
-from interfaces.cli.main import run, settings_or_exit
+from interfaces.bootstrap import Container
+from interfaces.cli.main import shop_id_for, with_container
 
 
 @click.group()
@@ -31,29 +31,22 @@ def import_file(file: Path, domain: str) -> None:
         total = sum(1 for _ in read_rows(text))
     except InvalidValue as exc:
         raise click.ClickException(str(exc)) from None
-    container = build_container(settings_or_exit(), application_name="blossom-cli")
 
-    async def main() -> ImportReport:
-        try:
-            async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
-                shop_id = uow.shop_id
-            if shop_id is None:
-                raise click.ClickException(f"no shop {domain}")
-            with click.progressbar(length=total, label="importing") as bar:
+    async def action(container: Container) -> ImportReport:
+        shop_id = await shop_id_for(container, domain)
+        with click.progressbar(length=total, label="importing") as bar:
 
-                async def advance(report: ImportReport) -> None:
-                    bar.update(report.processed - bar.pos)
+            async def advance(report: ImportReport) -> None:
+                bar.update(report.processed - bar.pos)
 
-                return await container.import_contacts().run(
-                    lambda: container.uow.for_shop(shop_id),
-                    read_rows(text),
-                    actor=f"cli-import:{file.name}",
-                    progress=advance,
-                )
-        finally:
-            await container.aclose()
+            return await container.import_contacts().run(
+                lambda: container.uow.for_shop(shop_id),
+                read_rows(text),
+                actor=f"cli-import:{file.name}",
+                progress=advance,
+            )
 
-    report = run(main)
+    report = with_container(action)
     click.echo(f"{report.imported} imported, {len(report.errors)} failed of {report.processed}")
     for error in report.errors:
         click.echo(f"  line {error['line']}: {error['error']}")

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-from collections.abc import Awaitable, Callable
-from typing import Any
-
 import click
 
 from application.operations.manage_jobs import (
@@ -17,18 +13,8 @@ from application.operations.manage_jobs import (
 )
 from application.ports import JobSummary
 from domain.errors import NotFound
-from interfaces.bootstrap import Container, build_container, running
-from interfaces.cli.main import run, settings_or_exit
-
-
-def _with_container(action: Callable[[Container], Awaitable[Any]]) -> Any:
-    container = build_container(settings_or_exit(), application_name="blossom-cli")
-
-    async def main() -> Any:
-        async with running(container):
-            return await action(container)
-
-    return run(main)
+from interfaces.bootstrap import Container
+from interfaces.cli.main import operator, with_container
 
 
 def _line(job: JobSummary) -> str:
@@ -61,7 +47,7 @@ def list_jobs(status: str, queue: str | None, limit: int, stalled: bool) -> None
         for job in found:
             click.echo(_line(job))
 
-    _with_container(action)
+    with_container(action, open_queue=True)
 
 
 @jobs.command()
@@ -82,11 +68,7 @@ def show(job_id: int) -> None:
                 f"{failure.error_type}: {failure.error} [{failure.traceback_digest[:12]}]"
             )
 
-    _with_container(action)
-
-
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
+    with_container(action, open_queue=True)
 
 
 @jobs.command()
@@ -96,13 +78,13 @@ def retry(job_id: int) -> None:
 
     async def action(container: Container) -> None:
         async with container.uow.maintenance() as uow:
-            retried = await RetryJob(container.job_admin, uow.audit)(job_id, actor=_operator())
+            retried = await RetryJob(container.job_admin, uow.audit)(job_id, actor=operator())
             await uow.commit()
         if not retried:
             raise click.ClickException(f"job {job_id} is not failed; nothing to retry")
         click.echo(f"job {job_id} queued again")
 
-    _with_container(action)
+    with_container(action, open_queue=True)
 
 
 @jobs.command()
@@ -112,10 +94,10 @@ def cancel(job_id: int) -> None:
 
     async def action(container: Container) -> None:
         async with container.uow.maintenance() as uow:
-            cancelled = await CancelJob(container.job_admin, uow.audit)(job_id, actor=_operator())
+            cancelled = await CancelJob(container.job_admin, uow.audit)(job_id, actor=operator())
             await uow.commit()
         if not cancelled:
             raise click.ClickException(f"job {job_id} cannot be cancelled (not waiting)")
         click.echo(f"job {job_id} cancelled")
 
-    _with_container(action)
+    with_container(action, open_queue=True)

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import signal
 import sys
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,6 +18,7 @@ from sqlalchemy.exc import DBAPIError
 
 from infrastructure.settings import Settings, SettingsError, load_settings
 from infrastructure.telemetry.logging import redact
+from interfaces.bootstrap import Container, build_container, running
 
 
 def settings_or_exit() -> Settings:
@@ -40,6 +43,37 @@ def run(coro_factory: Callable[[], Awaitable[Any]]) -> Any:
             f"database error: {reason}\n"
             "Check DATABASE_URL and that `blossom db upgrade` has been run."
         ) from None
+
+
+def with_container(
+    action: Callable[[Container], Awaitable[Any]], *, open_queue: bool = False
+) -> Any:
+    """Run one operator command with a container; `open_queue` also opens the queue's pool
+    (needed for procrastinate's job manager)."""
+    container = build_container(settings_or_exit(), application_name="blossom-cli")
+
+    async def main() -> Any:
+        if open_queue:
+            async with running(container):
+                return await action(container)
+        try:
+            return await action(container)
+        finally:
+            await container.aclose()
+
+    return run(main)
+
+
+async def shop_id_for(container: Container, domain: str) -> uuid.UUID:
+    async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
+        if uow.shop_id is None:
+            raise click.ClickException(f"no shop {domain}")
+        return uow.shop_id
+
+
+def operator() -> str:
+    """Who ran a command, for the audit log and the ledger."""
+    return f"cli:{getpass.getuser()}"
 
 
 def stop_event_on_signals() -> asyncio.Event:

@@ -8,8 +8,8 @@ from application.errors import ShopifyRejected
 from application.shops.list_shops import ListShops
 from domain.shops import ShopCredentials
 from infrastructure.shopify.signatures import SignatureError, normalize_shop_domain
-from interfaces.bootstrap import build_container
-from interfaces.cli.main import run, settings_or_exit
+from interfaces.bootstrap import Container
+from interfaces.cli.main import with_container
 
 
 @click.group()
@@ -20,19 +20,15 @@ def shops() -> None:
 @shops.command("list")
 def list_shops() -> None:
     """List every shop with its install state (maintenance path: all shops)."""
-    container = build_container(settings_or_exit(), application_name="blossom-cli")
 
-    async def main() -> None:
-        try:
-            found = await ListShops(container.uow.maintenance())()
-        finally:
-            await container.aclose()
+    async def action(container: Container) -> None:
+        found = await ListShops(container.uow.maintenance())()
         if not found:
             click.echo("no shops installed yet")
         for shop in found:
             click.echo(f"{shop.id}  {shop.domain:<40} {shop.status.value:<12} {shop.name}")
 
-    run(main)
+    with_container(action)
 
 
 @shops.command()
@@ -51,19 +47,18 @@ def install(domain: str, access_token: str, scopes: str | None) -> None:
         shop_domain = normalize_shop_domain(domain)
     except SignatureError:
         raise click.BadParameter("expected a domain like example.myshopify.com") from None
-    container = build_container(settings_or_exit(), application_name="blossom-cli")
-    granted = (
-        tuple(s.strip() for s in scopes.split(",")) if scopes else container.settings.shopify_scopes
-    )
-    credentials = ShopCredentials(access_token.strip(), granted, custom_app=True)
 
-    async def main() -> None:
+    async def action(container: Container) -> None:
+        granted = (
+            tuple(s.strip() for s in scopes.split(","))
+            if scopes
+            else container.settings.shopify_scopes
+        )
+        credentials = ShopCredentials(access_token.strip(), granted, custom_app=True)
         try:
             shop = await container.install_shop()(shop_domain, credentials, source="cli")
         except ShopifyRejected as exc:
             raise click.ClickException(str(exc)) from None
-        finally:
-            await container.aclose()
         click.echo(f"installed {shop.domain} ({shop.id}); webhooks are registered by the worker")
 
-    run(main)
+    with_container(action)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,8 +10,8 @@ import click
 
 from application.billing.fund_wallet import GrantCredits, TopUpWallet
 from application.ports import UnitOfWork
-from interfaces.bootstrap import build_container
-from interfaces.cli.main import run, settings_or_exit
+from interfaces.bootstrap import Container
+from interfaces.cli.main import operator, shop_id_for, with_container
 
 shop_option = click.option(
     "--shop", "domain", required=True, help="The shop's domain, e.g. x.myshopify.com."
@@ -20,24 +19,15 @@ shop_option = click.option(
 
 
 def _in_shop(domain: str, action: Callable[[UnitOfWork], Awaitable[Any]]) -> Any:
-    container = build_container(settings_or_exit(), application_name="blossom-cli")
+    """Run `action` in one committed transaction of the shop."""
 
-    async def main() -> Any:
-        try:
-            async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
-                if uow.shop_id is None:
-                    raise click.ClickException(f"no shop {domain}")
-                result = await action(uow)
-                await uow.commit()
-                return result
-        finally:
-            await container.aclose()
+    async def in_shop(container: Container) -> Any:
+        async with container.uow.for_shop(await shop_id_for(container, domain)) as uow:
+            result = await action(uow)
+            await uow.commit()
+            return result
 
-    return run(main)
-
-
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
+    return with_container(in_shop)
 
 
 @click.group()
@@ -72,7 +62,7 @@ def topup(domain: str, credits: int, reference: str) -> None:
     """Add purchased credits (idempotent per reference)."""
 
     async def action(uow: UnitOfWork) -> None:
-        entry = await TopUpWallet()(uow, credits=credits, reference=reference, source=_operator())
+        entry = await TopUpWallet()(uow, credits=credits, reference=reference, source=operator())
         click.echo("already recorded" if entry is None else f"balance now {entry.balance_after}")
 
     _in_shop(domain, action)
@@ -91,7 +81,7 @@ def grant(domain: str, credits: int, reason: str) -> None:
             credits=credits,
             reference=f"grant:{uuid.uuid4()}",
             reason=reason,
-            source=_operator(),
+            source=operator(),
         )
         click.echo(f"balance now {entry.balance_after}" if entry else "already recorded")
 

@@ -2,36 +2,14 @@
 
 from __future__ import annotations
 
-import getpass
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import click
 
 from application.events.replay_webhooks import ReplayWebhooks
 from domain.events import EventStatus, WebhookEvent
-from interfaces.bootstrap import Container, build_container
-from interfaces.cli.main import run, settings_or_exit
-
-
-def _with_container(action: Callable[[Container], Awaitable[Any]]) -> Any:
-    container = build_container(settings_or_exit(), application_name="blossom-cli")
-
-    async def main() -> Any:
-        try:
-            return await action(container)
-        finally:
-            await container.aclose()
-
-    return run(main)
-
-
-async def _shop_id(container: Container, domain: str) -> uuid.UUID:
-    async with container.uow.for_shop_domain(domain.strip().lower()) as uow:
-        if uow.shop_id is None:
-            raise click.ClickException(f"no shop {domain}")
-        return uow.shop_id
+from interfaces.bootstrap import Container
+from interfaces.cli.main import operator, shop_id_for, with_container
 
 
 def _line(event: WebhookEvent) -> str:
@@ -54,7 +32,7 @@ def list_events(domain: str | None, status: str | None, topic: str | None, limit
 
     async def action(container: Container) -> None:
         scope = (
-            container.uow.for_shop(await _shop_id(container, domain))
+            container.uow.for_shop(await shop_id_for(container, domain))
             if domain
             else container.uow.maintenance()
         )
@@ -65,7 +43,7 @@ def list_events(domain: str | None, status: str | None, topic: str | None, limit
         for event in found:
             click.echo(_line(event))
 
-    _with_container(action)
+    with_container(action)
 
 
 @webhooks.command()
@@ -87,7 +65,7 @@ def show(event_id: uuid.UUID, payload: bool) -> None:
         if payload:
             click.echo(body.decode())
 
-    _with_container(action)
+    with_container(action)
 
 
 @webhooks.command()
@@ -99,7 +77,7 @@ def replay(event_id: uuid.UUID | None, failed: bool, domain: str | None, topic: 
     """Process an event again: one by id, or all failed ones of a shop (and topic)."""
     if bool(event_id) == failed or (failed and not domain):
         raise click.UsageError("give an EVENT_ID, or --failed with --shop")
-    actor = f"cli:{getpass.getuser()}"
+    actor = operator()
 
     async def action(container: Container) -> None:
         replays = ReplayWebhooks(container.uow)
@@ -111,7 +89,7 @@ def replay(event_id: uuid.UUID | None, failed: bool, domain: str | None, topic: 
             await replays.one(found[0].shop_id, event_id, actor=actor)
             click.echo(f"event {event_id} queued again")
             return
-        count = await replays.failed(await _shop_id(container, domain), topic=topic, actor=actor)
+        count = await replays.failed(await shop_id_for(container, domain), topic=topic, actor=actor)
         click.echo(f"{count} failed event(s) queued again")
 
-    _with_container(action)
+    with_container(action)

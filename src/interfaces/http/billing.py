@@ -15,7 +15,7 @@ from litestar.response import Redirect
 
 from application.billing.shopify_topups import ReturnFromPurchase
 from application.errors import ShopifyUnavailable
-from domain.billing import estimate
+from domain.billing import WalletBalance, estimate
 from domain.messaging import segment_text
 from interfaces.bootstrap import Container
 from interfaces.http.cursors import decode_cursor, encode_cursor
@@ -28,6 +28,17 @@ class WalletView(msgspec.Struct, frozen=True):
     low_balance_threshold: int
     low: bool
     unit: str = "credits"
+
+    @classmethod
+    def of(cls, found: WalletBalance | None) -> WalletView:
+        if found is None:  # no wallet yet: nothing to spend
+            return cls(balance=0, reserved=0, low_balance_threshold=0, low=True)
+        return cls(
+            balance=found.balance,
+            reserved=found.reserved,
+            low_balance_threshold=found.low_balance_threshold,
+            low=found.low,
+        )
 
 
 class TransactionView(msgspec.Struct, frozen=True):
@@ -95,15 +106,7 @@ class BillingController(Controller):
     @get("/wallet", summary="Balance, reserved credits and the low-balance threshold")
     async def wallet(self, shop: CurrentShop, container: NamedDependency[Container]) -> WalletView:
         async with container.uow.for_shop(shop.id) as uow:
-            found = await uow.wallet.balance()
-        if found is None:
-            return WalletView(balance=0, reserved=0, low_balance_threshold=0, low=True)
-        return WalletView(
-            balance=found.balance,
-            reserved=found.reserved,
-            low_balance_threshold=found.low_balance_threshold,
-            low=found.low,
-        )
+            return WalletView.of(await uow.wallet.balance())
 
     @patch("/wallet", summary="Set the low-balance threshold")
     async def update_wallet(
@@ -115,8 +118,9 @@ class BillingController(Controller):
         async with container.uow.for_shop(shop.id) as uow:
             await uow.wallet.ensure()
             await uow.wallet.set_low_balance_threshold(data.low_balance_threshold)
+            view = WalletView.of(await uow.wallet.balance())
             await uow.commit()
-        return await self.wallet.fn(self, shop=shop, container=container)
+        return view
 
     @post("/wallet/topups", status_code=201, summary="Buy credits: returns Shopify's approval URL")
     async def start_topup(
