@@ -30,3 +30,27 @@ class ShopifyUnavailable(TransientError):
 
 class NotInstalled(PermanentError):
     """The shop is unknown, uninstalled or has no credentials."""
+
+
+class SmsRejected(PermanentError):
+    """The provider refused this message for good (`code`: invalid_number, invalid_sender,
+    invalid_text …); resending the same message cannot help."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code = code
+
+
+class SmsUnauthorized(PermanentError):
+    """The provider refused our credentials: nothing can be sent until an operator acts."""
+
+
+class SmsUnavailable(TransientError):
+    """Timeouts, 5xx and rate limiting that outlasted the adapter's own retries.
+
+    `retry_after_seconds` is the provider's advice (a 429's Retry-After), when it gave one.
+    """
+
+    def __init__(self, detail: str, retry_after_seconds: float | None = None) -> None:
+        super().__init__(detail)
+        self.retry_after_seconds = retry_after_seconds

@@ -19,6 +19,15 @@ from domain.consent import ConsentEvent, ConsentState
 from domain.contacts import Contact, PhoneNumber
 from domain.events import EventStatus, WebhookDelivery, WebhookEvent
 from domain.gdpr import GdprRequest
+from domain.messages import (
+    Charge,
+    InboundText,
+    Message,
+    MessageStatus,
+    Outcome,
+    Recipient,
+    StatusChange,
+)
 from domain.shops import Shop, ShopCredentials
 
 
@@ -112,6 +121,40 @@ class JobQueue(Protocol):
 
     async def cancel_for_shop(self, shop_id: uuid.UUID) -> int:
         """Cancel the shop's jobs that have not started (tenant jobs carry `shop_id`)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundSms:
+    """One text for the provider. `reference` is our message id: the provider echoes it in
+    delivery reports, and it is how a send interrupted by a crash is looked up."""
+
+    reference: str
+    to: str  # E.164 with the plus
+    text: str
+    sender: str
+    unicode: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SmsReceipt:
+    """The provider accepted a message and named it `provider_id`."""
+
+    provider_id: str
+
+
+class SmsGateway(Protocol):
+    """Hands texts to the SMS provider (Mitto in production, a simulator in development)."""
+
+    async def send(self, sms: OutboundSms) -> SmsReceipt:
+        """Send once, retrying only what cannot have been accepted twice; raises
+        `SmsRejected`, `SmsUnauthorized` or `SmsUnavailable`."""
+        ...
+
+    async def lookup(self, reference: str) -> SmsReceipt | None:
+        """Ask whether the provider accepted the message with this reference: its receipt,
+        or None when the provider says it never did. Raises `SmsUnavailable` when the
+        provider cannot tell (lookup unsupported or unreachable), so nothing is resent."""
         ...
 
 
@@ -221,6 +264,8 @@ class ContactRepository(Protocol):
 
     async def add(self, contact: Contact, now: datetime) -> None: ...
 
+    async def add_many(self, contacts: Sequence[Contact], now: datetime) -> None: ...
+
     async def save(self, contact: Contact, now: datetime) -> None: ...
 
     async def page(
@@ -242,6 +287,10 @@ class ContactRepository(Protocol):
         shopify_customer_ids: Sequence[int] = (),
     ) -> list[Contact]:
         """Every contact matching any key (normalized values), oldest first."""
+        ...
+
+    async def recipients(self, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Recipient]:
+        """What the sending gates need for each contact, in one round trip."""
         ...
 
     async def redact(self, contact_id: uuid.UUID, now: datetime) -> None:
@@ -329,6 +378,13 @@ class Wallet(Protocol):
 
     async def balanced(self) -> bool: ...
 
+    async def apply_many(
+        self, entries: Sequence[WalletEntry]
+    ) -> tuple[list[LedgerEntry], list[WalletEntry]]:
+        """Apply in order; returns (recorded, refused as overdrawing). Replayed references
+        are in neither list."""
+        ...
+
     async def set_low_balance_threshold(self, credits: int) -> None: ...
 
     async def record_topup(
@@ -338,6 +394,88 @@ class Wallet(Protocol):
     async def topup(
         self, *, purchase_id: str | None = None, topup_id: uuid.UUID | None = None
     ) -> PendingTopUp | None: ...
+
+
+class ClaimedMessage(Protocol):
+    message: Message
+    interrupted: bool  # a previous attempt died between claiming and settling it
+
+
+class MessageStore(Protocol):
+    """Messages of the unit of work's shop; batch methods are one round trip each."""
+
+    async def lock(self, keys: Sequence[str]) -> None:
+        """Hold these keys (idempotency, dedupe, contact) until the transaction ends."""
+        ...
+
+    async def existing(self, idempotency_keys: Sequence[str]) -> dict[str, uuid.UUID]: ...
+
+    async def marketing_counts(
+        self, contact_ids: Sequence[uuid.UUID], since: datetime
+    ) -> dict[uuid.UUID, int]: ...
+
+    async def recent_dedupe_keys(self, keys: Sequence[str], since: datetime) -> set[str]: ...
+
+    async def add_many(self, messages: Sequence[Message], now: datetime) -> None: ...
+
+    async def claim(
+        self, ids: Sequence[uuid.UUID], now: datetime, lease_start: datetime
+    ) -> Sequence[ClaimedMessage]:
+        """Move queued messages (and `sending` ones claimed before `lease_start`) to
+        `sending`, returning them decrypted."""
+        ...
+
+    async def claimed_until(self, ids: Sequence[uuid.UUID]) -> datetime | None: ...
+
+    async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> int: ...
+
+    async def get(self, message_id: uuid.UUID) -> Message | None: ...
+
+    async def history(self, message_id: uuid.UUID) -> list[StatusChange]: ...
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None = None,
+        status: MessageStatus | None = None,
+        contact_id: uuid.UUID | None = None,
+        source: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> list[Message]: ...
+
+    async def for_update(self, message_id: uuid.UUID) -> tuple[Message, Charge] | None: ...
+
+    async def add_report(
+        self,
+        message_id: uuid.UUID,
+        status: MessageStatus,
+        *,
+        provider_status: str | None,
+        error_code: str | None,
+        payload: str,
+        reported_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """False when this message already had a report of this status (a replay)."""
+        ...
+
+    async def advance(
+        self,
+        message_id: uuid.UUID,
+        status: MessageStatus,
+        *,
+        charge: Charge,
+        detail: str | None,
+        at: datetime,
+    ) -> None: ...
+
+    async def add_inbound(self, inbound: InboundText) -> bool:
+        """False when the provider already delivered this inbound text."""
+        ...
+
+    async def inbound_page(self, *, limit: int) -> list[InboundText]: ...
 
 
 class UnitOfWork(Protocol):
@@ -359,6 +497,7 @@ class UnitOfWork(Protocol):
     back_in_stock: BackInStockRequests
     wallet: Wallet
     gdpr: GdprRequests
+    messages: MessageStore
 
     async def __aenter__(self) -> Self: ...
 
@@ -438,6 +577,16 @@ class UnitOfWorkFactory(Protocol):
         ...
 
     def maintenance(self) -> UnitOfWork: ...
+
+    async def locate_message(
+        self, message_id: uuid.UUID | None, provider_id: str | None
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(shop id, message id) for a provider callback, by our reference or its id."""
+        ...
+
+    async def shop_for_number(self, number: str) -> uuid.UUID | None:
+        """The shop whose sending number this is."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,8 @@ from infrastructure.crypto.cipher import parse_key_ring
 Environment = Literal["development", "test", "production"]
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _TRACE_EXPORTERS = ("none", "console", "otlp")
+# Mitto's sender rule (contract sms.md §1): alphanumeric of 3-11 or a number of 3-14 digits.
+SENDER_PATTERN = r"[A-Za-z0-9]{3,11}|\+?[0-9]{3,14}"
 DEFAULT_SCOPES = (
     "read_customers,write_customers,read_orders,read_fulfillments,read_inventory,"
     "read_products,write_discounts,write_app_proxy"
@@ -55,6 +57,12 @@ class Settings:
     blind_index_key: bytes
     mitto_api_key: str | None
     mitto_base_url: str
+    mitto_webhook_secret: str
+    sms_provider: Literal["mitto", "simulator"]
+    sms_sender: str
+    sms_rate_per_second: int
+    sms_shop_rate_per_second: int
+    simulator_report_delay_seconds: float
     log_level: str
     otel_traces_exporter: str
     otel_service_name: str
@@ -64,10 +72,6 @@ class Settings:
     webhook_retention_days: int
     trial_credits: int
     price_overrides: Mapping[str, int]
-
-    @property
-    def sms_provider(self) -> Literal["mitto", "simulator"]:
-        return "mitto" if self.mitto_api_key else "simulator"
 
     @property
     def production(self) -> bool:
@@ -97,6 +101,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     except ValueError as exc:
         raise SettingsError("ENCRYPTION_KEYS", f"id:base64key[,id:base64key] ({exc})") from None
     blind_key = _b64_key("BLIND_INDEX_KEY", secret("BLIND_INDEX_KEY"))
+    mitto_key = env.get("MITTO_API_KEY") or None
+    provider = reader.choice(
+        "SMS_PROVIDER", ("mitto", "simulator"), "mitto" if mitto_key else "simulator"
+    )
+    if provider == "mitto" and not mitto_key:
+        raise SettingsError("MITTO_API_KEY", "a Mitto API key when SMS_PROVIDER=mitto")
 
     return Settings(
         env=mode,
@@ -118,8 +128,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ),
         encryption_keys=keys,
         blind_index_key=blind_key,
-        mitto_api_key=env.get("MITTO_API_KEY") or None,
+        mitto_api_key=mitto_key,
         mitto_base_url=reader.http_url("MITTO_BASE_URL", "https://rest.mittoapi.net"),
+        mitto_webhook_secret=secret("MITTO_WEBHOOK_SECRET"),
+        sms_provider=provider,  # type: ignore[arg-type]  # checked by reader.choice
+        sms_sender=reader.pattern(
+            "SMS_SENDER", SENDER_PATTERN, "Blossom", "3-11 letters/digits or a 3-14 digit number"
+        ),
+        sms_rate_per_second=reader.integer("SMS_RATE_PER_SECOND", 50, 0, 100_000),
+        sms_shop_rate_per_second=reader.integer("SMS_SHOP_RATE_PER_SECOND", 10, 0, 100_000),
+        simulator_report_delay_seconds=reader.number("SIMULATOR_REPORT_DELAY_SECONDS", 2, 0, 600),
         log_level=reader.choice("LOG_LEVEL", _LOG_LEVELS, "INFO", upper=True),
         otel_traces_exporter=reader.choice("OTEL_TRACES_EXPORTER", _TRACE_EXPORTERS, "none"),
         otel_service_name=env.get("OTEL_SERVICE_NAME") or "sms-blossom",
@@ -237,15 +255,19 @@ def _b64_key(name: str, value: str) -> bytes:
 def _dev_secrets(data_dir: Path) -> dict[str, str]:
     """Secrets for development, generated on first use and kept in the data folder."""
     path = data_dir / "dev-secrets.json"
-    if path.exists():
-        return json.loads(path.read_text())
     data_dir.mkdir(parents=True, exist_ok=True)
     values = {
         "ENCRYPTION_KEYS": "dev1:" + base64.b64encode(secrets.token_bytes(32)).decode(),
         "BLIND_INDEX_KEY": base64.b64encode(secrets.token_bytes(32)).decode(),
         "SHOPIFY_API_KEY": "dev-" + secrets.token_hex(8),
         "SHOPIFY_API_SECRET": secrets.token_hex(32),
+        "MITTO_WEBHOOK_SECRET": secrets.token_urlsafe(32),
     }
+    if path.exists():
+        stored = json.loads(path.read_text())
+        if values.keys() <= stored.keys():
+            return stored
+        values |= stored  # a secret added by a newer version joins the ones already kept
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(values, indent=2))
     tmp.chmod(0o600)

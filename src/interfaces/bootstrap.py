@@ -9,6 +9,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,7 @@ import httpx
 import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from application.billing.debit_wallet import DebitWallet
 from application.billing.shopify_topups import StartTopUp
 from application.contacts.create_contact import ContactForPhone, CreateContact
 from application.contacts.import_contacts import ImportContacts, RunContactImport
@@ -40,8 +42,13 @@ from application.gdpr.webhooks import (
     HandleCustomerRedact,
     HandleShopRedact,
 )
+from application.messaging.deliver_messages import DeliverMessages, DeliveryLimits
+from application.messaging.queue_messages import QueueMessages
+from application.messaging.receive_inbound_text import ReceiveInboundText
+from application.messaging.record_delivery_report import RecordDeliveryReport
 from application.operations.prune_finished_jobs import PruneFinishedJobs
 from application.operations.recover_stalled_jobs import RecoverStalledJobs
+from application.ports import RateLimit
 from application.shops.access_token import GetAccessToken
 from application.shops.after_install import AfterInstall
 from application.shops.install_shop import InstallShop
@@ -55,6 +62,8 @@ from infrastructure.db.embedded import EmbeddedPostgres
 from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.db.uow import UnitOfWorkFactory
 from infrastructure.ids import Uuid7Ids
+from infrastructure.mitto.gateway import MittoSmsGateway
+from infrastructure.mitto.simulator import SimulatorSmsGateway
 from infrastructure.phones import LibPhoneNumbers
 from infrastructure.queue.admin import ProcrastinateJobAdmin
 from infrastructure.queue.app import create_queue_app, delete_jobs_policy
@@ -218,6 +227,43 @@ class Container:
             "shop/redact": HandleShopRedact(receive),
         }
 
+    @cached_property
+    def sms_gateway(self) -> MittoSmsGateway | SimulatorSmsGateway:
+        settings = self.settings
+        reports = f"{settings.app_url}/webhooks/mitto/dlr?token={settings.mitto_webhook_secret}"
+        if settings.sms_provider == "mitto" and settings.mitto_api_key:
+            return MittoSmsGateway(
+                settings.mitto_api_key, settings.mitto_base_url, callback_url=reports
+            )
+        return SimulatorSmsGateway(reports, delay_seconds=settings.simulator_report_delay_seconds)
+
+    def queue_messages(self) -> QueueMessages:
+        return QueueMessages(self.clock, self.ids, self.price_list, DebitWallet())
+
+    def deliver_messages(self) -> DeliverMessages:
+        settings = self.settings
+        limits = DeliveryLimits(
+            provider=_per_second(settings.sms_rate_per_second),
+            shop=_per_second(settings.sms_shop_rate_per_second),
+            lease=timedelta(seconds=max(settings.stalled_worker_seconds, 5.0)),
+        )
+        return DeliverMessages(
+            self.uow, self.sms_gateway, self.rate_limiter, self.clock, limits, settings.sms_sender
+        )
+
+    def record_delivery_report(self) -> RecordDeliveryReport:
+        return RecordDeliveryReport(self.uow, self.clock)
+
+    def receive_inbound_text(self) -> ReceiveInboundText:
+        return ReceiveInboundText(
+            self.uow,
+            self.clock,
+            self.ids,
+            self.phones,
+            RecordConsent(self.clock),
+            self.queue_messages(),
+        )
+
     async def prune_webhook_events(self) -> int:
         return await PruneWebhookEvents(
             self.uow, self.clock, retention_days=self.settings.webhook_retention_days
@@ -232,8 +278,15 @@ class Container:
         }
 
     async def aclose(self) -> None:
+        if "sms_gateway" in self.__dict__:
+            await self.sms_gateway.aclose()
         await self.http.aclose()
         await self.engine.dispose()
+
+
+def _per_second(rate: int) -> RateLimit | None:
+    """A messages-per-second limit with one second of burst; 0 turns it off."""
+    return RateLimit(rate=rate, period_seconds=1.0, burst=rate) if rate else None
 
 
 def build_container(

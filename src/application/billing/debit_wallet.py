@@ -7,6 +7,7 @@ ledger records each reference once.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 
 from application.ports import UnitOfWork
 from domain.billing import EntryKind, LedgerEntry, capture, credit, release, reserve
@@ -26,6 +27,48 @@ class DebitWallet:
             reserve(
                 credits, _ref(message_id, "reserve"), "message queued", "messages", price_version
             )
+        )
+
+    async def many(
+        self, uow: UnitOfWork, charges: Sequence[tuple[uuid.UUID, int]], *, price_version: str
+    ) -> set[uuid.UUID]:
+        """Reserve for a batch in order; returns the messages the balance could not cover."""
+        entries = {_ref(message_id, "reserve"): message_id for message_id, _ in charges}
+        _, refused = await uow.wallet.apply_many(
+            [
+                reserve(
+                    credits,
+                    _ref(message_id, "reserve"),
+                    "message queued",
+                    "messages",
+                    price_version,
+                )
+                for message_id, credits in charges
+            ]
+        )
+        return {entries[entry.reference] for entry in refused}
+
+
+class SettleDebits:
+    """After a delivery attempt: capture what the provider accepted, release what it will
+    never send, refund what it took but could not deliver. One ledger round trip."""
+
+    async def __call__(
+        self,
+        uow: UnitOfWork,
+        *,
+        captures: Sequence[tuple[uuid.UUID, int]] = (),
+        releases: Sequence[tuple[uuid.UUID, int]] = (),
+        refunds: Sequence[tuple[uuid.UUID, int]] = (),
+        reason: str,
+    ) -> None:
+        await uow.wallet.apply_many(
+            [capture(c, _ref(m, "capture"), "provider accepted", "messages") for m, c in captures]
+            + [release(c, _ref(m, "release"), reason, "messages") for m, c in releases]
+            + [
+                credit(EntryKind.REFUND, c, _ref(m, "refund"), reason, "messages")
+                for m, c in refunds
+            ]
         )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from advanced_alchemy.base import DefaultBase, UUIDv7Base
@@ -122,6 +123,36 @@ _APPLY = text(
     SELECT t.balance_after, t.reserved_after, w.low_balance_threshold FROM t, w
     """
 )
+# The batch twin of _APPLY: the wallet row is locked first (every ledger writer locks it
+# before inserting), so the replay check, the arithmetic and the write see one state.
+_LOCK_WALLET = text(
+    "SELECT balance, reserved, low_balance_threshold FROM wallets "
+    "WHERE shop_id = :shop_id FOR UPDATE"
+)
+_RECORDED = text(
+    "SELECT reference FROM wallet_transactions "
+    "WHERE shop_id = :shop_id AND reference = ANY(CAST(:references AS varchar[]))"
+)
+_APPLY_MANY = text(
+    """
+    WITH w AS (
+        UPDATE wallets SET balance = :balance, reserved = :reserved, updated_at = now()
+         WHERE shop_id = :shop_id
+    )
+    INSERT INTO wallet_transactions
+        (id, shop_id, kind, balance_delta, reserved_delta, balance_after, reserved_after,
+         reference, reason, source, price_version)
+    SELECT u.id, :shop_id, u.kind, u.balance_delta, u.reserved_delta, u.balance_after,
+           u.reserved_after, u.reference, u.reason, u.source, u.price_version
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:kinds AS varchar[]),
+           CAST(:balance_deltas AS bigint[]), CAST(:reserved_deltas AS bigint[]),
+           CAST(:balance_afters AS bigint[]), CAST(:reserved_afters AS bigint[]),
+           CAST(:references AS varchar[]), CAST(:reasons AS text[]),
+           CAST(:sources AS varchar[]), CAST(:price_versions AS varchar[]))
+        AS u(id, kind, balance_delta, reserved_delta, balance_after, reserved_after,
+             reference, reason, source, price_version)
+    """
+)
 _ENSURE = text("INSERT INTO wallets (shop_id) VALUES (:shop_id) ON CONFLICT DO NOTHING")
 _BALANCED = text(
     """
@@ -175,6 +206,62 @@ class SqlWallet:
         balance_after, reserved_after, threshold = row
         _observe(entry, balance_after, threshold)
         return LedgerEntry(entry=entry, balance_after=balance_after, reserved_after=reserved_after)
+
+    async def apply_many(
+        self, entries: Sequence[WalletEntry]
+    ) -> tuple[list[LedgerEntry], list[WalletEntry]]:
+        """Apply entries in order, in three round trips whatever their number.
+
+        Returns the entries recorded and those refused because they would overdraw; an
+        entry whose reference is already recorded is neither (a replay changes nothing).
+        """
+        if not entries:
+            return [], []
+        wallet = (await self._session.execute(_LOCK_WALLET, {"shop_id": self._shop_id})).first()
+        if wallet is None:
+            return [], list(entries)
+        balance, reserved, threshold = wallet
+        opening = balance
+        recorded = set(
+            await self._session.scalars(
+                _RECORDED, {"shop_id": self._shop_id, "references": [e.reference for e in entries]}
+            )
+        )
+        applied: list[LedgerEntry] = []
+        refused: list[WalletEntry] = []
+        for entry in entries:
+            if entry.reference in recorded:
+                continue
+            if balance + entry.balance_delta < 0 or reserved + entry.reserved_delta < 0:
+                refused.append(entry)
+                continue
+            balance += entry.balance_delta
+            reserved += entry.reserved_delta
+            recorded.add(entry.reference)
+            applied.append(LedgerEntry(entry, balance_after=balance, reserved_after=reserved))
+        if applied:
+            await self._session.execute(_APPLY_MANY, self._many_params(applied, balance, reserved))
+            _observe_many(applied, opening, threshold)
+        return applied, refused
+
+    def _many_params(
+        self, applied: Sequence[LedgerEntry], balance: int, reserved: int
+    ) -> dict[str, object]:
+        return {
+            "shop_id": self._shop_id,
+            "balance": balance,
+            "reserved": reserved,
+            "ids": [uuid7() for _ in applied],
+            "kinds": [a.entry.kind.value for a in applied],
+            "balance_deltas": [a.entry.balance_delta for a in applied],
+            "reserved_deltas": [a.entry.reserved_delta for a in applied],
+            "balance_afters": [a.balance_after for a in applied],
+            "reserved_afters": [a.reserved_after for a in applied],
+            "references": [a.entry.reference for a in applied],
+            "reasons": [a.entry.reason for a in applied],
+            "sources": [a.entry.source for a in applied],
+            "price_versions": [a.entry.price_version for a in applied],
+        }
 
     async def set_low_balance_threshold(self, credits: int) -> None:
         await self._session.execute(
@@ -259,6 +346,20 @@ class SqlWallet:
     async def balanced(self) -> bool:
         """The balance and reserved amount equal the ledger's sums."""
         return bool(await self._session.scalar(_BALANCED, {"shop_id": self._shop_id}))
+
+
+def _observe_many(applied: Sequence[LedgerEntry], opening: int, threshold: int) -> None:
+    for kind in (EntryKind.RESERVE, EntryKind.CAPTURE):
+        credits = sum(abs(a.entry.reserved_delta) for a in applied if a.entry.kind is kind)
+        if credits:
+            WALLET_DEBITS.labels(kind.value).inc(credits)
+    closing = applied[-1].balance_after
+    if closing < threshold <= opening:
+        WALLET_LOW_BALANCE.inc()
+        log.warning(
+            "wallet crossed its low-balance threshold",
+            extra={"balance": closing, "threshold": threshold, "entries": len(applied)},
+        )
 
 
 def _observe(entry: WalletEntry, balance_after: int, threshold: int) -> None:

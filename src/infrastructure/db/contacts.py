@@ -36,6 +36,7 @@ from application.contacts.import_contacts import ContactImport, ImportReport, Im
 from application.ports import BlindIndex, Cipher
 from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
 from domain.contacts import Contact
+from domain.messages import Recipient
 
 PHONE, EMAIL = "phone", "email"
 
@@ -176,6 +177,22 @@ class SqlContacts:
             )
         )
 
+    async def add_many(self, contacts: Sequence[Contact], now: datetime) -> None:
+        if contacts:
+            await self._session.execute(
+                insert(ContactModel),
+                [
+                    {
+                        "id": c.id,
+                        "shop_id": self._shop_id,
+                        "created_at": now,
+                        "updated_at": now,
+                        **self._columns(c),
+                    }
+                    for c in contacts
+                ],
+            )
+
     async def save(self, contact: Contact, now: datetime) -> None:
         await self._session.execute(
             self._scoped(update(ContactModel))
@@ -268,6 +285,31 @@ class SqlContacts:
             created_at=row.created_at,
             redacted_at=row.redacted_at,
         )
+
+    async def recipients(self, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Recipient]:
+        """What the sending gates need for each contact, in one query."""
+        rows = await self._session.execute(
+            self._scoped(
+                select(
+                    ContactModel.id,
+                    ContactModel.phone,
+                    ContactModel.country,
+                    ContactModel.timezone,
+                    ContactModel.consent_state,
+                )
+            ).where(ContactModel.id.in_(contact_ids))
+        )
+        decrypt = self._cipher.decrypt
+        return {
+            r.id: Recipient(
+                contact_id=r.id,
+                phone=decrypt(r.phone, context=f"contacts.{PHONE}:{r.id}") if r.phone else None,
+                country=r.country,
+                timezone=r.timezone or "UTC",
+                consent_state=ConsentState(r.consent_state),
+            )
+            for r in rows
+        }
 
     async def matching(
         self,

@@ -6,6 +6,12 @@ from infrastructure.db.billing import WalletModel, WalletTopUpModel, WalletTrans
 from infrastructure.db.contacts import ConsentEventModel, ContactImportModel, ContactModel
 from infrastructure.db.events import WebhookEventModel
 from infrastructure.db.gdpr import GdprRequestModel
+from infrastructure.db.messages import (
+    InboundMessageModel,
+    MessageEventModel,
+    MessageModel,
+    MessageReportModel,
+)
 from infrastructure.db.shops import OAuthStateModel, ShopCredentialModel, ShopModel
 from infrastructure.queue.failures import JobFailureModel
 
@@ -16,7 +22,11 @@ __all__ = [
     "ContactImportModel",
     "ContactModel",
     "GdprRequestModel",
+    "InboundMessageModel",
     "JobFailureModel",
+    "MessageEventModel",
+    "MessageModel",
+    "MessageReportModel",
     "OAuthStateModel",
     "ShopCredentialModel",
     "ShopModel",

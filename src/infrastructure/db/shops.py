@@ -12,6 +12,7 @@ from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from sqlalchemy import (
     Boolean,
     ForeignKey,
+    Index,
     String,
     Text,
     delete,
@@ -19,6 +20,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -28,9 +30,20 @@ from sqlalchemy.orm import Mapped, mapped_column
 from application.ports import Cipher
 from domain.shops import Shop, ShopCredentials, ShopStatus
 
+# A shop's own sending number routes replies to it: no two shops may claim one number.
+SENDER_NUMBER = "(settings #>> '{messaging,sender}')"
+
 
 class ShopModel(UUIDv7AuditBase):
     __tablename__ = "shops"
+    __table_args__ = (
+        Index(
+            "uq_shops_sms_number",
+            text(SENDER_NUMBER),
+            unique=True,
+            postgresql_where=text(f"{SENDER_NUMBER} ~ '^[+][0-9]+$'"),
+        ),
+    )
 
     domain: Mapped[str] = mapped_column(String(255), unique=True)
     name: Mapped[str] = mapped_column(String(255))

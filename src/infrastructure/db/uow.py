@@ -26,6 +26,7 @@ from infrastructure.db.contacts import SqlConsentLedger, SqlContactImports, SqlC
 from infrastructure.db.engine import MAINTENANCE_ROLE
 from infrastructure.db.events import SqlWebhookInbox
 from infrastructure.db.gdpr import SqlGdprRequests
+from infrastructure.db.messages import SqlMessages
 from infrastructure.db.shops import SqlCredentialStore, SqlOAuthStates, SqlShopRepository
 from infrastructure.queue.defer import SqlJobQueue
 
@@ -35,6 +36,9 @@ _ENTER_BY_DOMAIN = text(
     "SELECT s.id, set_config('app.shop_id', s.id::text, true) "
     "FROM blossom_shop_lookup(:domain) AS s"
 )
+
+_LOCATE_MESSAGE = text("SELECT shop_id, id FROM blossom_message_lookup(:message, :provider)")
+_SENDER_SHOP = text("SELECT blossom_sender_lookup(:number)")
 
 
 class SqlUnitOfWork:
@@ -50,6 +54,7 @@ class SqlUnitOfWork:
     imports: SqlContactImports
     back_in_stock: SqlBackInStock
     wallet: SqlWallet
+    messages: SqlMessages
     session: AsyncSession
 
     def __init__(
@@ -104,6 +109,7 @@ class SqlUnitOfWork:
         self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
         self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
         self.wallet = SqlWallet(self.session, self.shop_id)
+        self.messages = SqlMessages(self.session, self.shop_id, self._cipher)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
         if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):
@@ -147,6 +153,7 @@ class UnitOfWorkFactory:
         job_meta: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
         self._open = partial(SqlUnitOfWork, sessions, cipher, index, job_meta=job_meta)
+        self._sessions = sessions
 
     def for_shop(self, shop_id: uuid.UUID) -> SqlUnitOfWork:
         return self._open(shop_id=shop_id)
@@ -156,3 +163,18 @@ class UnitOfWorkFactory:
 
     def maintenance(self) -> SqlUnitOfWork:
         return self._open(maintenance=True)
+
+    async def locate_message(
+        self, message_id: uuid.UUID | None, provider_id: str | None
+    ) -> tuple[uuid.UUID, uuid.UUID] | None:
+        """(shop, message) for a provider callback, which names no shop."""
+        return await self._directory(_LOCATE_MESSAGE, message=message_id, provider=provider_id)
+
+    async def shop_for_number(self, number: str) -> uuid.UUID | None:
+        """The shop that claimed this sending number (its replies are that shop's)."""
+        row = await self._directory(_SENDER_SHOP, number=number)
+        return row[0] if row else None
+
+    async def _directory(self, query: Any, **params: Any) -> Any:
+        async with self._sessions() as session:
+            return (await session.execute(query, params)).first()

@@ -39,3 +39,24 @@ WALLET_DEBITS = Counter(
 WALLET_LOW_BALANCE = Counter(
     "blossom_wallet_low_balance_total", "Times a wallet fell below its low-balance threshold"
 )
+MESSAGES = Counter(
+    "blossom_messages_total",
+    "Messages entering a status (queued, sent, delivered, blocked_consent …), by category",
+    ["status", "category"],
+)
+SMS_PROVIDER_LATENCY = Histogram(
+    "blossom_sms_provider_seconds",
+    "SMS provider call latency, by operation (send, lookup) and outcome",
+    ["operation", "outcome"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+SMS_PROVIDER_ERRORS = Counter(
+    "blossom_sms_provider_errors_total",
+    "SMS provider failures, by kind (timeout, server_error, rate_limited, rejected, auth)",
+    ["kind"],
+)
+SMS_REPORTS = Counter(
+    "blossom_sms_reports_total",
+    "Provider callbacks, by kind (dlr, inbound) and outcome (applied, duplicate, unknown …)",
+    ["kind", "outcome"],
+)

@@ -18,6 +18,7 @@ from interfaces.http.auth import AuthController
 from interfaces.http.billing import BillingController, BillingReturnController
 from interfaces.http.contacts import ContactController
 from interfaces.http.gdpr import GdprController
+from interfaces.http.messages import MessageController, MittoCallbackController
 from interfaces.http.ops import OpsController, refresh_backlog_gauges
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
@@ -50,6 +51,7 @@ def create_app(container: Container) -> Litestar:
             OpsController,
             MetricsController,
             ShopifyWebhookController,
+            MittoCallbackController,
             AuthController,
             BillingReturnController,
             Router(
@@ -59,6 +61,7 @@ def create_app(container: Container) -> Litestar:
                     ContactController,
                     GdprController,
                     BillingController,
+                    MessageController,
                 ],
                 guards=[session_guard(container)],
                 dependencies={"shop": Provide(current_shop, sync_to_thread=False)},

@@ -11,6 +11,7 @@ from interfaces.jobs.contacts import contacts_blueprint
 from interfaces.jobs.events import events_blueprint
 from interfaces.jobs.gdpr import gdpr_blueprint
 from interfaces.jobs.maintenance import maintenance_blueprint
+from interfaces.jobs.messages import messages_blueprint
 from interfaces.jobs.shops import shops_blueprint
 
 if TYPE_CHECKING:
@@ -24,4 +25,5 @@ def all_blueprints(container: Container) -> Mapping[str, procrastinate.Blueprint
         "shops": shops_blueprint(container),
         "consent": contacts_blueprint(container),
         "gdpr": gdpr_blueprint(container),
+        "messages": messages_blueprint(container),
     }

@@ -1,0 +1,1 @@
+"""The message pipeline: queue, deliver, and what the provider tells us back."""

@@ -1,0 +1,233 @@
+"""DeliverMessages: hand a batch of queued messages to the provider, exactly once.
+
+Each chunk goes through three steps: claim (the messages become `sending`, committed),
+send (no transaction open), settle (statuses, ledger and retries, one transaction). A
+crash between the provider accepting and the settle commit leaves `sending` messages;
+whoever claims them next asks the provider by reference before any resend, and only
+resends what the provider says it never accepted. A claim is a lease: a `sending`
+message is only re-examined after its lease, so a live worker is never second-guessed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from application.billing.debit_wallet import SettleDebits
+from application.errors import SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.ports import (
+    ClaimedMessage,
+    Clock,
+    JobRequest,
+    OutboundSms,
+    RateLimit,
+    RateLimiter,
+    SmsGateway,
+    UnitOfWorkFactory,
+)
+from application.tasks import DELIVER_MESSAGES
+from domain.messages import Charge, MessageCategory, MessageStatus, Outcome, SendingPolicy
+from domain.messaging import Encoding
+
+log = logging.getLogger("blossom.messages")
+
+INTERRUPTED = "send interrupted and the provider could not say whether it took it"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryLimits:
+    provider: RateLimit | None  # None: no limit (messages per second for the account)
+    shop: RateLimit | None
+    lease: timedelta = timedelta(seconds=60)
+    max_attempts: int = 8
+    concurrency: int = 32
+    chunk: int = 100
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    statuses: Counter[tuple[MessageStatus, MessageCategory]] = field(default_factory=Counter)
+    unauthorized: bool = False  # the provider refused our key: alert, the job must fail
+
+
+class DeliverMessages:
+    def __init__(
+        self,
+        uows: UnitOfWorkFactory,
+        gateway: SmsGateway,
+        limiter: RateLimiter,
+        clock: Clock,
+        limits: DeliveryLimits,
+        default_sender: str,
+    ) -> None:
+        self._uows = uows
+        self._gateway = gateway
+        self._limiter = limiter
+        self._clock = clock
+        self._limits = limits
+        self._default_sender = default_sender
+        self._settle_debits = SettleDebits()
+
+    async def __call__(
+        self, shop_id: uuid.UUID, message_ids: Sequence[uuid.UUID]
+    ) -> DeliveryResult:
+        result = DeliveryResult()
+        remaining = list(message_ids)
+        size = self._chunk_size()
+        while remaining:
+            chunk = remaining[:size]
+            wait = await self._take_tokens(shop_id, len(chunk))
+            if wait:
+                await self._follow_up(shop_id, remaining, self._clock.now() + wait)
+                break
+            remaining = remaining[size:]
+            await self._deliver_chunk(shop_id, chunk, result)
+        return result
+
+    async def _deliver_chunk(
+        self, shop_id: uuid.UUID, ids: list[uuid.UUID], result: DeliveryResult
+    ) -> None:
+        now = self._clock.now()
+        async with self._uows.for_shop(shop_id) as uow:
+            shop = await uow.shops.get(shop_id)
+            claimed = await uow.messages.claim(ids, now, now - self._limits.lease)
+            await uow.commit()
+        if len(claimed) < len(ids):
+            await self._revisit_live_claims(shop_id, ids, claimed)
+        if not claimed:
+            return
+        if shop is None or not shop.installed:
+            outcomes = [_failed(c, "the shop uninstalled the app") for c in claimed]
+        else:
+            policy = SendingPolicy.from_settings(shop.settings)
+            sender = policy.sender or self._default_sender
+            gate = asyncio.Semaphore(self._limits.concurrency)
+            outcomes = list(
+                await asyncio.gather(*(self._attempt(c, sender, gate) for c in claimed))
+            )
+        await self._settle(shop_id, claimed, outcomes)
+        categories = {c.message.id: c.message.category for c in claimed}
+        for outcome in outcomes:
+            result.statuses[(outcome.status, categories[outcome.message_id])] += 1
+        result.unauthorized |= any(o.error == "unauthorized" for o in outcomes)
+
+    async def _attempt(
+        self, claimed: ClaimedMessage, sender: str, gate: asyncio.Semaphore
+    ) -> Outcome:
+        message = claimed.message
+        async with gate:
+            if claimed.interrupted:
+                try:
+                    receipt = await self._gateway.lookup(str(message.id))
+                except SmsUnavailable:
+                    return Outcome(
+                        message.id, MessageStatus.UNKNOWN, Charge.RESERVED, error=INTERRUPTED
+                    )
+                if receipt is not None:
+                    return Outcome(
+                        message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id
+                    )
+            sms = OutboundSms(
+                reference=str(message.id),
+                to=message.to,
+                text=message.text,
+                sender=sender,
+                unicode=message.encoding is Encoding.UCS2,
+            )
+            try:
+                receipt = await self._gateway.send(sms)
+            except SmsRejected as exc:
+                return _failed(claimed, exc.code)
+            except SmsUnauthorized:
+                return self._retry(claimed, "unauthorized", None)
+            except SmsUnavailable as exc:
+                return self._retry(claimed, "provider unavailable", exc.retry_after_seconds)
+        return Outcome(message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id)
+
+    def _retry(self, claimed: ClaimedMessage, why: str, advised: float | None) -> Outcome:
+        message = claimed.message
+        if message.attempts >= self._limits.max_attempts:
+            return _failed(claimed, f"{why} after {message.attempts} attempts")
+        # Exponential with full jitter, capped at five minutes; never sooner than advised.
+        delay = random.uniform(0, min(300.0, 5.0 * 2 ** (message.attempts - 1)))  # noqa: S311
+        delay = max(delay, advised or 0.0, 1.0)
+        return Outcome(
+            message.id,
+            MessageStatus.QUEUED,
+            Charge.RESERVED,
+            error=why,
+            retry_at=self._clock.now() + timedelta(seconds=delay),
+        )
+
+    async def _settle(
+        self, shop_id: uuid.UUID, claimed: Sequence[ClaimedMessage], outcomes: list[Outcome]
+    ) -> None:
+        credits = {c.message.id: c.message.credits for c in claimed}
+
+        def charged(charge: Charge) -> list[tuple[uuid.UUID, int]]:
+            return [(o.message_id, credits[o.message_id]) for o in outcomes if o.charge is charge]
+
+        retry_at = [o.retry_at for o in outcomes if o.retry_at is not None]
+        async with self._uows.for_shop(shop_id) as uow:
+            await uow.messages.settle(outcomes, self._clock.now())
+            await self._settle_debits(
+                uow,
+                captures=charged(Charge.CAPTURED),
+                releases=charged(Charge.RELEASED),
+                reason="the message could not be sent",
+            )
+            if retry_at:
+                retried = [o.message_id for o in outcomes if o.retry_at is not None]
+                await uow.jobs.defer(_job(shop_id, retried, max(retry_at)))
+            await uow.commit()
+
+    async def _revisit_live_claims(
+        self, shop_id: uuid.UUID, ids: list[uuid.UUID], claimed: Sequence[ClaimedMessage]
+    ) -> None:
+        """Messages another attempt holds: look again when that claim's lease ends, in case
+        its worker died (a finished message is simply skipped then)."""
+        taken = {c.message.id for c in claimed}
+        others = [i for i in ids if i not in taken]
+        async with self._uows.for_shop(shop_id) as uow:
+            latest = await uow.messages.claimed_until(others)
+            if latest is not None:
+                await uow.jobs.defer(_job(shop_id, others, latest + self._limits.lease))
+                await uow.commit()
+
+    async def _follow_up(self, shop_id: uuid.UUID, ids: list[uuid.UUID], at: datetime) -> None:
+        """Throttled is not failed: the rest of the batch waits for its tokens."""
+        async with self._uows.for_shop(shop_id) as uow:
+            await uow.jobs.defer(_job(shop_id, ids, at))
+            await uow.commit()
+
+    async def _take_tokens(self, shop_id: uuid.UUID, count: int) -> timedelta | None:
+        for key, limit in (
+            ("sms:provider", self._limits.provider),
+            (f"sms:shop:{shop_id}", self._limits.shop),
+        ):
+            if limit is None:
+                continue
+            decision = await self._limiter.acquire(key, limit, count)
+            if not decision.allowed:
+                return timedelta(seconds=max(decision.retry_after_seconds, 0.05))
+        return None
+
+    def _chunk_size(self) -> int:
+        bursts = [lim.burst for lim in (self._limits.provider, self._limits.shop) if lim]
+        return max(1, min([self._limits.chunk, *bursts]))
+
+
+def _failed(claimed: ClaimedMessage, why: str) -> Outcome:
+    return Outcome(claimed.message.id, MessageStatus.FAILED, Charge.RELEASED, error=why)
+
+
+def _job(shop_id: uuid.UUID, ids: Sequence[uuid.UUID], at: datetime) -> JobRequest:
+    return DELIVER_MESSAGES.job(
+        {"shop_id": str(shop_id), "message_ids": [str(i) for i in ids]}, scheduled_at=at
+    )

@@ -1,0 +1,270 @@
+"""QueueMessages: the gates, the reservation and the insert, for one text or a batch.
+
+Every SMS enters here (ARCHITECTURE §5). A batch costs one round trip per step whatever
+its size; a message a gate stops is still recorded with its reason, and nothing is
+sent before the transaction that queued it commits (its delivery job is deferred in it).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from application.billing.debit_wallet import DebitWallet
+from application.ports import Clock, IdGenerator, JobRequest, UnitOfWork
+from application.tasks import DELIVER_MESSAGES
+from domain.billing import PriceList, estimate
+from domain.errors import InvalidValue
+from domain.messages import (
+    Message,
+    MessageCategory,
+    MessageStatus,
+    Recipient,
+    SendingPolicy,
+    compose,
+    consent_allows,
+)
+from domain.quiet_hours import ShopQuietHours, next_send_time, subdivision_for
+from domain.shops import Shop
+
+# Messages per delivery job: big enough that claiming and settling amortise, small enough
+# that a crash re-examines little (ARCHITECTURE §4: 100-500).
+DELIVERY_BATCH = 250
+DEFAULT_DEDUPE_WINDOW = timedelta(hours=48)
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    """One text to queue: to a contact, or (system texts only) straight to a number."""
+
+    text: str
+    category: MessageCategory
+    source: str
+    idempotency_key: str
+    contact_id: uuid.UUID | None = None
+    direct: Recipient | None = None  # a number that need not be a contact (test sends)
+    dedupe_key: str | None = None
+    dedupe_window: timedelta = DEFAULT_DEDUPE_WINDOW
+    bypass_quiet_hours: bool = False
+
+    def __post_init__(self) -> None:
+        if (self.contact_id is None) == (self.direct is None):
+            raise InvalidValue("a message goes to a contact or to a number, exactly one")
+        if self.direct is not None and self.category is not MessageCategory.SYSTEM:
+            raise InvalidValue("only system texts may go to a number that is not a contact")
+        if not self.idempotency_key or len(self.idempotency_key) > 200:
+            raise InvalidValue("an idempotency key of 1-200 characters is required")
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedMessage:
+    message_id: uuid.UUID
+    status: MessageStatus
+    scheduled_at: datetime | None
+    replay: bool = False  # the idempotency key was already queued: nothing new happened
+
+
+class QueueMessages:
+    def __init__(
+        self, clock: Clock, ids: IdGenerator, prices: PriceList, debit: DebitWallet
+    ) -> None:
+        self._clock = clock
+        self._ids = ids
+        self._prices = prices
+        self._debit = debit
+
+    async def __call__(
+        self, uow: UnitOfWork, shop: Shop, requests: Sequence[OutgoingMessage]
+    ) -> list[QueuedMessage]:
+        now = self._clock.now()
+        policy = SendingPolicy.from_settings(shop.settings)
+        await uow.messages.lock(_lock_keys(requests))
+        known = await uow.messages.existing([r.idempotency_key for r in requests])
+        fresh = _first_of_each_key([r for r in requests if r.idempotency_key not in known])
+        recipients = await uow.contacts.recipients(
+            [r.contact_id for r in fresh if r.contact_id is not None]
+        )
+        drafts = [self._draft(shop, policy, r, recipients, now) for r in fresh]
+        drafts = await self._cap(uow, policy, drafts, now)
+        drafts = await self._dedupe(uow, fresh, drafts, now)
+        drafts = await self._reserve(uow, drafts)
+        await uow.messages.add_many(drafts, now)
+        await uow.jobs.defer_many(_delivery_jobs(shop.id, drafts))
+        queued = {d.idempotency_key: d for d in drafts}
+        return [
+            QueuedMessage(known[r.idempotency_key], MessageStatus.QUEUED, None, replay=True)
+            if r.idempotency_key in known
+            else _result(queued[r.idempotency_key])
+            for r in requests
+        ]
+
+    def _draft(
+        self,
+        shop: Shop,
+        policy: SendingPolicy,
+        request: OutgoingMessage,
+        recipients: dict[uuid.UUID, Recipient],
+        now: datetime,
+    ) -> Message:
+        recipient = request.direct or recipients.get(request.contact_id)  # type: ignore[arg-type]
+        text = compose(request.text, request.category, shop.name, policy.footer)
+        priced = estimate(text, recipient.country if recipient else None, self._prices)
+        status, error, scheduled_at = MessageStatus.QUEUED, None, None
+        if recipient is None or recipient.phone is None:
+            status, error = MessageStatus.BLOCKED_CONSENT, "no such contact, or no phone"
+        elif not consent_allows(request.category, recipient.consent_state, policy):
+            status, error = MessageStatus.BLOCKED_CONSENT, f"contact is {recipient.consent_state}"
+        elif _keeps_quiet_hours(request, policy):
+            scheduled_at = _quiet_hours_start(shop, recipient, now)
+        return Message(
+            id=self._ids.new_id(),
+            shop_id=shop.id,
+            contact_id=request.contact_id,
+            to=recipient.phone if recipient and recipient.phone else "",
+            country=priced.country,
+            text=text,
+            category=request.category,
+            source=request.source,
+            status=status,
+            encoding=priced.encoding,
+            segments=priced.segments,
+            credits=priced.credits,
+            price_version=self._prices.version,
+            idempotency_key=request.idempotency_key,
+            dedupe_key=request.dedupe_key,
+            scheduled_at=scheduled_at,
+            created_at=now,
+            error=error,
+        )
+
+    async def _cap(
+        self, uow: UnitOfWork, policy: SendingPolicy, drafts: list[Message], now: datetime
+    ) -> list[Message]:
+        marketing = [
+            d
+            for d in drafts
+            if d.category is MessageCategory.MARKETING and not d.status.blocked and d.contact_id
+        ]
+        if not marketing:
+            return drafts
+        counts = Counter(
+            await uow.messages.marketing_counts(
+                list({d.contact_id for d in marketing if d.contact_id}), now - policy.cap_window
+            )
+        )
+        capped: set[uuid.UUID] = set()
+        for draft in marketing:
+            if counts[draft.contact_id] >= policy.cap_count:
+                capped.add(draft.id)
+            else:
+                counts[draft.contact_id] += 1
+        reason = f"cap of {policy.cap_count} marketing texts per {policy.cap_window} reached"
+        return [
+            _block(d, MessageStatus.BLOCKED_CAP, reason) if d.id in capped else d for d in drafts
+        ]
+
+    async def _dedupe(
+        self,
+        uow: UnitOfWork,
+        requests: Sequence[OutgoingMessage],
+        drafts: list[Message],
+        now: datetime,
+    ) -> list[Message]:
+        by_window: dict[timedelta, list[str]] = {}
+        for request in requests:
+            if request.dedupe_key:
+                by_window.setdefault(request.dedupe_window, []).append(request.dedupe_key)
+        if not by_window:
+            return drafts
+        recent: set[str] = set()
+        for window, keys in by_window.items():  # one query per distinct window, usually one
+            recent |= await uow.messages.recent_dedupe_keys(keys, now - window)
+        result = []
+        for draft in drafts:
+            key = draft.dedupe_key
+            if key and not draft.status.blocked:
+                if key in recent:
+                    draft = _block(draft, MessageStatus.DUPLICATE, "sent within the dedupe window")
+                else:
+                    recent.add(key)
+            result.append(draft)
+        return result
+
+    async def _reserve(self, uow: UnitOfWork, drafts: list[Message]) -> list[Message]:
+        payable = [(d.id, d.credits) for d in drafts if not d.status.blocked]
+        if not payable:
+            return drafts
+        refused = await self._debit.many(uow, payable, price_version=self._prices.version)
+        return [
+            _block(d, MessageStatus.BLOCKED_INSUFFICIENT_CREDITS, "wallet balance too low")
+            if d.id in refused
+            else d
+            for d in drafts
+        ]
+
+
+def _lock_keys(requests: Sequence[OutgoingMessage]) -> list[str]:
+    """Idempotency keys, dedupe keys, and the contacts whose marketing cap is counted:
+    concurrent batches that share any of them serialise instead of double-counting."""
+    keys = [f"idem:{r.idempotency_key}" for r in requests]
+    keys += [f"dedupe:{r.dedupe_key}" for r in requests if r.dedupe_key]
+    keys += [
+        f"cap:{r.contact_id}"
+        for r in requests
+        if r.category is MessageCategory.MARKETING and r.contact_id is not None
+    ]
+    return keys
+
+
+def _first_of_each_key(requests: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:
+    unique: dict[str, OutgoingMessage] = {}
+    for request in requests:
+        unique.setdefault(request.idempotency_key, request)
+    return list(unique.values())
+
+
+def _keeps_quiet_hours(request: OutgoingMessage, policy: SendingPolicy) -> bool:
+    if request.bypass_quiet_hours or request.category is MessageCategory.SYSTEM:
+        return False
+    return not (
+        request.category is MessageCategory.TRANSACTIONAL
+        and policy.transactional_bypass_quiet_hours
+    )
+
+
+def _quiet_hours_start(shop: Shop, recipient: Recipient, now: datetime) -> datetime | None:
+    """None when the message may go now; otherwise the next allowed local minute."""
+    at = next_send_time(
+        now,
+        recipient.timezone or shop.timezone,
+        country=recipient.country,
+        subdivision=subdivision_for(recipient.phone or ""),
+        shop=ShopQuietHours.from_settings(shop.settings),
+    )
+    return at if at > now else None
+
+
+def _block(draft: Message, status: MessageStatus, reason: str) -> Message:
+    return replace(draft, status=status, error=reason, scheduled_at=None)
+
+
+def _result(message: Message) -> QueuedMessage:
+    return QueuedMessage(message.id, message.status, message.scheduled_at)
+
+
+def _delivery_jobs(shop_id: uuid.UUID, drafts: Sequence[Message]) -> list[JobRequest]:
+    by_time: dict[datetime | None, list[uuid.UUID]] = {}
+    for draft in drafts:
+        if draft.status is MessageStatus.QUEUED:
+            by_time.setdefault(draft.scheduled_at, []).append(draft.id)
+    return [
+        DELIVER_MESSAGES.job(
+            {"shop_id": str(shop_id), "message_ids": [str(i) for i in ids[n : n + DELIVERY_BATCH]]},
+            scheduled_at=at,
+        )
+        for at, ids in by_time.items()
+        for n in range(0, len(ids), DELIVERY_BATCH)
+    ]

@@ -1,0 +1,118 @@
+"""RecordDeliveryReport: the carrier's word on a message, applied once and only forward.
+
+Reports are deduplicated per (message, status); a status only ever moves forward, so a
+late "sent" never undoes "delivered". Money follows the status: a report of acceptance
+captures a reservation still open (a send interrupted by a crash learns its fate here),
+and a rejection releases it, or refunds it when it was already captured.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from application.billing.debit_wallet import SettleDebits
+from application.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from domain.messages import Charge, MessageStatus, advances, status_from_provider
+
+log = logging.getLogger("blossom.messages")
+
+# Statuses after which the provider has taken (and billed) the message.
+_TAKEN = frozenset(
+    {
+        MessageStatus.SENT,
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.EXPIRED,
+    }
+)
+_REFUSED = frozenset({MessageStatus.REJECTED, MessageStatus.FAILED})
+
+
+class ReportOutcome(StrEnum):
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    STALE = "stale"  # recorded, but the message was already further along
+    UNKNOWN_MESSAGE = "unknown_message"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryReportIn:
+    provider_id: str | None
+    reference: str | None
+    status_word: str | None
+    error_code: str | None
+    reported_at: datetime | None
+    raw: str  # the payload as received, kept (encrypted) as evidence
+
+
+class RecordDeliveryReport:
+    def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uows = uows
+        self._clock = clock
+        self._settle = SettleDebits()
+
+    async def __call__(self, report: DeliveryReportIn) -> tuple[ReportOutcome, MessageStatus]:
+        status = status_from_provider(report.status_word)
+        found = await self._uows.locate_message(_uuid(report.reference), report.provider_id)
+        if found is None:
+            log.warning("delivery report for an unknown message", extra={"status": status})
+            return ReportOutcome.UNKNOWN_MESSAGE, status
+        shop_id, message_id = found
+        now = self._clock.now()
+        async with self._uows.for_shop(shop_id) as uow:
+            locked = await uow.messages.for_update(message_id)
+            if locked is None:
+                return ReportOutcome.UNKNOWN_MESSAGE, status
+            message, charge = locked
+            fresh = await uow.messages.add_report(
+                message_id,
+                status,
+                provider_status=report.status_word,
+                error_code=report.error_code,
+                payload=report.raw,
+                reported_at=report.reported_at,
+                now=now,
+            )
+            if not fresh:
+                return ReportOutcome.DUPLICATE, status
+            if not advances(message.status, status):
+                await uow.commit()
+                return ReportOutcome.STALE, status
+            new_charge = await self._bill(uow, message_id, message.credits, status, charge)
+            detail = f"provider error {report.error_code}" if report.error_code else None
+            await uow.messages.advance(
+                message_id, status, charge=new_charge, detail=detail, at=report.reported_at or now
+            )
+            await uow.commit()
+        return ReportOutcome.APPLIED, status
+
+    async def _bill(
+        self,
+        uow: UnitOfWork,
+        message_id: uuid.UUID,
+        credits: int,
+        status: MessageStatus,
+        charge: Charge,
+    ) -> Charge:
+        pair = [(message_id, credits)]
+        if status in _TAKEN and charge is Charge.RESERVED:
+            await self._settle(uow, captures=pair, reason="provider accepted")
+            return Charge.CAPTURED
+        if status in _REFUSED and charge is Charge.RESERVED:
+            await self._settle(uow, releases=pair, reason=f"provider reported {status}")
+            return Charge.RELEASED
+        if status in _REFUSED and charge is Charge.CAPTURED:
+            await self._settle(uow, refunds=pair, reason=f"provider reported {status}")
+            return Charge.REFUNDED
+        return charge
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(value) if value else None
+    except ValueError:
+        return None

@@ -1,0 +1,286 @@
+"""Messages: one SMS to one phone, from queueing to the carrier's last word (ARCHITECTURE §5).
+
+A message's status only moves forward (contract sms.md §1): a late "sent" report never
+undoes "delivered". Blocked statuses record why a gate stopped a message, so nothing a
+merchant asked for silently vanishes.
+"""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.consent import ConsentState
+from domain.errors import InvalidValue
+from domain.messaging import Encoding
+
+
+class MessageCategory(enum.StrEnum):
+    """Which gates apply: marketing passes all; transactional (order and shipping
+    updates) skips the cap and, when the shop allows, quiet hours; system texts (keyword
+    replies, opt-in and opt-out confirmations, test sends) skip every gate but consent
+    redaction and are still recorded and charged."""
+
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+    SYSTEM = "system"
+
+
+class MessageStatus(enum.StrEnum):
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+    UNKNOWN = "unknown"
+    BLOCKED_CONSENT = "blocked_consent"
+    BLOCKED_CAP = "blocked_cap"
+    BLOCKED_INSUFFICIENT_CREDITS = "blocked_insufficient_credits"
+    DUPLICATE = "duplicate"
+
+    @property
+    def blocked(self) -> bool:
+        return self in BLOCKED
+
+    @property
+    def final(self) -> bool:
+        return self in FINAL or self in BLOCKED
+
+
+BLOCKED = frozenset(
+    {
+        MessageStatus.BLOCKED_CONSENT,
+        MessageStatus.BLOCKED_CAP,
+        MessageStatus.BLOCKED_INSUFFICIENT_CREDITS,
+        MessageStatus.DUPLICATE,
+    }
+)
+FINAL = frozenset(
+    {
+        MessageStatus.DELIVERED,
+        MessageStatus.UNDELIVERED,
+        MessageStatus.FAILED,
+        MessageStatus.EXPIRED,
+        MessageStatus.REJECTED,
+    }
+)
+# How far along a message is; a report may only move it to a higher rank. `unknown`
+# (a report we could not read, or a send whose outcome we could not learn) sits above
+# `sent` so a later real report still replaces it.
+_RANK = {
+    MessageStatus.QUEUED: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.UNKNOWN: 3,
+    **dict.fromkeys(FINAL, 4),
+}
+
+# Provider words for delivery states (sms.md §1), compared upper-cased.
+_PROVIDER_STATUSES = {
+    MessageStatus.DELIVERED: ("DELIVERED", "DELIVRD"),
+    MessageStatus.UNDELIVERED: ("UNDELIVERABLE", "UNDELIVERED", "UNDELIV", "FAILURE", "FAILED"),
+    MessageStatus.EXPIRED: ("EXPIRED",),
+    MessageStatus.REJECTED: ("REJECTED", "REJECTD"),
+    MessageStatus.SENT: ("SENT", "BUFFERED", "ACCEPTD", "ACCEPTED", "ENROUTE"),
+}
+_FROM_PROVIDER = {word: status for status, words in _PROVIDER_STATUSES.items() for word in words}
+
+
+def status_from_provider(word: str | None) -> MessageStatus:
+    """Our status for a provider's delivery word; `unknown` when we cannot read it."""
+    return _FROM_PROVIDER.get((word or "").strip().upper(), MessageStatus.UNKNOWN)
+
+
+def advances(current: MessageStatus, new: MessageStatus) -> bool:
+    """Whether `new` moves a message forward from `current` (never back, never sideways
+    between two final states: the first final word stands)."""
+    if current.blocked or current in FINAL:
+        return False
+    return _RANK[new] > _RANK[current]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    to: str  # E.164
+    country: str | None
+    text: str
+    category: MessageCategory
+    source: str  # what asked for it: "campaign:<id>", "automation:checkout", "keyword:stop" …
+    status: MessageStatus
+    encoding: Encoding
+    segments: int
+    credits: int
+    price_version: str
+    idempotency_key: str
+    dedupe_key: str | None
+    scheduled_at: datetime | None
+    created_at: datetime
+    provider_id: str | None = None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One line of a message's history."""
+
+    status: MessageStatus
+    at: datetime
+    detail: str | None = None
+
+
+DEFAULT_FOOTER = "Reply STOP to opt out"
+DEFAULT_HELP = "{shop}: for help reply to this message or contact the store. Reply STOP to opt out."
+STOP_CONFIRMATION = (
+    "{shop}: you are unsubscribed and will receive no more messages. Reply START to resubscribe."
+)
+START_CONFIRMATION = "{shop}: you are subscribed again. Reply HELP for help, STOP to opt out."
+OPT_IN_CONFIRMATION = (
+    "{shop}: thanks, you are subscribed. Msg frequency varies. Msg & data rates may apply. "
+    "Reply HELP for help, STOP to opt out."
+)
+DOUBLE_OPT_IN_REQUEST = (
+    "{shop}: reply Y to confirm you want texts from us. Msg & data rates may apply. "
+    "Reply STOP to opt out."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SendingPolicy:
+    """A shop's sending rules, from its settings; every field has the safe default.
+
+    The cap defaults to three marketing texts per contact per 24 hours, the strictest
+    state limit in the contract (Florida, Oklahoma, Maryland), so one default is lawful
+    everywhere.
+    """
+
+    cap_count: int = 3
+    cap_window: timedelta = timedelta(hours=24)
+    transactional_bypass_quiet_hours: bool = True
+    transactional_requires_subscription: bool = False
+    footer: str = DEFAULT_FOOTER
+    help_text: str = DEFAULT_HELP
+    sender: str | None = None
+    opt_out_words: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, object]) -> SendingPolicy:
+        raw = settings.get("messaging") or {}
+        if not isinstance(raw, Mapping):
+            raise InvalidValue("messaging settings must be an object")
+        cap = _integer(raw, "cap_count", 3, 0, 100)
+        hours = _integer(raw, "cap_window_hours", 24, 1, 24 * 30)
+        words = raw.get("opt_out_words") or ()
+        if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
+            raise InvalidValue("opt_out_words must be a list of words")
+        return cls(
+            cap_count=cap,
+            cap_window=timedelta(hours=hours),
+            transactional_bypass_quiet_hours=bool(
+                raw.get("transactional_bypass_quiet_hours", True)
+            ),
+            transactional_requires_subscription=bool(
+                raw.get("transactional_requires_subscription", False)
+            ),
+            footer=_text(raw, "footer", DEFAULT_FOOTER, 80),
+            help_text=_text(raw, "help_text", DEFAULT_HELP, 300),
+            sender=_text(raw, "sender", "", 14) or None,
+            opt_out_words=tuple(w.strip() for w in words if w.strip()),
+        )
+
+
+def _integer(raw: Mapping[str, object], key: str, default: int, low: int, high: int) -> int:
+    value = raw.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidValue(f"{key} must be a whole number from {low} to {high}")
+    return value
+
+
+def _text(raw: Mapping[str, object], key: str, default: str, longest: int) -> str:
+    value = raw.get(key, default)
+    if not isinstance(value, str) or len(value) > longest:
+        raise InvalidValue(f"{key} must be text of at most {longest} characters")
+    return value.strip()
+
+
+def compose(text: str, category: MessageCategory, brand: str, footer: str) -> str:
+    """The text as sent: a marketing text names the brand and says how to opt out
+    (contract sms.md §6); other texts go as written."""
+    body = text.strip()
+    if category is not MessageCategory.MARKETING:
+        return body
+    if brand and brand.casefold() not in body.casefold():
+        body = f"{brand}: {body}"
+    if footer and "STOP" not in body.upper():
+        body = f"{body}\n{footer}"
+    return body
+
+
+def consent_allows(category: MessageCategory, state: ConsentState, policy: SendingPolicy) -> bool:
+    """Marketing only to subscribed contacts; transactional texts to anyone who has not
+    opted out (or only subscribed ones, per shop); system texts (confirmations, keyword
+    replies) to anyone whose data still exists."""
+    if state is ConsentState.REDACTED:
+        return False
+    if category is MessageCategory.MARKETING or (
+        category is MessageCategory.TRANSACTIONAL and policy.transactional_requires_subscription
+    ):
+        return state is ConsentState.SUBSCRIBED
+    if category is MessageCategory.TRANSACTIONAL:
+        return state is not ConsentState.UNSUBSCRIBED
+    return True
+
+
+class Charge(enum.StrEnum):
+    """Where a message's credits stand; each step is one ledger entry (`message:{id}:…`)."""
+
+    NONE = "none"  # blocked before any reservation
+    RESERVED = "reserved"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt made of a claimed message."""
+
+    message_id: uuid.UUID
+    status: MessageStatus
+    charge: Charge
+    provider_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None  # set when it goes back to `queued`
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """What the gates need to know about a contact."""
+
+    contact_id: uuid.UUID | None  # None for a number that is not a contact
+    phone: str | None  # None once redacted
+    country: str | None
+    timezone: str
+    consent_state: ConsentState
+
+
+@dataclass(frozen=True, slots=True)
+class InboundText:
+    id: uuid.UUID
+    shop_id: uuid.UUID
+    contact_id: uuid.UUID | None
+    provider_id: str | None
+    sender: str
+    receiver: str
+    text: str
+    keyword: str
+    received_at: datetime

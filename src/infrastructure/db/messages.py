@@ -1,0 +1,549 @@
+"""Messages, their status history, provider reports and inbound texts.
+
+Hot paths are set-based: a batch of messages is inserted, claimed and settled with one
+statement each (parallel arrays unnested into rows), never a statement per message.
+Phone numbers and texts are encrypted at rest like every other piece of personal data.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from advanced_alchemy.base import UUIDv7Base
+from advanced_alchemy.types import DateTimeUTC
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from uuid_utils.compat import uuid7
+
+from application.ports import Cipher
+from domain.messages import (
+    Charge,
+    InboundText,
+    Message,
+    MessageCategory,
+    MessageStatus,
+    Outcome,
+    StatusChange,
+)
+from domain.messaging import Encoding
+
+
+class MessageModel(UUIDv7Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "idempotency_key", name="uq_messages_idempotency"),
+        Index("ix_messages_shop_created", "shop_id", "created_at", "id"),
+        Index("ix_messages_shop_contact_created", "shop_id", "contact_id", "created_at"),
+        Index(
+            "ix_messages_shop_dedupe",
+            "shop_id",
+            "dedupe_key",
+            "created_at",
+            postgresql_where=text("dedupe_key IS NOT NULL"),
+        ),
+        Index(
+            "ix_messages_provider_id",
+            "provider_id",
+            postgresql_where=text("provider_id IS NOT NULL"),
+        ),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    recipient: Mapped[str] = mapped_column(Text)  # encrypted E.164
+    country: Mapped[str | None] = mapped_column(String(2))
+    body: Mapped[str] = mapped_column(Text)  # encrypted
+    category: Mapped[str] = mapped_column(String(16))
+    source: Mapped[str] = mapped_column(String(100))
+    status: Mapped[str] = mapped_column(String(32))
+    charge: Mapped[str] = mapped_column(String(12))
+    encoding: Mapped[str] = mapped_column(String(8))
+    segments: Mapped[int] = mapped_column(Integer)
+    credits: Mapped[int] = mapped_column(Integer)
+    price_version: Mapped[str] = mapped_column(String(64))
+    idempotency_key: Mapped[str] = mapped_column(String(200))
+    dedupe_key: Mapped[str | None] = mapped_column(String(200))
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    error: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    scheduled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    sent_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+    updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class MessageEventModel(UUIDv7Base):
+    __tablename__ = "message_events"
+    __table_args__ = (Index("ix_message_events_message", "message_id", "at"),)
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class MessageReportModel(UUIDv7Base):
+    """Delivery reports as received (raw payload encrypted), deduplicated per status."""
+
+    __tablename__ = "message_reports"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "message_id", "status", name="uq_message_reports_status"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(32))
+    provider_status: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[str] = mapped_column(Text)  # encrypted
+    reported_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+class InboundMessageModel(UUIDv7Base):
+    __tablename__ = "inbound_messages"
+    __table_args__ = (
+        Index(
+            "uq_inbound_messages_provider",
+            "shop_id",
+            "provider_id",
+            unique=True,
+            postgresql_where=text("provider_id IS NOT NULL"),
+        ),
+        Index("ix_inbound_messages_shop_received", "shop_id", "received_at", "id"),
+    )
+
+    shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("contacts.id", ondelete="SET NULL")
+    )
+    provider_id: Mapped[str | None] = mapped_column(String(100))
+    sender: Mapped[str] = mapped_column(Text)  # encrypted E.164
+    receiver: Mapped[str] = mapped_column(String(20))
+    body: Mapped[str] = mapped_column(Text)  # encrypted
+    keyword: Mapped[str] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
+
+
+# Transaction-level advisory locks, taken in one sorted statement so two batches that
+# share keys always lock them in the same order and cannot deadlock.
+_LOCK = text(
+    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
+    "FROM (SELECT DISTINCT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS keys"
+)
+
+_INSERT = text(
+    """
+    WITH m AS (
+        INSERT INTO messages (id, shop_id, contact_id, recipient, country, body, category,
+            source, status, charge, encoding, segments, credits, price_version,
+            idempotency_key, dedupe_key, scheduled_at, error, created_at, updated_at)
+        SELECT u.id, :shop_id, u.contact_id, u.recipient, u.country, u.body, u.category,
+            u.source, u.status, u.charge, u.encoding, u.segments, u.credits, :price_version,
+            u.idempotency_key, u.dedupe_key, u.scheduled_at, u.error, :now, :now
+          FROM unnest(CAST(:ids AS uuid[]), CAST(:contact_ids AS uuid[]),
+               CAST(:recipients AS text[]), CAST(:countries AS varchar[]),
+               CAST(:bodies AS text[]), CAST(:categories AS varchar[]),
+               CAST(:sources AS varchar[]), CAST(:statuses AS varchar[]),
+               CAST(:charges AS varchar[]), CAST(:encodings AS varchar[]),
+               CAST(:segments AS integer[]), CAST(:credits AS integer[]),
+               CAST(:idempotency_keys AS varchar[]), CAST(:dedupe_keys AS varchar[]),
+               CAST(:scheduled_ats AS timestamptz[]), CAST(:errors AS text[]))
+            AS u(id, contact_id, recipient, country, body, category, source, status, charge,
+                 encoding, segments, credits, idempotency_key, dedupe_key, scheduled_at, error)
+        RETURNING id, status, error
+    )
+    INSERT INTO message_events (id, shop_id, message_id, status, detail, at)
+    SELECT gen_random_uuid(), :shop_id, m.id, m.status, m.error, :now FROM m
+    """
+)
+
+# Claim queued messages (and `sending` ones whose claim is older than the lease: their
+# worker died mid-send) for this attempt; report what each was before the claim.
+_CLAIM = text(
+    """
+    WITH old AS (
+        SELECT id, status FROM messages
+         WHERE shop_id = :shop_id AND id = ANY(CAST(:ids AS uuid[]))
+           AND (status = 'queued' OR (status = 'sending' AND claimed_at < :lease_start))
+         ORDER BY id
+           FOR UPDATE
+    )
+    UPDATE messages m
+       SET status = 'sending', claimed_at = :now, attempts = m.attempts + 1, updated_at = :now
+      FROM old
+     WHERE m.id = old.id
+    RETURNING m.id, old.status, m.recipient, m.body, m.encoding, m.credits, m.attempts,
+              m.category, m.source, m.contact_id, m.country, m.segments, m.price_version,
+              m.idempotency_key, m.dedupe_key, m.scheduled_at, m.created_at
+    """
+)
+_STILL_CLAIMED = text(
+    "SELECT max(claimed_at) FROM messages WHERE shop_id = :shop_id "
+    "AND id = ANY(CAST(:ids AS uuid[])) AND status = 'sending'"
+)
+
+_SETTLE = text(
+    """
+    WITH u AS (
+        SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:statuses AS varchar[]),
+            CAST(:provider_ids AS varchar[]), CAST(:errors AS text[]),
+            CAST(:charges AS varchar[]), CAST(:scheduled_ats AS timestamptz[]))
+            AS u(id, status, provider_id, error, charge, scheduled_at)
+    ), m AS (
+        UPDATE messages m
+           SET status = u.status, provider_id = coalesce(u.provider_id, m.provider_id),
+               error = u.error, charge = u.charge, scheduled_at = u.scheduled_at,
+               sent_at = CASE WHEN u.status = 'sent' THEN :now ELSE m.sent_at END,
+               finished_at = CASE WHEN u.status IN ('failed', 'rejected') THEN :now
+                                  ELSE m.finished_at END,
+               claimed_at = NULL, updated_at = :now
+          FROM u
+         WHERE m.id = u.id AND m.shop_id = :shop_id AND m.status = 'sending'
+        RETURNING m.id, m.status, m.error
+    )
+    INSERT INTO message_events (id, shop_id, message_id, status, detail, at)
+    SELECT gen_random_uuid(), :shop_id, m.id, m.status, m.error, :now FROM m
+    RETURNING message_id
+    """
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    message: Message
+    interrupted: bool  # it was `sending` already: a previous attempt died mid-send
+
+
+class SqlMessages:
+    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher) -> None:
+        self._session = session
+        self._shop_id = shop_id
+        self._cipher = cipher
+
+    async def lock(self, keys: Sequence[str]) -> None:
+        if keys:
+            await self._session.execute(_LOCK, {"keys": [f"{self._shop_id}:{k}" for k in keys]})
+
+    async def existing(self, idempotency_keys: Sequence[str]) -> dict[str, uuid.UUID]:
+        rows = await self._session.execute(
+            select(MessageModel.idempotency_key, MessageModel.id).where(
+                MessageModel.shop_id == self._shop_id,
+                MessageModel.idempotency_key.in_(idempotency_keys),
+            )
+        )
+        return {key: message_id for key, message_id in rows}
+
+    async def marketing_counts(
+        self, contact_ids: Sequence[uuid.UUID], since: datetime
+    ) -> dict[uuid.UUID, int]:
+        rows = await self._session.execute(
+            text(
+                "SELECT contact_id, count(*) FROM messages WHERE shop_id = :shop_id "
+                "AND contact_id = ANY(CAST(:ids AS uuid[])) AND category = 'marketing' "
+                "AND charge <> 'none' AND coalesce(scheduled_at, created_at) >= :since "
+                "GROUP BY contact_id"
+            ),
+            {"shop_id": self._shop_id, "ids": list(contact_ids), "since": since},
+        )
+        return {contact_id: count for contact_id, count in rows}
+
+    async def recent_dedupe_keys(self, keys: Sequence[str], since: datetime) -> set[str]:
+        rows = await self._session.scalars(
+            select(MessageModel.dedupe_key).where(
+                MessageModel.shop_id == self._shop_id,
+                MessageModel.dedupe_key.in_(keys),
+                MessageModel.created_at >= since,
+                MessageModel.charge != "none",
+            )
+        )
+        return {key for key in rows if key}
+
+    async def add_many(self, messages: Sequence[Message], now: datetime) -> None:
+        if not messages:
+            return
+        encrypt = self._cipher.encrypt
+        await self._session.execute(
+            _INSERT,
+            {
+                "shop_id": self._shop_id,
+                "now": now,
+                "price_version": messages[0].price_version,
+                "ids": [m.id for m in messages],
+                "contact_ids": [m.contact_id for m in messages],
+                "recipients": [encrypt(m.to, context=f"messages.to:{m.id}") for m in messages],
+                "countries": [m.country for m in messages],
+                "bodies": [encrypt(m.text, context=f"messages.text:{m.id}") for m in messages],
+                "categories": [m.category.value for m in messages],
+                "sources": [m.source for m in messages],
+                "statuses": [m.status.value for m in messages],
+                "charges": [
+                    (Charge.NONE if m.status.blocked else Charge.RESERVED).value for m in messages
+                ],
+                "encodings": [m.encoding.value for m in messages],
+                "segments": [m.segments for m in messages],
+                "credits": [m.credits for m in messages],
+                "idempotency_keys": [m.idempotency_key for m in messages],
+                "dedupe_keys": [m.dedupe_key for m in messages],
+                "scheduled_ats": [m.scheduled_at for m in messages],
+                "errors": [m.error for m in messages],
+            },
+        )
+
+    async def claim(
+        self, ids: Sequence[uuid.UUID], now: datetime, lease_start: datetime
+    ) -> list[Claimed]:
+        rows = await self._session.execute(
+            _CLAIM,
+            {"shop_id": self._shop_id, "ids": list(ids), "now": now, "lease_start": lease_start},
+        )
+        return [
+            Claimed(
+                Message(
+                    id=r.id,
+                    shop_id=self._shop_id,  # type: ignore[arg-type]  # tenant scope
+                    contact_id=r.contact_id,
+                    to=self._cipher.decrypt(r.recipient, context=f"messages.to:{r.id}"),
+                    country=r.country,
+                    text=self._cipher.decrypt(r.body, context=f"messages.text:{r.id}"),
+                    category=MessageCategory(r.category),
+                    source=r.source,
+                    status=MessageStatus.SENDING,
+                    encoding=Encoding(r.encoding),
+                    segments=r.segments,
+                    credits=r.credits,
+                    price_version=r.price_version,
+                    idempotency_key=r.idempotency_key,
+                    dedupe_key=r.dedupe_key,
+                    scheduled_at=r.scheduled_at,
+                    created_at=r.created_at,
+                    attempts=r.attempts,
+                ),
+                interrupted=r.status == MessageStatus.SENDING,
+            )
+            for r in rows
+        ]
+
+    async def claimed_until(self, ids: Sequence[uuid.UUID]) -> datetime | None:
+        """When the latest live claim among `ids` was taken (None when none is `sending`)."""
+        return await self._session.scalar(
+            _STILL_CLAIMED, {"shop_id": self._shop_id, "ids": list(ids)}
+        )
+
+    async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> int:
+        """Record what became of claimed messages; returns how many were still claimed."""
+        if not outcomes:
+            return 0
+        rows = await self._session.execute(
+            _SETTLE,
+            {
+                "shop_id": self._shop_id,
+                "now": now,
+                "ids": [o.message_id for o in outcomes],
+                "statuses": [o.status.value for o in outcomes],
+                "provider_ids": [o.provider_id for o in outcomes],
+                "errors": [o.error for o in outcomes],
+                "charges": [o.charge.value for o in outcomes],
+                "scheduled_ats": [o.retry_at for o in outcomes],
+            },
+        )
+        return len(rows.all())
+
+    async def get(self, message_id: uuid.UUID) -> Message | None:
+        row = await self._session.get(MessageModel, message_id)
+        if row is None or row.shop_id != self._shop_id:
+            return None
+        return self._message(row)
+
+    async def history(self, message_id: uuid.UUID) -> list[StatusChange]:
+        rows = await self._session.scalars(
+            select(MessageEventModel)
+            .where(
+                MessageEventModel.shop_id == self._shop_id,
+                MessageEventModel.message_id == message_id,
+            )
+            .order_by(MessageEventModel.at, MessageEventModel.id)
+        )
+        return [StatusChange(MessageStatus(r.status), r.at, r.detail) for r in rows]
+
+    async def page(
+        self,
+        *,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None = None,
+        status: MessageStatus | None = None,
+        contact_id: uuid.UUID | None = None,
+        source: str | None = None,
+        created_from: datetime | None = None,
+        created_to: datetime | None = None,
+    ) -> list[Message]:
+        query = select(MessageModel).where(MessageModel.shop_id == self._shop_id)
+        if before is not None:
+            at, last = before
+            query = query.where(
+                (MessageModel.created_at < at)
+                | ((MessageModel.created_at == at) & (MessageModel.id < last))
+            )
+        if status is not None:
+            query = query.where(MessageModel.status == status.value)
+        if contact_id is not None:
+            query = query.where(MessageModel.contact_id == contact_id)
+        if source is not None:
+            query = query.where(MessageModel.source == source)
+        if created_from is not None:
+            query = query.where(MessageModel.created_at >= created_from)
+        if created_to is not None:
+            query = query.where(MessageModel.created_at < created_to)
+        query = query.order_by(MessageModel.created_at.desc(), MessageModel.id.desc()).limit(limit)
+        return [self._message(r) for r in await self._session.scalars(query)]
+
+    async def for_update(self, message_id: uuid.UUID) -> tuple[Message, Charge] | None:
+        """The message and its charge state, locked for a report to move it."""
+        row = await self._session.get(MessageModel, message_id, with_for_update=True)
+        if row is None or row.shop_id != self._shop_id:
+            return None
+        return self._message(row), Charge(row.charge)
+
+    async def add_report(
+        self,
+        message_id: uuid.UUID,
+        status: MessageStatus,
+        *,
+        provider_status: str | None,
+        error_code: str | None,
+        payload: str,
+        reported_at: datetime | None,
+        now: datetime,
+    ) -> bool:
+        """Store a report; False when this message already had a report of this status."""
+        report_id = uuid7()
+        inserted = await self._session.scalar(
+            text(
+                "INSERT INTO message_reports (id, shop_id, message_id, status, provider_status,"
+                " error_code, payload, reported_at, received_at) VALUES (:id, :shop_id,"
+                " :message_id, :status, :provider_status, :error_code, :payload, :reported_at,"
+                " :now) ON CONFLICT ON CONSTRAINT uq_message_reports_status DO NOTHING"
+                " RETURNING id"
+            ),
+            {
+                "id": report_id,
+                "shop_id": self._shop_id,
+                "message_id": message_id,
+                "status": status.value,
+                "provider_status": (provider_status or "")[:64] or None,
+                "error_code": (error_code or "")[:64] or None,
+                "payload": self._cipher.encrypt(payload, context=f"message_reports:{report_id}"),
+                "reported_at": reported_at,
+                "now": now,
+            },
+        )
+        return inserted is not None
+
+    async def advance(
+        self,
+        message_id: uuid.UUID,
+        status: MessageStatus,
+        *,
+        charge: Charge,
+        detail: str | None,
+        at: datetime,
+    ) -> None:
+        await self._session.execute(
+            text(
+                "WITH m AS (UPDATE messages SET status = :status, charge = :charge,"
+                " error = coalesce(:detail, error), updated_at = :at,"
+                " finished_at = CASE WHEN :final THEN :at ELSE finished_at END"
+                " WHERE id = :id AND shop_id = :shop_id RETURNING id)"
+                " INSERT INTO message_events (id, shop_id, message_id, status, detail, at)"
+                " SELECT :event_id, :shop_id, m.id, :status, :detail, :at FROM m"
+            ),
+            {
+                "id": message_id,
+                "shop_id": self._shop_id,
+                "status": status.value,
+                "charge": charge.value,
+                "detail": detail,
+                "at": at,
+                "final": status.final,
+                "event_id": uuid7(),
+            },
+        )
+
+    async def add_inbound(self, inbound: InboundText) -> bool:
+        """Store an inbound text; False when the provider already delivered this one."""
+        inserted = await self._session.scalar(
+            text(
+                "INSERT INTO inbound_messages (id, shop_id, contact_id, provider_id, sender,"
+                " receiver, body, keyword, received_at) VALUES (:id, :shop_id, :contact_id,"
+                " :provider_id, :sender, :receiver, :body, :keyword, :received_at)"
+                " ON CONFLICT (shop_id, provider_id) WHERE provider_id IS NOT NULL DO NOTHING"
+                " RETURNING id"
+            ),
+            {
+                "id": inbound.id,
+                "shop_id": self._shop_id,
+                "contact_id": inbound.contact_id,
+                "provider_id": inbound.provider_id,
+                "sender": self._cipher.encrypt(inbound.sender, context=f"inbound:{inbound.id}"),
+                "receiver": inbound.receiver,
+                "body": self._cipher.encrypt(inbound.text, context=f"inbound.text:{inbound.id}"),
+                "keyword": inbound.keyword,
+                "received_at": inbound.received_at,
+            },
+        )
+        return inserted is not None
+
+    async def inbound_page(self, *, limit: int) -> list[InboundText]:
+        rows = await self._session.scalars(
+            select(InboundMessageModel)
+            .where(InboundMessageModel.shop_id == self._shop_id)
+            .order_by(InboundMessageModel.received_at.desc(), InboundMessageModel.id.desc())
+            .limit(limit)
+        )
+        return [
+            InboundText(
+                id=r.id,
+                shop_id=r.shop_id,
+                contact_id=r.contact_id,
+                provider_id=r.provider_id,
+                sender=self._cipher.decrypt(r.sender, context=f"inbound:{r.id}"),
+                receiver=r.receiver,
+                text=self._cipher.decrypt(r.body, context=f"inbound.text:{r.id}"),
+                keyword=r.keyword,
+                received_at=r.received_at,
+            )
+            for r in rows
+        ]
+
+    def _message(self, row: MessageModel) -> Message:
+        return Message(
+            id=row.id,
+            shop_id=row.shop_id,
+            contact_id=row.contact_id,
+            to=self._cipher.decrypt(row.recipient, context=f"messages.to:{row.id}"),
+            country=row.country,
+            text=self._cipher.decrypt(row.body, context=f"messages.text:{row.id}"),
+            category=MessageCategory(row.category),
+            source=row.source,
+            status=MessageStatus(row.status),
+            encoding=Encoding(row.encoding),
+            segments=row.segments,
+            credits=row.credits,
+            price_version=row.price_version,
+            idempotency_key=row.idempotency_key,
+            dedupe_key=row.dedupe_key,
+            scheduled_at=row.scheduled_at,
+            created_at=row.created_at,
+            provider_id=row.provider_id,
+            error=row.error,
+            attempts=row.attempts,
+        )

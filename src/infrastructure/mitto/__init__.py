@@ -1,0 +1,1 @@
+"""Mitto SMS: the production gateway, a development simulator, a fake server and report parsing."""

@@ -1,0 +1,280 @@
+"""`/api/v1/messages` (list, read with history, test send) and Mitto's callbacks."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated
+
+import msgspec
+from litestar import Controller, Request, get, post, route
+from litestar.di import NamedDependency
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    NotFoundException,
+    ValidationException,
+)
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from opentelemetry import trace
+
+from application.messaging.queue_messages import OutgoingMessage
+from application.messaging.receive_inbound_text import InboundTextIn
+from application.messaging.record_delivery_report import DeliveryReportIn
+from application.ports import RateLimit
+from domain.consent import ConsentState
+from domain.messages import Message, MessageCategory, MessageStatus, Recipient
+from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
+from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
+from interfaces.bootstrap import Container
+from interfaces.http.cursors import decode_cursor, encode_cursor
+from interfaces.http.session import CurrentShop
+
+log = logging.getLogger("blossom.messages")
+tracer = trace.get_tracer("blossom.messages")
+
+# Test sends cost the merchant real credits and reach real phones: a handful an hour.
+TEST_SEND_LIMIT = RateLimit(rate=20, period_seconds=3600, burst=5)
+
+
+class StatusChangeView(msgspec.Struct, frozen=True):
+    status: str
+    at: datetime
+    detail: str | None
+
+
+class MessageView(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    contact_id: uuid.UUID | None
+    to: str
+    country: str | None
+    text: str
+    category: str
+    source: str
+    status: str
+    encoding: str
+    segments: int
+    credits: int
+    price_version: str
+    scheduled_at: datetime | None
+    created_at: datetime
+    provider_id: str | None
+    error: str | None
+    attempts: int
+    history: list[StatusChangeView] | None = None
+
+    @classmethod
+    def of(cls, m: Message, history: list[StatusChangeView] | None = None) -> MessageView:
+        return cls(
+            id=m.id,
+            contact_id=m.contact_id,
+            to=m.to,
+            country=m.country,
+            text=m.text,
+            category=m.category.value,
+            source=m.source,
+            status=m.status.value,
+            encoding=m.encoding.value,
+            segments=m.segments,
+            credits=m.credits,
+            price_version=m.price_version,
+            scheduled_at=m.scheduled_at,
+            created_at=m.created_at,
+            provider_id=m.provider_id,
+            error=m.error,
+            attempts=m.attempts,
+            history=history,
+        )
+
+
+class MessagePage(msgspec.Struct, frozen=True):
+    items: list[MessageView]
+    next_cursor: str | None
+
+
+class TestSendIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    phone: Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
+    text: Annotated[str, msgspec.Meta(min_length=1, max_length=1600)]
+
+
+class QueuedView(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    status: str
+    scheduled_at: datetime | None
+
+
+class MessageController(Controller):
+    path = "/messages"
+    tags = ["messages"]
+
+    @get("/", summary="Messages, newest first, with cursor pagination and filters")
+    async def list_messages(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None,
+        status: FromQuery[MessageStatus | None] = None,
+        contact_id: FromQuery[uuid.UUID | None] = None,
+        source: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        created_from: FromQuery[datetime | None] = None,
+        created_to: FromQuery[datetime | None] = None,
+    ) -> MessagePage:
+        async with container.uow.for_shop(shop.id) as uow:
+            found = await uow.messages.page(
+                limit=limit + 1,
+                before=decode_cursor(cursor) if cursor else None,
+                status=status,
+                contact_id=contact_id,
+                source=source,
+                created_from=created_from,
+                created_to=created_to,
+            )
+        more = len(found) > limit
+        items = found[:limit]
+        return MessagePage(
+            items=[MessageView.of(m) for m in items],
+            next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
+        )
+
+    @get("/{message_id:uuid}", summary="One message with its status history")
+    async def get_message(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        message_id: FromPath[uuid.UUID],
+    ) -> MessageView:
+        async with container.uow.for_shop(shop.id) as uow:
+            message = await uow.messages.get(message_id)
+            if message is None:
+                raise NotFoundException(detail="no such message")
+            history = await uow.messages.history(message_id)
+        return MessageView.of(
+            message, [StatusChangeView(h.status.value, h.at, h.detail) for h in history]
+        )
+
+    @post("/test", status_code=202, summary="Send a test text to a phone (rate limited)")
+    async def test_send(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        data: JSONBody[TestSendIn],
+    ) -> QueuedView:
+        decision = await container.rate_limiter.acquire(f"test-send:{shop.id}", TEST_SEND_LIMIT)
+        if not decision.allowed:
+            raise HTTPException(
+                status_code=429,
+                detail="too many test sends; try again later",
+                headers={"Retry-After": str(max(1, round(decision.retry_after_seconds)))},
+            )
+        phone = container.phones.parse(data.phone, shop.country)
+        request = OutgoingMessage(
+            text=data.text,
+            category=MessageCategory.SYSTEM,
+            source="test",
+            idempotency_key=f"test:{container.ids.new_id()}",
+            direct=Recipient(
+                None,
+                phone.e164,
+                phone.region,
+                phone.timezone or shop.timezone,
+                ConsentState.UNKNOWN,
+            ),
+        )
+        async with container.uow.for_shop(shop.id) as uow:
+            [queued] = await container.queue_messages()(uow, shop, [request])
+            await uow.commit()
+        MESSAGES.labels(queued.status.value, MessageCategory.SYSTEM.value).inc()
+        return QueuedView(queued.message_id, queued.status.value, queued.scheduled_at)
+
+
+class MittoCallbackController(Controller):
+    """Mitto signs nothing: the callback URLs carry a per-deployment secret (sms.md §1)."""
+
+    path = "/webhooks/mitto"
+    tags = ["webhooks"]
+    include_in_schema = False
+
+    @route("/dlr", http_method=["GET", "POST"], status_code=200, summary="Delivery reports")
+    async def delivery_report(
+        self, request: Request, container: NamedDependency[Container]
+    ) -> dict[str, str]:
+        fields = await _callback_fields(request, container)
+        try:
+            report = parse_delivery_report(fields)
+        except ValueError as exc:
+            SMS_REPORTS.labels("dlr", "malformed").inc()
+            raise ValidationException(detail=str(exc)) from None
+        with tracer.start_as_current_span("mitto.delivery_report"):
+            outcome, status = await container.record_delivery_report()(
+                DeliveryReportIn(
+                    provider_id=report.provider_id,
+                    reference=report.reference,
+                    status_word=report.status_word,
+                    error_code=report.error_code,
+                    reported_at=report.reported_at,
+                    raw=json.dumps(fields, default=str),
+                )
+            )
+        SMS_REPORTS.labels("dlr", outcome.value).inc()
+        if status is MessageStatus.UNKNOWN:
+            log.warning("unreadable delivery status", extra={"status_word": report.status_word})
+        return {"status": outcome.value}
+
+    @post("/inbound", status_code=200, summary="Inbound texts (replies, STOP, HELP …)")
+    async def inbound(
+        self, request: Request, container: NamedDependency[Container]
+    ) -> dict[str, str]:
+        fields = await _callback_fields(request, container)
+        try:
+            sms = parse_inbound(fields)
+        except ValueError as exc:
+            SMS_REPORTS.labels("inbound", "malformed").inc()
+            raise ValidationException(detail=str(exc)) from None
+        with tracer.start_as_current_span("mitto.inbound"):
+            result = await container.receive_inbound_text()(
+                InboundTextIn(
+                    provider_id=sms.provider_id,
+                    sender=sms.sender,
+                    receiver=sms.receiver,
+                    text=sms.text,
+                    received_at=sms.received_at,
+                )
+            )
+        SMS_REPORTS.labels("inbound", result.outcome).inc()
+        return {"status": result.outcome, "keyword": result.keyword.value}
+
+
+async def _callback_fields(request: Request, container: Container) -> dict[str, object]:
+    """Query string, form or JSON body, merged (Mitto's shapes are not fixed), once the
+    secret in the URL is checked in constant time."""
+    token = request.query_params.get("token", "")
+    expected = container.settings.mitto_webhook_secret
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        SMS_REPORTS.labels("callback", "rejected").inc()
+        raise NotAuthorizedException(detail="callback token missing or wrong")
+    fields: dict[str, object] = {k: v for k, v in request.query_params.items() if k != "token"}
+    body = await request.body()
+    if not body:
+        return fields
+    content_type = request.headers.get("content-type", "")
+    if "json" in content_type or body.lstrip()[:1] in (b"{", b"["):
+        fields.update(_json_object(body))
+    else:
+        form = await request.form()
+        fields.update({k: v for k, v in form.items() if isinstance(v, str)})
+    return fields
+
+
+def _json_object(body: bytes) -> Mapping[str, object]:
+    try:
+        value = json.loads(body)
+    except ValueError:
+        raise ValidationException(detail="body is not valid JSON") from None
+    if not isinstance(value, dict):
+        raise ValidationException(detail="body must be a JSON object")
+    return value

@@ -1,0 +1,234 @@
+"""Mitto's callbacks through the real app: delivery reports move messages forward once,
+inbound keywords change consent for the shop whose number was texted, and nothing is
+accepted without the callback secret."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from application.messaging.queue_messages import OutgoingMessage
+from domain.consent import ConsentSource, ConsentState
+from domain.messages import MessageCategory, MessageStatus
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.support.http import client
+from tests.support.messaging import CALLBACK_SECRET, add_contacts, fake_mitto_container, fund
+from tests.support.queue import drain
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+DLR = f"/webhooks/mitto/dlr?token={CALLBACK_SECRET}"
+INBOUND = f"/webhooks/mitto/inbound?token={CALLBACK_SECRET}"
+
+
+async def _sent_message(container, shop, contact) -> uuid.UUID:
+    request = OutgoingMessage(
+        text="Your order has shipped",
+        category=MessageCategory.TRANSACTIONAL,
+        source="test",
+        idempotency_key=f"test:{uuid.uuid4()}",
+        contact_id=contact.id,
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        [queued] = await container.queue_messages()(uow, await uow.shops.get(shop.id), [request])
+        await uow.commit()
+    await drain(container, "messages")
+    return queued.message_id
+
+
+async def _message(container, shop, message_id):
+    async with container.uow.for_shop(shop.id) as uow:
+        return await uow.messages.get(message_id)
+
+
+async def _with_number(container, number: str):
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.shops.get(shop.id)
+        stored.settings = {"messaging": {"sender": number}}
+        await uow.shops.save(stored)
+        await uow.commit()
+    await fund(container, shop, 1000)
+    return stored
+
+
+async def test_delivery_reports_move_a_message_forward_once(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 1000)
+        [contact] = await add_contacts(container, shop, ["+14155550201"])
+        message_id = await _sent_message(container, shop, contact)
+        provider_id = fake.by_reference(str(message_id)).provider_id
+        async with client(create_app(container)) as http:
+            delivered = await http.post(
+                DLR, json={"msgid": provider_id, "reference": str(message_id), "status": "DELIVRD"}
+            )
+            replay = await http.post(
+                DLR, json={"msgid": provider_id, "reference": str(message_id), "status": "DELIVRD"}
+            )
+            late = await http.post(DLR, data={"messageId": provider_id, "stat": "Undeliverable"})
+            unknown = await http.get(DLR + "&msgid=nobody&status=Delivered")
+
+        assert [r.json()["status"] for r in (delivered, replay, late, unknown)] == [
+            "applied",
+            "duplicate",
+            "stale",
+            "unknown_message",
+        ]
+        message = await _message(container, shop, message_id)
+        assert message.status is MessageStatus.DELIVERED
+        async with container.uow.for_shop(shop.id) as uow:
+            history = await uow.messages.history(message_id)
+            assert await uow.wallet.balanced()
+        assert [h.status for h in history] == [
+            MessageStatus.QUEUED,
+            MessageStatus.SENT,
+            MessageStatus.DELIVERED,
+        ]
+
+
+async def test_a_rejection_report_refunds_a_captured_message(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 1000)
+        [contact] = await add_contacts(container, shop, ["+14155550202"])
+        message_id = await _sent_message(container, shop, contact)
+        async with client(create_app(container)) as http:
+            response = await http.post(
+                DLR, json={"reference": str(message_id), "status": "REJECTD", "errorCode": "34"}
+            )
+        assert response.status_code == 200
+        message = await _message(container, shop, message_id)
+        assert message.status is MessageStatus.REJECTED and "34" in message.error
+        async with container.uow.for_shop(shop.id) as uow:
+            wallet = await uow.wallet.balance()
+        assert (wallet.balance, wallet.reserved) == (1000, 0)
+
+
+async def test_callbacks_without_the_secret_or_readable_fields_are_refused(database_url, data_dir):
+    async with (
+        fake_mitto_container(database_url, data_dir) as (_, container),
+        client(create_app(container)) as http,
+    ):
+        no_token = await http.post("/webhooks/mitto/dlr", json={"msgid": "x", "status": "x"})
+        wrong = await http.post(
+            "/webhooks/mitto/inbound?token=guess", json={"from": "1", "to": "2", "text": "x"}
+        )
+        empty = await http.post(DLR, json={"status": "Delivered"})
+        not_json = await http.post(
+            DLR, content=b"{nope", headers={"content-type": "application/json"}
+        )
+    assert [r.status_code for r in (no_token, wrong, empty, not_json)] == [401, 401, 400, 400]
+    assert all(
+        r.headers["content-type"].startswith("application/problem+json")
+        for r in (no_token, wrong, empty, not_json)
+    )
+
+
+async def test_stop_unsubscribes_only_at_the_texted_shop_and_confirms_once(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        number_a, number_b = "+15550002001", "+15550002002"
+        shop_a = await _with_number(container, number_a)
+        shop_b = await _with_number(container, number_b)
+        phone = "+14155550203"
+        [contact_a] = await add_contacts(container, shop_a, [phone])
+        [contact_b] = await add_contacts(container, shop_b, [phone])
+        async with client(create_app(container)) as http:
+            first = await http.post(
+                INBOUND, json={"from": phone[1:], "to": number_a[1:], "text": "Stop", "id": "mo-1"}
+            )
+            replay = await http.post(
+                INBOUND, json={"from": phone[1:], "to": number_a[1:], "text": "Stop", "id": "mo-1"}
+            )
+            again = await http.post(
+                INBOUND, json={"from": phone[1:], "to": number_a[1:], "text": "STOP", "id": "mo-2"}
+            )
+        await drain(container, "messages")
+
+        assert [r.json()["status"] for r in (first, replay, again)] == [
+            "stored",
+            "duplicate",
+            "stored",
+        ]
+        async with container.uow.for_shop(shop_a.id) as uow:
+            a = await uow.contacts.get(contact_a.id)
+            [event] = [e for e in await uow.consent.history(a.id) if e.new_state is a.consent_state]
+            sent = await uow.messages.page(limit=10)
+        async with container.uow.for_shop(shop_b.id) as uow:
+            b = await uow.contacts.get(contact_b.id)
+        assert (a.consent_state, event.source) == (ConsentState.UNSUBSCRIBED, ConsentSource.KEYWORD)
+        assert b.consent_state is ConsentState.SUBSCRIBED
+        assert [(m.source, m.status) for m in sent] == [("keyword", MessageStatus.SENT)]
+        assert "unsubscribed" in sent[0].text
+        assert sum(fake.accepted_by_reference.values()) == 1
+        assert fake.accepted[0].sender == number_a[1:]
+
+
+async def test_start_resubscribes_help_replies_and_other_text_is_kept(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        number = "+15550002003"
+        shop = await _with_number(container, number)
+        phone = "+14155550204"
+        [contact] = await add_contacts(container, shop, [phone], state=ConsentState.UNSUBSCRIBED)
+
+        async def text(body: str) -> dict[str, str]:
+            async with client(create_app(container)) as http:
+                response = await http.post(
+                    INBOUND, data={"msisdn": phone[1:], "to": number[1:], "text": body}
+                )
+            return response.json()
+
+        start = await text("start")
+        help_ = await text("HELP")
+        chat = await text("Do you ship to Canada?")
+        stranger = await text_from_stranger(container, number)
+
+        assert (start["keyword"], help_["keyword"], chat["keyword"]) == ("opt_in", "help", "none")
+        assert stranger["keyword"] == "help"
+        async with container.uow.for_shop(shop.id) as uow:
+            fresh = await uow.contacts.get(contact.id)
+            replies = await uow.messages.page(limit=10)
+            inbox = await uow.messages.inbound_page(limit=10)
+        assert fresh.consent_state is ConsentState.SUBSCRIBED
+        assert sorted(m.source for m in replies) == ["keyword"] * 3  # START, HELP, stranger HELP
+        assert any(shop.name in m.text and "help" in m.text.lower() for m in replies)
+        assert {i.text for i in inbox} >= {"Do you ship to Canada?"}
+
+
+async def text_from_stranger(container, number: str) -> dict[str, str]:
+    async with client(create_app(container)) as http:
+        response = await http.post(
+            INBOUND, json={"from": "14155550299", "to": number[1:], "text": "info"}
+        )
+    return response.json()
+
+
+async def test_y_confirms_a_pending_double_opt_in(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        number = "+15550002004"
+        shop = await _with_number(container, number)
+        phone = "+14155550205"
+        [contact] = await add_contacts(container, shop, [phone], state=ConsentState.PENDING)
+        async with client(create_app(container)) as http:
+            response = await http.post(
+                INBOUND, json={"from": phone[1:], "to": number[1:], "text": "y"}
+            )
+        assert response.json()["keyword"] == "confirm"
+        async with container.uow.for_shop(shop.id) as uow:
+            fresh = await uow.contacts.get(contact.id)
+            [*_, last] = await uow.consent.history(contact.id)
+        assert fresh.consent_state is ConsentState.SUBSCRIBED
+        assert last.source is ConsentSource.DOUBLE_OPT_IN
+
+
+async def test_an_inbound_text_to_an_unclaimed_number_is_acknowledged(database_url, data_dir):
+    async with (
+        fake_mitto_container(database_url, data_dir) as (_, container),
+        client(create_app(container)) as http,
+    ):
+        response = await http.post(
+            INBOUND, json={"from": "14155550206", "to": "15550009999", "text": "STOP"}
+        )
+    assert response.status_code == 200 and response.json()["status"] == "unknown_number"

@@ -1,0 +1,242 @@
+"""The delivery job against a fake Mitto on loopback: sent once, charged once, failures
+retried or refunded, interrupted sends looked up before any resend."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+
+from application.messaging.queue_messages import OutgoingMessage
+from application.ports import OutboundSms
+from application.tasks import DELIVER_MESSAGES
+from domain.messages import MessageCategory, MessageStatus
+from domain.shops import ShopStatus
+from tests.conftest import add_shop
+from tests.support.messaging import add_contacts, fake_mitto_container, fund
+from tests.support.queue import drain
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+FUNDS = 1000
+
+
+async def _queue(container, shop, contacts, category=MessageCategory.TRANSACTIONAL):
+    requests = [
+        OutgoingMessage(
+            text=f"Your order {n} has shipped",
+            category=category,
+            source="test",
+            idempotency_key=f"test:{uuid.uuid4()}",
+            contact_id=c.id,
+        )
+        for n, c in enumerate(contacts)
+    ]
+    async with container.uow.for_shop(shop.id) as uow:
+        results = await container.queue_messages()(uow, await uow.shops.get(shop.id), requests)
+        await uow.commit()
+    return [r.message_id for r in results]
+
+
+async def _messages(container, shop, ids):
+    async with container.uow.for_shop(shop.id) as uow:
+        return [await uow.messages.get(i) for i in ids]
+
+
+async def _wallet(container, shop) -> tuple[int, int]:
+    async with container.uow.for_shop(shop.id) as uow:
+        wallet = await uow.wallet.balance()
+        assert await uow.wallet.balanced()
+        return wallet.balance, wallet.reserved
+
+
+async def _setup(container, phones):
+    shop = await add_shop(container)
+    await fund(container, shop, FUNDS)
+    contacts = await add_contacts(container, shop, phones)
+    return shop, contacts
+
+
+async def _deliver_jobs(container, shop) -> list[tuple[list[str], datetime | None]]:
+    async with container.uow.maintenance() as uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT args, scheduled_at FROM procrastinate_jobs WHERE status = 'todo' "
+                "AND task_name = 'messages:deliver' AND args->>'shop_id' = :shop"
+            ),
+            {"shop": str(shop.id)},
+        )
+        return [(args["message_ids"], at) for args, at in rows]
+
+
+async def test_queued_messages_are_sent_once_captured_and_marked_sent(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550101", "+14155550102", "+447700900150"])
+        ids = await _queue(container, shop, contacts)
+        cost = sum(m.credits for m in await _messages(container, shop, ids))
+
+        await drain(container, "messages")
+
+        sent = await _messages(container, shop, ids)
+        assert [m.status for m in sent] == [MessageStatus.SENT] * 3
+        assert [fake.accepted_by_reference[str(i)] for i in ids] == [1, 1, 1]
+        assert [m.provider_id for m in sent] == [fake.by_reference(str(i)).provider_id for i in ids]
+        accepted = fake.by_reference(str(ids[0]))
+        assert (accepted.to, accepted.sender, accepted.type) == ("14155550101", "Blossom", "GSM")
+        assert await _wallet(container, shop) == (FUNDS - cost, 0)
+        async with container.uow.for_shop(shop.id) as uow:
+            history = await uow.messages.history(ids[0])
+        assert [h.status for h in history] == [MessageStatus.QUEUED, MessageStatus.SENT]
+
+
+async def test_an_invalid_number_fails_for_good_and_its_credits_come_back(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550103"])
+        fake.reject_numbers({"14155550103"})
+        [message_id] = await _queue(container, shop, contacts)
+
+        await drain(container, "messages")
+
+        [failed] = await _messages(container, shop, [message_id])
+        assert (failed.status, failed.error) == (MessageStatus.FAILED, "invalid_number")
+        assert fake.calls["POST /sms"] == 1, "a permanent refusal is not retried"
+        assert await _wallet(container, shop) == (FUNDS, 0)
+
+
+async def test_server_errors_are_retried_and_the_text_sent_once(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550104"])
+        fake.fail_next(503, 2)
+        [message_id] = await _queue(container, shop, contacts)
+
+        await drain(container, "messages")
+
+        [sent] = await _messages(container, shop, [message_id])
+        assert sent.status is MessageStatus.SENT
+        assert fake.calls["POST /sms"] == 3 and fake.accepted_by_reference[str(message_id)] == 1
+
+
+async def test_a_provider_outage_requeues_the_message_with_a_later_attempt(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550105"])
+        fake.fail_next(503, 100)
+        [message_id] = await _queue(container, shop, contacts)
+
+        await drain(container, "messages")
+
+        [waiting] = await _messages(container, shop, [message_id])
+        assert (waiting.status, waiting.attempts) == (MessageStatus.QUEUED, 1)
+        [(ids, at)] = await _deliver_jobs(container, shop)
+        assert ids == [str(message_id)] and at > datetime.now(UTC)
+        assert (await _wallet(container, shop))[1] == waiting.credits, "still reserved"
+
+
+async def _interrupt(container, shop, ids, *, claimed_ago: timedelta) -> None:
+    """What a worker killed mid-send leaves behind: messages claimed as `sending`."""
+    now = datetime.now(UTC)
+    async with container.uow.for_shop(shop.id) as uow:
+        claimed = await uow.messages.claim(ids, now, now)
+        await uow.commit()
+    assert len(claimed) == len(ids)
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text("UPDATE messages SET claimed_at = :at WHERE id = ANY(CAST(:ids AS uuid[]))"),
+            {"at": now - claimed_ago, "ids": ids},
+        )
+        await uow.session.execute(text("DELETE FROM procrastinate_jobs"))
+        async with uow.savepoint():
+            await uow.jobs.defer(
+                DELIVER_MESSAGES.job(
+                    {"shop_id": str(shop.id), "message_ids": [str(i) for i in ids]}
+                )
+            )
+        await uow.commit()
+
+
+async def test_an_interrupted_send_is_looked_up_before_any_resend(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550106", "+14155550107"])
+        taken, lost = await _queue(container, shop, contacts)
+        await _interrupt(container, shop, [taken, lost], claimed_ago=timedelta(hours=1))
+        # The provider took one of them before the crash; the other never reached it.
+        [first] = await _messages(container, shop, [taken])
+        await container.sms_gateway.send(
+            OutboundSms(str(taken), first.to, first.text, "Blossom", unicode=False)
+        )
+
+        await drain(container, "messages")
+
+        assert fake.accepted_by_reference[str(taken)] == 1, "found by reference, not resent"
+        assert fake.accepted_by_reference[str(lost)] == 1, "never accepted, so sent now"
+        statuses = [m.status for m in await _messages(container, shop, [taken, lost])]
+        assert statuses == [MessageStatus.SENT, MessageStatus.SENT]
+        assert (await _wallet(container, shop))[1] == 0
+
+
+async def test_when_the_provider_cannot_say_the_message_waits_instead_of_resending(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550108"])
+        [message_id] = await _queue(container, shop, contacts)
+        await _interrupt(container, shop, [message_id], claimed_ago=timedelta(hours=1))
+        fake.lookup_supported = False
+
+        await drain(container, "messages")
+
+        [unknown] = await _messages(container, shop, [message_id])
+        assert unknown.status is MessageStatus.UNKNOWN
+        assert fake.calls["POST /sms"] == 0, "no blind resend"
+        assert (await _wallet(container, shop))[1] == unknown.credits
+
+
+async def test_a_live_claim_is_left_alone_and_looked_at_again_after_its_lease(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550109"])
+        [message_id] = await _queue(container, shop, contacts)
+        await _interrupt(container, shop, [message_id], claimed_ago=timedelta(seconds=0))
+
+        await drain(container, "messages")
+
+        assert fake.calls["POST /sms"] == 0 and fake.calls["GET /sms"] == 0
+        [(ids, at)] = await _deliver_jobs(container, shop)
+        assert ids == [str(message_id)] and at > datetime.now(UTC)
+
+
+async def test_the_provider_rate_limit_sends_a_burst_and_schedules_the_rest(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir, SMS_RATE_PER_SECOND="2") as (
+        fake,
+        container,
+    ):
+        await container.rate_limiter.reset("sms:provider")
+        shop, contacts = await _setup(container, [f"+1415555011{n}" for n in range(5)])
+        ids = await _queue(container, shop, contacts)
+
+        await drain(container, "messages")
+
+        assert fake.calls["POST /sms"] == 2
+        [(later, at)] = await _deliver_jobs(container, shop)
+        assert later == [str(i) for i in ids[2:]] and at > datetime.now(UTC) - timedelta(seconds=1)
+        statuses = [m.status for m in await _messages(container, shop, ids)]
+        assert statuses == [MessageStatus.SENT] * 2 + [MessageStatus.QUEUED] * 3
+
+
+async def test_messages_of_an_uninstalled_shop_fail_and_are_released(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550120"])
+        [message_id] = await _queue(container, shop, contacts)
+        async with container.uow.for_shop(shop.id) as uow:
+            stored = await uow.shops.get(shop.id)
+            stored.status = ShopStatus.UNINSTALLED
+            await uow.shops.save(stored)
+            await uow.commit()
+
+        await drain(container, "messages")
+
+        [failed] = await _messages(container, shop, [message_id])
+        assert failed.status is MessageStatus.FAILED and fake.calls["POST /sms"] == 0
+        assert await _wallet(container, shop) == (FUNDS, 0)

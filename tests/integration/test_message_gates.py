@@ -1,0 +1,248 @@
+"""QueueMessages on real Postgres: every gate records why it stopped a message, quiet
+hours defer and never drop, credits are reserved exactly for what will be sent."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import text
+
+from application.billing.debit_wallet import DebitWallet
+from application.messaging.queue_messages import OutgoingMessage, QueueMessages
+from domain.billing import estimate
+from domain.consent import ConsentState
+from domain.messages import DEFAULT_FOOTER, MessageCategory, MessageStatus, compose
+from tests.conftest import add_shop
+from tests.support.messaging import FixedClock, add_contacts, fund, phone_number
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+NOON_UTC = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+
+
+def _queue(container, at: datetime = NOON_UTC) -> QueueMessages:
+    return QueueMessages(FixedClock(at), container.ids, container.price_list, DebitWallet())
+
+
+def _marketing(contact, key: str | None = None, **fields) -> OutgoingMessage:
+    return OutgoingMessage(
+        text="Summer sale: 20% off everything",
+        category=fields.pop("category", MessageCategory.MARKETING),
+        source="test",
+        idempotency_key=key or f"test:{uuid.uuid4()}",
+        contact_id=contact.id,
+        **fields,
+    )
+
+
+async def _send(container, shop, requests, at: datetime = NOON_UTC):
+    async with container.uow.for_shop(shop.id) as uow:
+        fresh = await uow.shops.get(shop.id)
+        results = await _queue(container, at)(uow, fresh, requests)
+        await uow.commit()
+    return results
+
+
+async def _jobs(container, shop) -> list[tuple[list[str], datetime | None]]:
+    async with container.uow.maintenance() as uow:
+        rows = await uow.session.execute(
+            text(
+                "SELECT args, scheduled_at FROM procrastinate_jobs "
+                "WHERE task_name = 'messages:deliver' AND args->>'shop_id' = :shop"
+            ),
+            {"shop": str(shop.id)},
+        )
+        return [(args["message_ids"], at) for args, at in rows]
+
+
+async def _wallet(container, shop) -> tuple[int, int]:
+    async with container.uow.for_shop(shop.id) as uow:
+        wallet = await uow.wallet.balance()
+        return wallet.balance, wallet.reserved
+
+
+async def test_an_unsubscribed_contact_is_blocked_recorded_and_not_charged(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [gone] = await add_contacts(container, shop, [phone_number(1)], state=ConsentState.UNSUBSCRIBED)
+    [pending] = await add_contacts(container, shop, [phone_number(2)], state=ConsentState.PENDING)
+
+    results = await _send(container, shop, [_marketing(gone), _marketing(pending)])
+
+    assert [r.status for r in results] == [MessageStatus.BLOCKED_CONSENT] * 2
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.messages.get(results[0].message_id)
+        history = await uow.messages.history(results[0].message_id)
+    assert stored.status is MessageStatus.BLOCKED_CONSENT and "unsubscribed" in stored.error
+    assert [h.status for h in history] == [MessageStatus.BLOCKED_CONSENT]
+    assert await _wallet(container, shop) == (100, 0)
+    assert await _jobs(container, shop) == []
+
+
+async def test_transactional_texts_reach_anyone_who_has_not_opted_out(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [unknown] = await add_contacts(container, shop, [phone_number(3)], state=ConsentState.UNKNOWN)
+    [gone] = await add_contacts(container, shop, [phone_number(4)], state=ConsentState.UNSUBSCRIBED)
+    order = MessageCategory.TRANSACTIONAL
+
+    results = await _send(
+        container, shop, [_marketing(unknown, category=order), _marketing(gone, category=order)]
+    )
+
+    assert [r.status for r in results] == [MessageStatus.QUEUED, MessageStatus.BLOCKED_CONSENT]
+
+
+@pytest.mark.parametrize(
+    ("zone", "local_now", "local_expected"),
+    [
+        # East of UTC: 22:30 in Tokyo is 13:30 UTC.
+        ("Asia/Tokyo", datetime(2026, 6, 10, 22, 30), datetime(2026, 6, 11, 8, 0)),
+        # West of UTC.
+        ("America/Los_Angeles", datetime(2026, 6, 10, 22, 30), datetime(2026, 6, 11, 8, 0)),
+        # The night New York moves its clocks forward (8 March 2026): 08:00 EDT = 12:00 UTC.
+        ("America/New_York", datetime(2026, 3, 7, 22, 30), datetime(2026, 3, 8, 8, 0)),
+    ],
+)
+async def test_marketing_at_2230_local_is_scheduled_for_0800_local_next_morning(
+    container, zone, local_now, local_expected
+):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    # Numbers outside the US so no state rule applies; the contact's zone decides.
+    [contact] = await add_contacts(container, shop, ["+447700900123"], timezone=zone, country="GB")
+    now = local_now.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+    expected = local_expected.replace(tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+    [result] = await _send(container, shop, [_marketing(contact)], at=now)
+
+    assert result.status is MessageStatus.QUEUED
+    assert result.scheduled_at == expected
+    [(ids, job_at)] = await _jobs(container, shop)
+    assert ids == [str(result.message_id)] and job_at == expected
+    assert (await _wallet(container, shop))[1] > 0, "credits are held for the deferred text"
+
+
+async def test_inside_the_window_a_marketing_text_goes_at_once(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [contact] = await add_contacts(container, shop, ["+447700900124"], timezone="Europe/London")
+
+    [result] = await _send(container, shop, [_marketing(contact)])  # 13:00 in London
+
+    assert result.status is MessageStatus.QUEUED and result.scheduled_at is None
+    [(_, job_at)] = await _jobs(container, shop)
+    assert job_at is None  # runnable at once
+
+
+async def test_the_frequency_cap_stops_the_fourth_marketing_text_in_a_day(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(
+        container, shop, ["+447700900125"], timezone="Europe/London", country="GB"
+    )
+
+    first = await _send(container, shop, [_marketing(contact) for _ in range(2)])
+    later = await _send(
+        container, shop, [_marketing(contact) for _ in range(2)], at=NOON_UTC + timedelta(hours=1)
+    )
+    receipt = await _send(
+        container,
+        shop,
+        [_marketing(contact, category=MessageCategory.TRANSACTIONAL)],
+        at=NOON_UTC + timedelta(hours=2),
+    )
+    next_day = await _send(
+        container, shop, [_marketing(contact)], at=NOON_UTC + timedelta(hours=25)
+    )
+
+    statuses = [r.status for r in first + later + receipt + next_day]
+    assert statuses == [MessageStatus.QUEUED] * 3 + [MessageStatus.BLOCKED_CAP] + [
+        MessageStatus.QUEUED,  # transactional texts are not capped
+        MessageStatus.QUEUED,  # the window rolled on
+    ]
+
+
+async def test_a_dedupe_key_is_unique_within_its_window(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(container, shop, ["+447700900126"], timezone="Europe/London")
+    order = MessageCategory.TRANSACTIONAL
+
+    def reminder():
+        return _marketing(contact, category=order, dedupe_key="automation:checkout:abc")
+
+    same_batch = await _send(container, shop, [reminder(), reminder()])
+    within = await _send(container, shop, [reminder()], at=NOON_UTC + timedelta(hours=47))
+    after = await _send(container, shop, [reminder()], at=NOON_UTC + timedelta(hours=49))
+
+    assert [r.status for r in same_batch + within + after] == [
+        MessageStatus.QUEUED,
+        MessageStatus.DUPLICATE,
+        MessageStatus.DUPLICATE,
+        MessageStatus.QUEUED,
+    ]
+
+
+async def test_without_credits_the_rest_of_a_batch_is_blocked_and_recorded(container):
+    shop = await add_shop(container)
+    phones = [f"+4477009001{n:02d}" for n in range(30, 33)]
+    contacts = await add_contacts(container, shop, phones, timezone="Europe/London", country="GB")
+    requests = [_marketing(c) for c in contacts]
+    text_sent = compose(requests[0].text, MessageCategory.MARKETING, shop.name, DEFAULT_FOOTER)
+    cost = estimate(text_sent, "GB", container.price_list).credits
+    await fund(container, shop, cost)
+
+    results = await _send(container, shop, requests)
+
+    assert [r.status for r in results] == [
+        MessageStatus.QUEUED,
+        MessageStatus.BLOCKED_INSUFFICIENT_CREDITS,
+        MessageStatus.BLOCKED_INSUFFICIENT_CREDITS,
+    ]
+    assert await _wallet(container, shop) == (0, cost)
+    [(ids, _)] = await _jobs(container, shop)
+    assert ids == [str(results[0].message_id)]
+
+
+async def test_the_same_idempotency_key_queues_one_message(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [contact] = await add_contacts(container, shop, ["+447700900140"], timezone="Europe/London")
+
+    first = await _send(container, shop, [_marketing(contact, key="order:1:confirmation")])
+    again = await _send(container, shop, [_marketing(contact, key="order:1:confirmation")])
+
+    assert first[0].message_id == again[0].message_id
+    assert (first[0].replay, again[0].replay) == (False, True)
+    assert len(await _jobs(container, shop)) == 1
+
+
+async def test_a_marketing_text_names_the_brand_and_says_how_to_stop(container):
+    shop = await add_shop(container, name="blossomtea")
+    await fund(container, shop, 100)
+    [contact] = await add_contacts(container, shop, ["+447700900141"], timezone="Europe/London")
+
+    [result] = await _send(container, shop, [_marketing(contact)])
+
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.messages.get(result.message_id)
+    assert stored.text == "blossomtea: Summer sale: 20% off everything\nReply STOP to opt out"
+
+
+async def test_shop_b_cannot_queue_to_or_read_shop_a_contacts(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    await fund(container, shop_a, 100)
+    await fund(container, shop_b, 100)
+    [contact_a] = await add_contacts(container, shop_a, ["+447700900142"])
+
+    [result_b] = await _send(container, shop_b, [_marketing(contact_a)])
+    [result_a] = await _send(container, shop_a, [_marketing(contact_a)])
+
+    assert result_b.status is MessageStatus.BLOCKED_CONSENT  # shop B sees no such contact
+    async with container.uow.for_shop(shop_b.id) as uow:
+        assert await uow.messages.get(result_a.message_id) is None
+        assert [m.id for m in await uow.messages.page(limit=10)] == [result_b.message_id]

@@ -1,0 +1,161 @@
+"""`/api/v1/messages` and `/api/v1/shop/settings`: what a merchant sees and changes."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from application.messaging.queue_messages import OutgoingMessage
+from domain.consent import ConsentState
+from domain.messages import MessageCategory
+from interfaces.http.app import create_app
+from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
+from tests.support.http import client
+from tests.support.messaging import add_contacts, fake_mitto_container, fund
+from tests.support.queue import drain
+
+pytestmark = pytest.mark.usefixtures("clean_db")
+
+
+def _auth(shop) -> dict[str, str]:
+    return {"Authorization": f"Bearer {_token(shop.domain)}"}
+
+
+async def _queue(container, shop, contact, category=MessageCategory.TRANSACTIONAL):
+    request = OutgoingMessage(
+        text="Your order has shipped",
+        category=category,
+        source=f"automation:{category}",
+        idempotency_key=f"test:{uuid.uuid4()}",
+        contact_id=contact.id,
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        [queued] = await container.queue_messages()(uow, await uow.shops.get(shop.id), [request])
+        await uow.commit()
+    return queued.message_id
+
+
+async def test_messages_list_filters_pages_and_shows_history(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 1000)
+        [subscribed] = await add_contacts(container, shop, ["+14155550301"])
+        [gone] = await add_contacts(
+            container, shop, ["+14155550302"], state=ConsentState.UNSUBSCRIBED
+        )
+        sent = [await _queue(container, shop, subscribed) for _ in range(3)]
+        blocked = await _queue(container, shop, gone, MessageCategory.MARKETING)
+        await drain(container, "messages")
+
+        async with client(create_app(container)) as http:
+            page = await http.get("/api/v1/messages", headers=_auth(shop), params={"limit": 2})
+            rest = await http.get(
+                "/api/v1/messages",
+                headers=_auth(shop),
+                params={"limit": 2, "cursor": page.json()["next_cursor"]},
+            )
+            only_blocked = await http.get(
+                "/api/v1/messages", headers=_auth(shop), params={"status": "blocked_consent"}
+            )
+            by_contact = await http.get(
+                "/api/v1/messages", headers=_auth(shop), params={"contact_id": str(subscribed.id)}
+            )
+            one = await http.get(f"/api/v1/messages/{sent[0]}", headers=_auth(shop))
+            bad_status = await http.get(
+                "/api/v1/messages", headers=_auth(shop), params={"status": "nonsense"}
+            )
+
+        ids = [m["id"] for m in page.json()["items"] + rest.json()["items"]]
+        assert sorted(ids) == sorted(str(i) for i in [*sent, blocked])
+        assert [m["id"] for m in only_blocked.json()["items"]] == [str(blocked)]
+        assert len(by_contact.json()["items"]) == 3
+        body = one.json()
+        assert body["status"] == "sent" and body["to"] == "+14155550301"
+        assert [h["status"] for h in body["history"]] == ["queued", "sent"]
+        assert bad_status.status_code == 400
+        assert bad_status.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_shop_a_cannot_list_or_read_shop_b_messages(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        shop_a, shop_b = await add_shop(container), await add_shop(container)
+        await fund(container, shop_b, 1000)
+        [contact_b] = await add_contacts(container, shop_b, ["+14155550303"])
+        message_b = await _queue(container, shop_b, contact_b)
+        async with client(create_app(container)) as http:
+            listed = await http.get("/api/v1/messages", headers=_auth(shop_a))
+            read = await http.get(f"/api/v1/messages/{message_b}", headers=_auth(shop_a))
+            own = await http.get(f"/api/v1/messages/{message_b}", headers=_auth(shop_b))
+        assert listed.json()["items"] == []
+        assert (read.status_code, own.status_code) == (404, 200)
+
+
+async def test_a_test_send_goes_out_and_is_rate_limited(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 1000)
+        await container.rate_limiter.reset(f"test-send:{shop.id}")
+        async with client(create_app(container)) as http:
+            answers = [
+                await http.post(
+                    "/api/v1/messages/test",
+                    headers=_auth(shop),
+                    json={"phone": "+1 415 555 0304", "text": "Hello from the test button"},
+                )
+                for _ in range(6)
+            ]
+            bad_phone = await http.post(
+                "/api/v1/messages/test",
+                headers=_auth(shop),
+                json={"phone": "12", "text": "x"},
+            )
+        await drain(container, "messages")
+
+        assert [a.status_code for a in answers] == [202] * 5 + [429]
+        assert answers[-1].headers["retry-after"].isdigit()
+        assert bad_phone.status_code in (400, 422)
+        assert len(fake.accepted) == 5
+        assert fake.accepted[0].text == "Hello from the test button"  # system texts go as written
+
+
+async def test_settings_change_quiet_hours_cap_and_sender_and_refuse_bad_values(container):
+    shop, other = await add_shop(container), await add_shop(container)
+    async with client(create_app(container)) as http:
+        changed = await http.patch(
+            "/api/v1/shop/settings",
+            headers=_auth(shop),
+            json={
+                "quiet_hours": {"start": "20:00", "end": "09:00"},
+                "cap_count": 2,
+                "sender": "+1 555 000 3001".replace(" ", ""),
+                "footer": "Text STOP to end",
+            },
+        )
+        taken = await http.patch(
+            "/api/v1/shop/settings", headers=_auth(other), json={"sender": "15550003001"}
+        )
+        loose = await http.patch(
+            "/api/v1/shop/settings",
+            headers=_auth(other),
+            json={"quiet_hours": {"start": "23:00", "end": "07:00"}},
+        )
+        never = await http.patch(
+            "/api/v1/shop/settings",
+            headers=_auth(other),
+            json={"quiet_hours": {"start": "07:00", "end": "05:00"}},
+        )
+        unknown_field = await http.patch(
+            "/api/v1/shop/settings", headers=_auth(other), json={"quiet": True}
+        )
+        read = await http.get("/api/v1/shop/settings", headers=_auth(shop))
+
+    assert changed.status_code == 200
+    assert read.json()["quiet_hours"] == {"start": "20:00", "end": "09:00"}
+    assert read.json()["messaging"]["cap_count"] == 2
+    assert read.json()["messaging"]["sender"] == "+15550003001"
+    assert taken.status_code == 409, "one number, one shop: replies must route to one shop"
+    assert loose.status_code == 200, "looser hours are stored; the legal window still applies"
+    assert never.status_code == 422
+    assert unknown_field.status_code == 400
