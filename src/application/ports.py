@@ -477,6 +477,10 @@ class MessageStore(Protocol):
 
     async def inbound_page(self, *, limit: int) -> list[InboundText]: ...
 
+    async def redact_contact(self, contact_id: uuid.UUID) -> int:
+        """Erase the contact's numbers and texts from its messages; returns how many."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """One database transaction, scoped to one shop (or the explicit maintenance path).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -28,6 +29,7 @@ from application.contacts.shopify_sync import (
     HandleCustomerUpsert,
     HandleMarketingConsent,
 )
+from application.contacts.storefront_signup import StorefrontSignUp
 from application.events.process_webhook import WebhookHandler
 from application.events.prune_webhook_events import PruneWebhookEvents
 from application.gdpr.export_customer_data import ExportCustomerData
@@ -54,6 +56,7 @@ from application.shops.after_install import AfterInstall
 from application.shops.install_shop import InstallShop
 from application.shops.lifecycle_webhooks import HandleAppUninstalled, HandleShopUpdate
 from domain.billing import DEFAULT_PRICE_LIST, PriceList
+from domain.shops import Shop
 from infrastructure.clock import SystemClock
 from infrastructure.crypto.blind_index import HmacBlindIndex
 from infrastructure.crypto.cipher import AesGcmCipher
@@ -76,6 +79,10 @@ from infrastructure.telemetry.logging import configure_logging
 from infrastructure.telemetry.tracing import configure_tracing, job_meta
 
 log = logging.getLogger("blossom")
+
+# Where the storefront pages live for shoppers: the app proxy (shopify.app.toml).
+STOREFRONT_PATH = "/apps/sms"
+CONFIRM_LINK_TTL = 7 * 24 * 3600
 
 BlueprintFactory = Callable[["Container"], Mapping[str, procrastinate.Blueprint]]
 
@@ -239,6 +246,15 @@ class Container:
 
     def queue_messages(self) -> QueueMessages:
         return QueueMessages(self.clock, self.ids, self.price_list, DebitWallet())
+
+    def storefront_signup(self) -> StorefrontSignUp:
+        def confirm_link(shop: Shop, contact_id: uuid.UUID) -> str:
+            token = self.tokens.sign("confirm", str(contact_id), ttl_seconds=CONFIRM_LINK_TTL)
+            return f"https://{shop.domain}{STOREFRONT_PATH}/confirm?t={token}"
+
+        return StorefrontSignUp(
+            self.contact_for_phone(), RecordConsent(self.clock), self.queue_messages(), confirm_link
+        )
 
     def deliver_messages(self) -> DeliverMessages:
         settings = self.settings

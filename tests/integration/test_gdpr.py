@@ -12,10 +12,13 @@ from procrastinate.exceptions import AlreadyEnqueued
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from application.billing.fund_wallet import TopUpWallet
 from application.gdpr.export_customer_data import ExportCustomerData
+from application.messaging.queue_messages import OutgoingMessage
 from domain.consent import ConsentState, verify_chain
 from domain.events import EventStatus
 from domain.gdpr import GdprRequest, RequestKind, RequestSource, RequestStatus, Subject
+from domain.messages import MessageCategory
 from infrastructure.db.engine import create_owner_engine
 from infrastructure.shopify.fake_server import send_webhook
 from infrastructure.telemetry.metrics import GDPR_REQUESTS_OVERDUE
@@ -454,3 +457,33 @@ async def test_shop_a_cannot_list_read_or_touch_shop_b_requests(container):
     assert (seen, changed.rowcount) == (0, 0)
     async with container.uow.for_shop(shop_b.id) as uow:
         assert (await uow.gdpr.get(b_request.id)).has_bundle
+
+
+async def test_customer_redact_erases_the_numbers_and_texts_of_their_messages(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA, BOB)
+    async with container.uow.for_shop(shop.id) as uow:
+        await TopUpWallet()(uow, credits=100, reference="gdpr-test", source="test")
+        contacts = [await uow.contacts.find(phone=c["phone"]) for c in (ADA, BOB)]
+        queued = await container.queue_messages()(
+            uow,
+            await uow.shops.get(shop.id),
+            [
+                OutgoingMessage(
+                    text=f"Hi {c.first_name}, your order shipped",
+                    category=MessageCategory.TRANSACTIONAL,
+                    source="test",
+                    idempotency_key=f"gdpr:{c.id}",
+                    contact_id=c.id,
+                )
+                for c in contacts
+            ],
+        )
+        await uow.commit()
+
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+
+    async with container.uow.for_shop(shop.id) as uow:
+        ada_message, bob_message = [await uow.messages.get(q.message_id) for q in queued]
+    assert (ada_message.to, ada_message.text) == ("", "")
+    assert bob_message.to == BOB["phone"] and "Bob" in bob_message.text

@@ -10,11 +10,13 @@ import pytest
 from sqlalchemy import text
 
 from domain.consent import ConsentSource, ConsentState
+from domain.messages import MessageStatus
 from infrastructure.shopify.signatures import sign_app_proxy_query
 from interfaces.http.app import create_app
 from interfaces.http.storefront import unsubscribe_link
 from tests.conftest import add_shop
 from tests.support.http import client
+from tests.support.messaging import fund
 from tests.support.shopify import API_SECRET
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -48,6 +50,7 @@ async def _post_signup(http, shop, **form):
 
 async def test_signed_signup_with_csrf_creates_a_pending_contact_with_the_wording(container):
     shop = await add_shop(container)
+    await fund(container, shop, 100)
     async with client(create_app(container)) as http:
         csrf = await _csrf(http, shop)
         response = await _post_signup(http, shop, phone="(415) 555-0132", consent="yes", csrf=csrf)
@@ -59,6 +62,16 @@ async def test_signed_signup_with_csrf_creates_a_pending_contact_with_the_wordin
     assert event.source is ConsentSource.STOREFRONT_FORM
     assert shop.name in event.wording and "STOP" in event.wording
     assert event.user_agent == "TestBrowser" and event.ip_hash and "203.0.113" not in event.ip_hash
+    async with container.uow.for_shop(shop.id) as uow:
+        [request] = await uow.messages.page(limit=5)
+    assert (request.source, request.status, request.contact_id) == (
+        "double_opt_in",
+        MessageStatus.QUEUED,
+        contact.id,
+    )
+    link = re.search(r"https://(\S+)/apps/sms/confirm\?t=(\S+)", request.text)
+    assert "reply Y" in request.text and link.group(1) == shop.domain
+    assert container.tokens.verify("confirm", link.group(2)) == str(contact.id)
 
 
 async def test_bad_phone_or_missing_consent_rerenders_the_form_with_the_error(container):

@@ -1,20 +1,25 @@
 """Storefront sign-up: a shopper asks for texts on the shop's own page.
 
 With double opt-in (the default) the contact becomes `pending` until they reply Y or
-open the confirmation link; the pending event is the record of the request, from which
-the confirmation text is sent once messaging exists.
+open the confirmation link; the pending event is the record of the request, and the
+"reply Y" text with the link is queued in the same transaction.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from application.contacts.create_contact import ContactForPhone
 from application.contacts.record_consent import ConsentChange, RecordConsent
+from application.messaging.queue_messages import OutgoingMessage, QueueMessages
 from application.ports import UnitOfWork
 from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
 from domain.contacts import Contact
 from domain.errors import InvalidValue
+from domain.messages import DOUBLE_OPT_IN_REQUEST, MessageCategory
+from domain.shops import Shop
 
 DEFAULT_WORDING = (
     "By checking this box I agree to receive recurring automated marketing text messages "
@@ -45,11 +50,19 @@ class SignUpResult:
 
 
 class StorefrontSignUp:
-    def __init__(self, contact_for: ContactForPhone, record: RecordConsent) -> None:
+    def __init__(
+        self,
+        contact_for: ContactForPhone,
+        record: RecordConsent,
+        queue: QueueMessages,
+        confirm_link: Callable[[Shop, uuid.UUID], str],
+    ) -> None:
         self._contact_for = contact_for
         self._record = record
+        self._queue = queue
+        self._confirm_link = confirm_link
 
-    async def __call__(self, uow: UnitOfWork, request: SignUp) -> SignUpResult:
+    async def __call__(self, uow: UnitOfWork, shop: Shop, request: SignUp) -> SignUpResult:
         if not request.consented:
             raise InvalidValue("please tick the box to agree to receive texts")
         contact = await self._contact_for(uow, request.phone)
@@ -69,4 +82,24 @@ class StorefrontSignUp:
                 opt_in_level=None if request.double_opt_in else OptInLevel.SINGLE_OPT_IN,
             ),
         )
+        if event is not None and event.new_state is ConsentState.PENDING:
+            await self._ask_to_confirm(uow, shop, contact, event)
         return SignUpResult(contact, event)
+
+    async def _ask_to_confirm(
+        self, uow: UnitOfWork, shop: Shop, contact: Contact, event: ConsentEvent
+    ) -> None:
+        text = DOUBLE_OPT_IN_REQUEST.replace("{shop}", shop.name)
+        await self._queue(
+            uow,
+            shop,
+            [
+                OutgoingMessage(
+                    text=f"{text} {self._confirm_link(shop, contact.id)}",
+                    category=MessageCategory.SYSTEM,
+                    source="double_opt_in",
+                    idempotency_key=f"double-opt-in:{contact.id}:{event.sequence}",
+                    contact_id=contact.id,
+                )
+            ],
+        )

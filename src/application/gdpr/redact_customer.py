@@ -44,9 +44,11 @@ class RedactCustomer:
         region = shop.country if shop else None
         contacts, identity = await find_subject(uow, request.subject, self._phones, region)
         now = self._clock.now()
+        messages = 0
         for contact in contacts:
             await self._erase_contact(uow, contact, request.id)
             await uow.contacts.redact(contact.id, now)
+            messages += await uow.messages.redact_contact(contact.id)
         events = await self._forget_inbox(uow, identity, region)
         requests = await self._forget_requests(uow, identity, region, request)
         await record_fulfilled(
@@ -54,7 +56,12 @@ class RedactCustomer:
             request,
             now,
             actor=actor,
-            details={"contacts": len(contacts), "webhook_events": events, "requests": requests},
+            details={
+                "contacts": len(contacts),
+                "messages": messages,
+                "webhook_events": events,
+                "requests": requests,
+            },
         )
         await uow.gdpr.erase_personal_data([request.id])
 

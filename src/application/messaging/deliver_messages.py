@@ -121,6 +121,8 @@ class DeliverMessages:
         self, claimed: ClaimedMessage, sender: str, gate: asyncio.Semaphore
     ) -> Outcome:
         message = claimed.message
+        if not message.to:
+            return _failed(claimed, "recipient erased (GDPR)")
         async with gate:
             if claimed.interrupted:
                 try:

@@ -217,6 +217,21 @@ _SETTLE = text(
     """
 )
 
+# Redaction keeps each row (the ledger points at messages) but empties what identifies a
+# person; an empty ciphertext reads back as an empty string.
+_REDACT_MESSAGES = text(
+    "UPDATE messages SET recipient = '', body = '', updated_at = now() "
+    "WHERE shop_id = :shop_id AND contact_id = :contact_id AND recipient <> '' RETURNING id"
+)
+_REDACT_INBOUND = text(
+    "UPDATE inbound_messages SET sender = '', body = '' "
+    "WHERE shop_id = :shop_id AND contact_id = :contact_id AND sender <> ''"
+)
+_REDACT_REPORTS = text(
+    "DELETE FROM message_reports WHERE shop_id = :shop_id AND message_id IN "
+    "(SELECT id FROM messages WHERE shop_id = :shop_id AND contact_id = :contact_id)"
+)
+
 
 @dataclass(frozen=True, slots=True)
 class Claimed:
@@ -312,9 +327,9 @@ class SqlMessages:
                     id=r.id,
                     shop_id=self._shop_id,  # type: ignore[arg-type]  # tenant scope
                     contact_id=r.contact_id,
-                    to=self._cipher.decrypt(r.recipient, context=f"messages.to:{r.id}"),
+                    to=self._open(r.recipient, context=f"messages.to:{r.id}"),
                     country=r.country,
-                    text=self._cipher.decrypt(r.body, context=f"messages.text:{r.id}"),
+                    text=self._open(r.body, context=f"messages.text:{r.id}"),
                     category=MessageCategory(r.category),
                     source=r.source,
                     status=MessageStatus.SENDING,
@@ -515,23 +530,33 @@ class SqlMessages:
                 shop_id=r.shop_id,
                 contact_id=r.contact_id,
                 provider_id=r.provider_id,
-                sender=self._cipher.decrypt(r.sender, context=f"inbound:{r.id}"),
+                sender=self._open(r.sender, context=f"inbound:{r.id}"),
                 receiver=r.receiver,
-                text=self._cipher.decrypt(r.body, context=f"inbound.text:{r.id}"),
+                text=self._open(r.body, context=f"inbound.text:{r.id}"),
                 keyword=r.keyword,
                 received_at=r.received_at,
             )
             for r in rows
         ]
 
+    def _open(self, value: str, *, context: str) -> str:
+        return self._cipher.decrypt(value, context=context) if value else ""
+
+    async def redact_contact(self, contact_id: uuid.UUID) -> int:
+        """Erase a contact's numbers and texts (GDPR); the rows stay for the ledger's sake."""
+        params = {"shop_id": self._shop_id, "contact_id": contact_id}
+        await self._session.execute(_REDACT_REPORTS, params)
+        await self._session.execute(_REDACT_INBOUND, params)
+        return len((await self._session.execute(_REDACT_MESSAGES, params)).all())
+
     def _message(self, row: MessageModel) -> Message:
         return Message(
             id=row.id,
             shop_id=row.shop_id,
             contact_id=row.contact_id,
-            to=self._cipher.decrypt(row.recipient, context=f"messages.to:{row.id}"),
+            to=self._open(row.recipient, context=f"messages.to:{row.id}"),
             country=row.country,
-            text=self._cipher.decrypt(row.body, context=f"messages.text:{row.id}"),
+            text=self._open(row.body, context=f"messages.text:{row.id}"),
             category=MessageCategory(row.category),
             source=row.source,
             status=MessageStatus(row.status),

@@ -18,7 +18,7 @@ from litestar.response import Template
 
 from application.automations.back_in_stock_signup import BACK_IN_STOCK_WORDING, BackInStockSignUp
 from application.contacts.record_consent import ConsentChange, RecordConsent
-from application.contacts.storefront_signup import SignUp, StorefrontSignUp, consent_wording
+from application.contacts.storefront_signup import SignUp, consent_wording
 from application.ports import RateLimit
 from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition
 from domain.errors import InvalidValue
@@ -79,11 +79,12 @@ class StorefrontController(Controller):
             return _form(container, shop, phone, refusal[0], status=refusal[1])
         address_hash = _address_hash(container, request)
         double_opt_in = bool(shop.settings.get("double_opt_in", True))
-        signup = StorefrontSignUp(container.contact_for_phone(), RecordConsent(container.clock))
+        signup = container.storefront_signup()
         try:
             async with container.uow.for_shop(shop.id) as uow:
                 await signup(
                     uow,
+                    shop,
                     SignUp(
                         phone=phone,
                         consented=form.get("consent") == "yes",
