@@ -14,8 +14,10 @@ from domain.gdpr import GdprRequest, RequestKind, RequestSource, Subject, due_da
 from infrastructure.telemetry.tracing import tracer
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
 from tests.support import tasks
 from tests.support.http import client
+from tests.support.messaging import fake_mitto_container, fund
 from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -86,3 +88,26 @@ async def test_metrics_report_overdue_gdpr_requests_at_scrape_time(container):
     async with client(create_app(container)) as http:
         metrics = (await http.get("/metrics")).text
     assert "blossom_gdpr_requests_overdue 1.0" in metrics
+
+
+async def test_a_test_send_is_one_trace_from_the_request_to_the_provider_call(
+    database_url, data_dir, spans
+):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 100)
+        async with client(create_app(container)) as http:
+            response = await http.post(
+                "/api/v1/messages/test",
+                headers={"Authorization": f"Bearer {_token(shop.domain)}"},
+                json={"phone": "+14155550401", "text": "traced"},
+            )
+        assert response.status_code == 202
+        await drain(container, "messages")
+
+    finished = spans.get_finished_spans()
+    request = next(s for s in finished if s.name.startswith("POST /api/v1/messages/test"))
+    job = next(s for s in finished if s.name == "job messages:deliver")
+    send = next(s for s in finished if s.name == "mitto.send")
+    assert job.context.trace_id == request.context.trace_id == send.context.trace_id
+    assert send.attributes["sms.reference"] == response.json()["id"]
