@@ -86,6 +86,12 @@ def upgrade() -> None:
         postgresql_where=sa.text("dedupe_key IS NOT NULL"),
     )
     op.create_index(
+        "ix_messages_unfinished",
+        "messages",
+        ["updated_at"],
+        postgresql_where=sa.text("status IN ('queued', 'sending', 'unknown')"),
+    )
+    op.create_index(
         "ix_messages_provider_id",
         "messages",
         ["provider_id"],

@@ -477,6 +477,15 @@ class MessageStore(Protocol):
 
     async def inbound_page(self, *, limit: int) -> list[InboundText]: ...
 
+    async def orphans(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(shop, message) pairs due before `before` that no live delivery job names
+        (maintenance scope: across shops)."""
+        ...
+
+    async def unresolved(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        """(shop, message) pairs left `unknown` since before `before` (maintenance scope)."""
+        ...
+
     async def redact_contact(self, contact_id: uuid.UUID) -> int:
         """Erase the contact's numbers and texts from its messages; returns how many."""
         ...

@@ -48,6 +48,7 @@ from application.messaging.deliver_messages import DeliverMessages, DeliveryLimi
 from application.messaging.queue_messages import QueueMessages
 from application.messaging.receive_inbound_text import ReceiveInboundText
 from application.messaging.record_delivery_report import RecordDeliveryReport
+from application.messaging.sweep_messages import SweepMessages
 from application.operations.prune_finished_jobs import PruneFinishedJobs
 from application.operations.recover_stalled_jobs import RecoverStalledJobs
 from application.ports import RateLimit
@@ -266,6 +267,9 @@ class Container:
         return DeliverMessages(
             self.uow, self.sms_gateway, self.rate_limiter, self.clock, limits, settings.sms_sender
         )
+
+    def sweep_messages(self) -> SweepMessages:
+        return SweepMessages(self.uow, self.clock)
 
     def record_delivery_report(self) -> RecordDeliveryReport:
         return RecordDeliveryReport(self.uow, self.clock)

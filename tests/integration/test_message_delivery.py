@@ -240,3 +240,53 @@ async def test_messages_of_an_uninstalled_shop_fail_and_are_released(database_ur
         [failed] = await _messages(container, shop, [message_id])
         assert failed.status is MessageStatus.FAILED and fake.calls["POST /sms"] == 0
         assert await _wallet(container, shop) == (FUNDS, 0)
+
+
+async def _age(container, ids, column: str, by: timedelta) -> None:
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text(
+                f"UPDATE messages SET {column} = {column} - CAST(:by AS interval) "
+                "WHERE id = ANY(CAST(:ids AS uuid[]))"
+            ),
+            {"by": by, "ids": ids},
+        )
+        await uow.commit()
+
+
+async def test_the_sweep_gives_a_job_back_to_messages_whose_job_was_cancelled(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550121", "+14155550122"])
+        ids = await _queue(container, shop, contacts)
+        async with container.uow.for_shop(shop.id) as uow:
+            assert await uow.jobs.cancel_for_shop(shop.id) == 1
+            await uow.commit()
+        await _age(container, ids, "created_at", timedelta(hours=1))
+
+        first = await container.sweep_messages()()
+        again = await container.sweep_messages()()
+        await drain(container, "messages")
+
+        assert (first.requeued, again.requeued) == (2, 0), "a requeued message has its job"
+        assert [fake.accepted_by_reference[str(i)] for i in ids] == [1, 1]
+
+
+async def test_an_unknown_message_with_no_report_in_time_expires_and_is_released(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550123"])
+        [message_id] = await _queue(container, shop, contacts)
+        await _interrupt(container, shop, [message_id], claimed_ago=timedelta(hours=1))
+        fake.lookup_supported = False
+        await drain(container, "messages")
+        await _age(container, [message_id], "updated_at", timedelta(hours=73))
+
+        result = await container.sweep_messages()()
+
+        assert result.expired == 1
+        [expired] = await _messages(container, shop, [message_id])
+        assert expired.status is MessageStatus.EXPIRED
+        assert await _wallet(container, shop) == (FUNDS, 0)

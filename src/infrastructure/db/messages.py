@@ -46,6 +46,11 @@ class MessageModel(UUIDv7Base):
             postgresql_where=text("dedupe_key IS NOT NULL"),
         ),
         Index(
+            "ix_messages_unfinished",
+            "updated_at",
+            postgresql_where=text("status IN ('queued', 'sending', 'unknown')"),
+        ),
+        Index(
             "ix_messages_provider_id",
             "provider_id",
             postgresql_where=text("provider_id IS NOT NULL"),
@@ -230,6 +235,26 @@ _REDACT_INBOUND = text(
 _REDACT_REPORTS = text(
     "DELETE FROM message_reports WHERE shop_id = :shop_id AND message_id IN "
     "(SELECT id FROM messages WHERE shop_id = :shop_id AND contact_id = :contact_id)"
+)
+
+# Cross-shop, for the maintenance sweep: due messages no live delivery job names.
+_ORPHANS = text(
+    """
+    SELECT m.shop_id, m.id FROM messages m
+     WHERE ((m.status = 'queued' AND coalesce(m.scheduled_at, m.created_at) < :before)
+         OR (m.status = 'sending' AND m.claimed_at < :before))
+       AND NOT EXISTS (
+           SELECT 1 FROM procrastinate_jobs j
+            WHERE j.task_name = 'messages:deliver' AND j.status IN ('todo', 'doing')
+              AND j.args->>'shop_id' = m.shop_id::text
+              AND j.args->'message_ids' ? m.id::text)
+     ORDER BY m.shop_id, m.id
+     LIMIT :limit
+    """
+)
+_UNRESOLVED = text(
+    "SELECT shop_id, id FROM messages WHERE status = 'unknown' AND updated_at < :before "
+    "ORDER BY shop_id, id LIMIT :limit"
 )
 
 
@@ -538,6 +563,14 @@ class SqlMessages:
             )
             for r in rows
         ]
+
+    async def orphans(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        rows = await self._session.execute(_ORPHANS, {"before": before, "limit": limit})
+        return [(shop_id, message_id) for shop_id, message_id in rows]
+
+    async def unresolved(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+        rows = await self._session.execute(_UNRESOLVED, {"before": before, "limit": limit})
+        return [(shop_id, message_id) for shop_id, message_id in rows]
 
     def _open(self, value: str, *, context: str) -> str:
         return self._cipher.decrypt(value, context=context) if value else ""

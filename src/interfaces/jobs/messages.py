@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 
 import procrastinate
 
-from application.tasks import DELIVER_MESSAGES
+from application.tasks import DELIVER_MESSAGES, SWEEP_MESSAGES
+from domain.messages import MessageStatus
 from infrastructure.queue.retry import BackoffRetry
 from infrastructure.telemetry.metrics import MESSAGES
 
@@ -44,5 +45,17 @@ def messages_blueprint(container: Container) -> procrastinate.Blueprint:
         )
         if result.unauthorized:
             raise ProviderRefusedCredentials("the SMS provider refused the API key")
+
+    @bp.periodic(cron="*/10 * * * *", periodic_id="messages-sweep")
+    @bp.task(
+        name=SWEEP_MESSAGES.name,
+        queue=SWEEP_MESSAGES.queue,
+        queueing_lock=SWEEP_MESSAGES.qualified,
+        retry=BackoffRetry(max_attempts=3),
+    )
+    async def sweep(timestamp: int | None = None) -> None:
+        result = await container.sweep_messages()()
+        if result.expired:
+            MESSAGES.labels(MessageStatus.EXPIRED.value, "any").inc(result.expired)
 
     return bp

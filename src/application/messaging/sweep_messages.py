@@ -1,0 +1,97 @@
+"""SweepMessages: the safety net under delivery, run periodically across shops.
+
+A queued or sending message whose delivery job is gone (cancelled when the shop
+uninstalled, cancelled by an operator, lost with a worker past its retries) gets a new
+job: the job sends it, or fails it and releases its credits if the shop is gone. A
+message left `unknown` by an interrupted send with no report within the provider's
+validity period is expired and its credits released: the shop is never charged for a
+text nobody can show was sent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+from application.billing.debit_wallet import SettleDebits
+from application.messaging.queue_messages import DELIVERY_BATCH
+from application.ports import Clock, JobRequest, UnitOfWorkFactory
+from application.tasks import DELIVER_MESSAGES
+from domain.messages import Charge, MessageStatus
+
+log = logging.getLogger("blossom.messages")
+
+# Mitto keeps trying a text for 48 hours (its default validity); a report can lag a little.
+REPORT_DEADLINE = timedelta(hours=72)
+ORPHAN_AFTER = timedelta(minutes=15)
+SWEEP_LIMIT = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    requeued: int
+    expired: int
+
+
+class SweepMessages:
+    def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
+        self._uows = uows
+        self._clock = clock
+        self._settle = SettleDebits()
+
+    async def __call__(self) -> SweepResult:
+        now = self._clock.now()
+        async with self._uows.maintenance() as uow:
+            orphans = await uow.messages.orphans(now - ORPHAN_AFTER, SWEEP_LIMIT)
+            await uow.jobs.defer_many(_jobs(orphans))
+            unresolved = await uow.messages.unresolved(now - REPORT_DEADLINE, SWEEP_LIMIT)
+            await uow.commit()
+        for shop_id, ids in _by_shop(unresolved).items():
+            await self._expire(shop_id, ids)
+        if orphans or unresolved:
+            log.warning(
+                "message sweep", extra={"requeued": len(orphans), "expired": len(unresolved)}
+            )
+        return SweepResult(len(orphans), len(unresolved))
+
+    async def _expire(self, shop_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
+        now = self._clock.now()
+        async with self._uows.for_shop(shop_id) as uow:
+            for message_id in ids:
+                locked = await uow.messages.for_update(message_id)
+                if locked is None or locked[0].status is not MessageStatus.UNKNOWN:
+                    continue
+                message, charge = locked
+                if charge is Charge.RESERVED:
+                    await self._settle(
+                        uow, releases=[(message_id, message.credits)], reason="no report in time"
+                    )
+                await uow.messages.advance(
+                    message_id,
+                    MessageStatus.EXPIRED,
+                    charge=Charge.RELEASED if charge is Charge.RESERVED else charge,
+                    detail="no delivery report within the validity period",
+                    at=now,
+                )
+            await uow.commit()
+
+
+def _by_shop(rows: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> dict[uuid.UUID, list[uuid.UUID]]:
+    grouped: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+    for shop_id, message_id in rows:
+        grouped[shop_id].append(message_id)
+    return grouped
+
+
+def _jobs(rows: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[JobRequest]:
+    return [
+        DELIVER_MESSAGES.job(
+            {"shop_id": str(shop_id), "message_ids": [str(i) for i in ids[n : n + DELIVERY_BATCH]]}
+        )
+        for shop_id, ids in _by_shop(rows).items()
+        for n in range(0, len(ids), DELIVERY_BATCH)
+    ]
