@@ -280,6 +280,7 @@ class Container:
             self.clock,
             self.ids,
             self.phones,
+            self.contact_for_phone(),
             RecordConsent(self.clock),
             self.queue_messages(),
         )

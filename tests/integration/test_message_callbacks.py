@@ -223,6 +223,22 @@ async def test_y_confirms_a_pending_double_opt_in(database_url, data_dir):
         assert last.source is ConsentSource.DOUBLE_OPT_IN
 
 
+async def test_stop_from_an_unknown_number_is_kept_as_an_opt_out(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        number = "+15550002005"
+        shop = await _with_number(container, number)
+        async with client(create_app(container)) as http:
+            response = await http.post(
+                INBOUND, json={"from": "14155550207", "to": number[1:], "text": "unsubscribe"}
+            )
+        assert response.json()["keyword"] == "opt_out"
+        async with container.uow.for_shop(shop.id) as uow:
+            contact = await uow.contacts.find(phone="+14155550207")
+            [event] = await uow.consent.history(contact.id)
+        assert contact.consent_state is ConsentState.UNSUBSCRIBED
+        assert event.source is ConsentSource.KEYWORD
+
+
 async def test_an_inbound_text_to_an_unclaimed_number_is_acknowledged(database_url, data_dir):
     async with (
         fake_mitto_container(database_url, data_dir) as (_, container),

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from application.contacts.create_contact import ContactForPhone
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.messaging.queue_messages import OutgoingMessage, QueueMessages
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork, UnitOfWorkFactory
@@ -58,6 +59,7 @@ class ReceiveInboundText:
         clock: Clock,
         ids: IdGenerator,
         phones: PhoneNumbers,
+        contact_for: ContactForPhone,
         record: RecordConsent,
         queue: QueueMessages,
     ) -> None:
@@ -65,6 +67,7 @@ class ReceiveInboundText:
         self._clock = clock
         self._ids = ids
         self._phones = phones
+        self._contact_for = contact_for
         self._record = record
         self._queue = queue
 
@@ -80,6 +83,8 @@ class ReceiveInboundText:
             policy = SendingPolicy.from_settings(shop.settings)
             keyword = classify(inbound.text, policy.opt_out_words)
             contact = await uow.contacts.find(phone=inbound.sender)
+            if contact is None and keyword is Keyword.OPT_OUT:
+                contact = await self._suppressed(uow, inbound.sender)
             record = InboundText(
                 id=self._ids.new_id(),
                 shop_id=shop_id,
@@ -98,6 +103,14 @@ class ReceiveInboundText:
                 await self._reply(uow, shop, contact, inbound.sender, reply, record.id)
             await uow.commit()
         return InboundResult("stored", keyword, replied=reply is not None)
+
+    async def _suppressed(self, uow: UnitOfWork, phone: str) -> Contact | None:
+        """A STOP from a number we do not know still becomes an opt-out on record, so no
+        later import or sync can start texting it."""
+        try:
+            return await self._contact_for(uow, phone)
+        except InvalidValue:
+            return None
 
     async def _act(
         self,
