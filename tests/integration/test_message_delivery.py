@@ -3,6 +3,7 @@ retried or refunded, interrupted sends looked up before any resend."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -15,8 +16,10 @@ from application.tasks import DELIVER_MESSAGES
 from domain.messages import MessageCategory, MessageStatus
 from domain.shops import ShopStatus
 from tests.conftest import add_shop
-from tests.support.messaging import add_contacts, fake_mitto_container, fund
+from tests.support.messaging import add_contacts, fake_mitto_container, fund, mitto_env
+from tests.support.processes import blossom, child_env
 from tests.support.queue import drain
+from tests.support.settings import make_environ
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -290,3 +293,30 @@ async def test_an_unknown_message_with_no_report_in_time_expires_and_is_released
         [expired] = await _messages(container, shop, [message_id])
         assert expired.status is MessageStatus.EXPIRED
         assert await _wallet(container, shop) == (FUNDS, 0)
+
+
+async def test_messages_cli_lists_shows_history_and_sweeps(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550124"])
+        [message_id] = await _queue(container, shop, contacts)
+        await drain(container, "messages")
+        env = child_env(**make_environ(data_dir, **mitto_env(fake)), DATABASE_URL=database_url)
+
+        def cli(*args: str) -> str:
+            result = subprocess.run(
+                blossom("messages", *args), env=env, capture_output=True, text=True, timeout=60
+            )
+            assert result.returncode == 0, result.stderr
+            return result.stdout
+
+        listed = cli("list", "--shop", shop.domain, "--status", "sent")
+        shown = cli("show", str(message_id), "--shop", shop.domain)
+        swept = cli("sweep")
+
+    assert str(message_id) in listed and "…0124" in listed and "+1415" not in listed
+    assert (
+        "queued" in shown
+        and "sent" in shown
+        and fake.by_reference(str(message_id)).provider_id in shown
+    )
+    assert "requeued 0, expired 0" in swept

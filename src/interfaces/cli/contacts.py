@@ -9,7 +9,7 @@ import click
 from application.contacts.import_contacts import ImportReport, read_rows
 from domain.errors import InvalidValue
 from interfaces.bootstrap import Container
-from interfaces.cli.main import shop_id_for, with_container
+from interfaces.cli.main import shop_id_for, shop_option, with_container
 
 
 @click.group()
@@ -19,7 +19,7 @@ def contacts() -> None:
 
 @contacts.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--shop", "domain", required=True, help="The shop's domain, e.g. x.myshopify.com.")
+@shop_option
 def import_file(file: Path, domain: str) -> None:
     """Import contacts from a CSV file, showing progress and the lines that failed.
 

@@ -16,6 +16,7 @@ import click
 import psycopg
 from sqlalchemy.exc import DBAPIError
 
+from application.ports import UnitOfWork
 from infrastructure.settings import Settings, SettingsError, load_settings
 from infrastructure.telemetry.logging import redact
 from interfaces.bootstrap import Container, build_container, running
@@ -71,6 +72,23 @@ async def shop_id_for(container: Container, domain: str) -> uuid.UUID:
         return uow.shop_id
 
 
+shop_option = click.option(
+    "--shop", "domain", required=True, help="The shop's domain, e.g. x.myshopify.com."
+)
+
+
+def in_shop(domain: str, action: Callable[[UnitOfWork], Awaitable[Any]]) -> Any:
+    """Run `action` in one committed transaction of the shop."""
+
+    async def scoped(container: Container) -> Any:
+        async with container.uow.for_shop(await shop_id_for(container, domain)) as uow:
+            result = await action(uow)
+            await uow.commit()
+            return result
+
+    return with_container(scoped)
+
+
 def operator() -> str:
     """Who ran a command, for the audit log and the ledger."""
     return f"cli:{getpass.getuser()}"
@@ -95,7 +113,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from interfaces.cli import contacts, db, demo, jobs, serve, shops, wallet, webhooks
+    from interfaces.cli import contacts, db, demo, jobs, messages, serve, shops, wallet, webhooks
 
     main.add_command(serve.up)
     main.add_command(serve.api)
@@ -107,6 +125,7 @@ def _register() -> None:
     main.add_command(contacts.contacts)
     main.add_command(demo.demo)
     main.add_command(wallet.wallet)
+    main.add_command(messages.messages)
 
 
 _register()

@@ -3,31 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import Any
 
 import click
 
 from application.billing.fund_wallet import GrantCredits, TopUpWallet
 from application.ports import UnitOfWork
-from interfaces.bootstrap import Container
-from interfaces.cli.main import operator, shop_id_for, with_container
-
-shop_option = click.option(
-    "--shop", "domain", required=True, help="The shop's domain, e.g. x.myshopify.com."
-)
-
-
-def _in_shop(domain: str, action: Callable[[UnitOfWork], Awaitable[Any]]) -> Any:
-    """Run `action` in one committed transaction of the shop."""
-
-    async def in_shop(container: Container) -> Any:
-        async with container.uow.for_shop(await shop_id_for(container, domain)) as uow:
-            result = await action(uow)
-            await uow.commit()
-            return result
-
-    return with_container(in_shop)
+from interfaces.cli.main import in_shop, operator, shop_option
 
 
 @click.group()
@@ -51,7 +32,7 @@ def balance(domain: str) -> None:
             f"threshold {found.low_balance_threshold}{low}"
         )
 
-    _in_shop(domain, action)
+    in_shop(domain, action)
 
 
 @wallet.command()
@@ -65,7 +46,7 @@ def topup(domain: str, credits: int, reference: str) -> None:
         entry = await TopUpWallet()(uow, credits=credits, reference=reference, source=operator())
         click.echo("already recorded" if entry is None else f"balance now {entry.balance_after}")
 
-    _in_shop(domain, action)
+    in_shop(domain, action)
 
 
 @wallet.command()
@@ -85,7 +66,7 @@ def grant(domain: str, credits: int, reason: str) -> None:
         )
         click.echo(f"balance now {entry.balance_after}" if entry else "already recorded")
 
-    _in_shop(domain, action)
+    in_shop(domain, action)
 
 
 @wallet.command()
@@ -102,7 +83,7 @@ def ledger(domain: str, limit: int) -> None:
                 f"{e.entry.reference}  {e.entry.reason}"
             )
 
-    _in_shop(domain, action)
+    in_shop(domain, action)
 
 
 @wallet.command()
@@ -113,6 +94,6 @@ def verify(domain: str) -> None:
     async def action(uow: UnitOfWork) -> bool:
         return await uow.wallet.balanced()
 
-    if not _in_shop(domain, action):
+    if not in_shop(domain, action):
         raise click.ClickException("the wallet does NOT match its ledger")
     click.echo("the wallet matches its ledger")
