@@ -1,56 +1,59 @@
 """Message dispatch: queue 100,000 texts through `QueueMessages`, deliver them to a fake Mitto.
 
-Run from the repository root (about three minutes on 2 cores):
+Run from the repository root (about four minutes on 2 cores):
 
     .venv/bin/python bench/dispatch.py [--contacts N] [--messages M] [--batch B]
-                                       [--workers W] [--concurrency C] [--profile]
+                                       [--workers W[,W...]] [--concurrency C] [--profile]
 
 It uses `DATABASE_URL`'s server when set, else the embedded Postgres in `.data/bench`
 (through `queue_throughput.py`'s helpers), creates a throw-away database, migrates it, and
 drops it at the end. One shop, N subscribed US contacts (10,000) and a wallet funded for
-every message; then M messages (100,000), each contact getting M/N of them.
+every message. Then, per worker count in `--workers` (default 1,2), one round: M messages
+(100,000) queued, each contact getting M/N of them, then delivered by that many workers.
 
-The messages are transactional order updates ("Your order #1042 has shipped ..."), one GSM
+The messages are transactional order updates ("Your order #10042 has shipped ..."), one GSM
 segment each, with an idempotency key and a dedupe key per order, as an order automation
 would send them. Transactional texts skip quiet hours by default and the marketing cap does
-not count them, so the clock and the recipients' time zones cannot hold any back: every
-message is queued to be sent now, and each has its own contact, number and reference.
+not count them, so neither the clock nor the recipients' time zones hold any back: every
+message is queued to be sent now, and each has its own number and reference.
 
 Measures:
 
-1. queueing   `QueueMessages` for all M messages in batches of B (500), one unit of work and
+1. queueing   `QueueMessages` for M messages in batches of B (500), one unit of work and
               commit per batch (shop read, advisory locks, idempotency and dedupe look-ups,
-              recipients with their phone decrypted, wallet reservation, encrypted insert,
+              recipients with their phones decrypted, wallet reservation, encrypted insert,
               delivery jobs deferred), in this process; messages/s and per-batch p50/p99.
-              `--queue-concurrency 2` runs two batches at once: they are the same shop's, so
-              they serialise on its wallet row from the reservation to the commit.
+              The first round queues its first 1,000 messages untimed and then ANALYZEs the
+              application's tables, as autovacuum keeps a live database (`--no-analyze` to
+              see a database never analysed). `--queue-concurrency 2` queues two batches at
+              once: they are one shop's, so they serialise on its wallet row from the
+              reservation to the commit.
 2. fake alone a minimal keep-alive HTTP/1.1 client (`webhook_ingress.RawPool`, 20
               connections) posting valid sends to the fake: what the fake can take here.
-3. gateway    `MittoSmsGateway.send` (the adapter the worker uses: httpx, 20 connections,
-              32 sends in flight like `DeliveryLimits.concurrency`) to the fake, no
-              database: what one worker process's HTTP path can do at most.
-4. delivery   W real `blossom worker --queues messages --concurrency C` processes (1 and 4)
-              against the fake Mitto, from the moment a worker registers until every
-              message is `sent` (polled twice a second as the table owner); messages/s.
+3. gateway    `MittoSmsGateway.send` (the worker's adapter: httpx, 20 connections, 32 sends
+              in flight like `DeliveryLimits.concurrency`) to the fake, no database: what one
+              worker process's HTTP path can do at most.
+4. delivery   W real `blossom worker --queues messages --concurrency C` processes (C = 4)
+              against the fake, from the moment a worker registers until every message of
+              the round is `sent` (polled twice a second as the table owner); messages/s.
 
 The fake Mitto (`FakeMitto`, uvicorn on uvloop) runs in a process of its own, started by
-this script with `--serve-fake`; it answers `counts` and `references` on its stdin. After the
-delivery the bench checks, on the provider side, that it accepted every message's reference
-exactly once (none missing, none twice), and on ours that every message is `sent`, the
-wallet holds nothing reserved and no delivery job is left.
+this script with `--serve-fake`, and answers `counts`, `references` and `reset` on its stdin.
+After each delivery the bench checks on the provider's side that it accepted every
+message's reference exactly once (none missing, none twice, none foreign), and on ours that
+the round's messages are all `sent`, the wallet holds nothing reserved and no delivery job
+is left. Rate limits are off (`SMS_RATE_PER_SECOND=0`, `SMS_SHOP_RATE_PER_SECOND=0`). The
+workers log at INFO, so their "delivery batch done" lines count the delivery jobs that ran
+(procrastinate deletes the messages queue's jobs when they succeed).
 
-Rate limits are off (`SMS_RATE_PER_SECOND=0`, `SMS_SHOP_RATE_PER_SECOND=0`) so the limiter
-does not set the pace. The workers log at INFO so that their "delivery batch done" lines
-count the delivery jobs that ran (procrastinate deletes the messages queue's finished jobs).
-
-`--profile` runs the queueing under cProfile in this process, and the workers under
-`python -m cProfile`, and prints each side's top functions; the figures are then slower
-(the profiler costs CPU) and only the profile is worth reading.
+`--profile` runs the timed queueing under cProfile in this process, and the workers under
+`python -m cProfile`, and prints each one's top functions; figures are then slower (the
+profiler costs CPU) and only the profiles are worth reading.
 
 Caveats: everything shares the machine's cores: this process (queueing, then polling),
-Postgres, the fake and the workers. Each run prints the CPU that every side used, in percent
-of one core, and the load average before the run shows whether something else was busy.
-Expect run-to-run noise of 10-20%.
+Postgres, the fake and the workers. Each measure prints the CPU that each side used, in
+percent of one core; the load average before the run shows whether something else was
+busy. Expect run-to-run noise of 10-20%.
 """
 
 from __future__ import annotations
@@ -72,7 +75,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,6 +111,10 @@ ENCRYPTION_KEYS = "bench1:" + base64.b64encode(hashlib.sha256(b"bench-cipher").d
 BLIND_INDEX_KEY = base64.b64encode(hashlib.sha256(b"bench-blind-index").digest()).decode()
 WORDING = "Order updates from Blossom Botanicals by text. Reply STOP to opt out."
 SEED_CHUNK = 1000
+WARM_MESSAGES = 1000  # the first round queues these before its clock starts
+# What autovacuum keeps analysed on a live database (this one starts empty, and a test
+# server may run with autovacuum off). Not the job tables: see README.md.
+APP_TABLES = "messages, message_events, wallets, wallet_transactions, contacts, consent_events"
 POLL_SECONDS = 0.5
 READY_TIMEOUT_SECONDS = 60.0
 DELIVERY_TIMEOUT_SECONDS = 1800.0
@@ -129,10 +136,11 @@ class Options:
     contacts: int
     messages: int
     batch: int
-    workers: int
+    workers: list[int]
     concurrency: int
     queue_concurrency: int
     baseline_sends: int
+    analyze: bool
     profile: bool
 
 
@@ -141,9 +149,8 @@ class Options:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds per side (named process trees, plus all local `postgres` processes) since
-    the meter started, in percent of one core. A process that exits before `shares()` is
-    missed, so call it before stopping what was measured."""
+    """CPU seconds per side (named processes, plus every local `postgres` process) since the
+    meter started, in percent of one core. Call `shares()` before the processes exit."""
 
     sides: dict[str, list[int]]
     start: dict[tuple[str, int], float] = field(default_factory=dict)
@@ -156,8 +163,8 @@ class CpuMeter:
         seconds: dict[tuple[str, int], float] = {}
         for side, pids in self.sides.items():
             for pid in pids:
-                for process in _tree(pid):
-                    seconds[(side, process.pid)] = _cpu(process)
+                with contextlib.suppress(psutil.Error):
+                    seconds[(side, pid)] = _cpu(psutil.Process(pid))
         for process in psutil.process_iter(["name"]):
             if process.info.get("name") == "postgres":
                 seconds[("postgres", process.pid)] = _cpu(process)
@@ -169,14 +176,6 @@ class CpuMeter:
         for (side, pid), seconds in self.sample().items():
             used[side] += max(0.0, seconds - self.start.get((side, pid), 0.0))
         return {side: 100 * seconds / elapsed for side, seconds in used.items()}
-
-
-def _tree(pid: int) -> list[psutil.Process]:
-    try:
-        root = psutil.Process(pid)
-        return [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return []
 
 
 def _cpu(process: psutil.Process) -> float:
@@ -194,8 +193,8 @@ def cpu_line(shares: dict[str, float], order: Sequence[str]) -> str:
 
 
 async def serve_fake() -> None:
-    """`--serve-fake`: print the fake's base URL, then answer commands read on stdin
-    (`counts`, `references`, `reset`) with one JSON line each; stop at end of input."""
+    """`--serve-fake`: print the fake's base URL, then answer each command read on stdin
+    with one JSON line; stop at the end of the input."""
     async with FakeMitto(MITTO_KEY) as fake:
         print(fake.base_url, flush=True)
         while command := (await asyncio.to_thread(sys.stdin.readline)).strip():
@@ -206,7 +205,6 @@ async def serve_fake() -> None:
                     "accepted": len(fake.accepted),
                     "references": len(by_reference),
                     "duplicates": sum(n - 1 for n in by_reference.values() if n > 1),
-                    "calls": dict(fake.calls),
                     "codes": {str(code): n for code, n in fake.response_codes.items()},
                 }
             elif command == "references":
@@ -235,7 +233,7 @@ class FakeProcess:
         assert self.process.stdout is not None
         line = self.process.stdout.readline().decode().strip()
         if not line:
-            raise RuntimeError(f"the fake Mitto did not start: {self.process.wait()}")
+            raise RuntimeError(f"the fake Mitto exited ({self.process.wait()})")
         return line
 
     async def ask(self, command: str) -> Any:
@@ -246,7 +244,7 @@ class FakeProcess:
 
     def stop(self) -> None:
         if self.process.stdin is not None:
-            self.process.stdin.close()
+            self.process.stdin.close()  # end of input: the fake stops
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
@@ -268,7 +266,7 @@ def fake_mitto(tmp: Path) -> Iterator[FakeProcess]:
 
 
 def bench_env(database_url: str, data_dir: Path, fake_url: str) -> dict[str, str]:
-    """What this process and the workers share: same keys, so workers decrypt our texts."""
+    """Shared by this process and the workers: the same keys, so workers decrypt our texts."""
     return {
         **os.environ,
         "BLOSSOM_ENV": "development",
@@ -353,15 +351,15 @@ async def fund(container: Container, shop: Shop, credits: int) -> None:
         await uow.commit()
 
 
-def requests(contacts: Sequence[uuid.UUID], count: int) -> list[OutgoingMessage]:
-    """Message i goes to contact i mod N: a batch of B <= N messages has B recipients."""
+def requests(contacts: Sequence[uuid.UUID], count: int, source: str) -> list[OutgoingMessage]:
+    """Message i goes to contact i mod N, so a batch of B <= N messages has B recipients."""
     return [
         OutgoingMessage(
             text=TEMPLATES[i % len(TEMPLATES)].format(order=10_000 + i, code=f"{i:08X}"),
             category=MessageCategory.TRANSACTIONAL,
-            source="bench",
-            idempotency_key=f"bench:order:{10_000 + i}:{i % len(TEMPLATES)}",
-            dedupe_key=f"order:{10_000 + i}:{i % len(TEMPLATES)}",
+            source=source,
+            idempotency_key=f"{source}:order:{10_000 + i}:{i % len(TEMPLATES)}",
+            dedupe_key=f"{source}:order:{10_000 + i}:{i % len(TEMPLATES)}",
             contact_id=contacts[i % len(contacts)],
         )
         for i in range(count)
@@ -377,9 +375,6 @@ class QueueRun:
     batches: list[float]
     statuses: Counter[str]
     cpu: dict[str, float]
-
-    def rate(self, messages: int) -> float:
-        return messages / self.seconds
 
 
 async def queue_all(
@@ -409,23 +404,75 @@ async def queue_all(
     return QueueRun(seconds, latencies, statuses, meter.shares())
 
 
-async def warm_up(container: Container, shop: Shop, count: int) -> None:
-    """Open the pool and fill the statement caches with a batch the run does not count:
+async def warm_up(container: Container, shop: Shop, number: int) -> None:
+    """Open the pool and fill the statement caches with a batch no measure counts:
     transactional texts to a contact who unsubscribed are recorded, blocked, never sent."""
-    [gone] = await add_contacts(container, shop, range(count, count + 1), ConsentState.UNSUBSCRIBED)
+    [gone] = await add_contacts(
+        container, shop, range(number, number + 1), ConsentState.UNSUBSCRIBED
+    )
     batch = [
         OutgoingMessage(
             text="warm-up",
             category=MessageCategory.TRANSACTIONAL,
-            source="bench",
-            idempotency_key=f"bench:warm:{n}",
-            dedupe_key=f"warm:{n}",
+            source="warm-up",
+            idempotency_key=f"warm-up:{n}",
+            dedupe_key=f"warm-up:{n}",
             contact_id=gone,
         )
         for n in range(10)
     ]
     run = await queue_all(container, shop.id, [batch], 1)
     assert run.statuses == {MessageStatus.BLOCKED_CONSENT.value: len(batch)}, run.statuses
+
+
+@dataclass(frozen=True)
+class Round:
+    source: str  # the messages' `source`: what tells this round's messages apart
+    queued: int  # messages waiting for delivery, untimed ones included
+    timed: int  # messages in the timed part
+    run: QueueRun
+
+    @property
+    def rate(self) -> float:
+        return self.timed / self.run.seconds
+
+
+async def queue_round(
+    container: Container,
+    owner: asyncpg.Connection,
+    shop: Shop,
+    contacts: Sequence[uuid.UUID],
+    source: str,
+    first: bool,
+    opts: Options,
+) -> Round:
+    pending = requests(contacts, opts.messages, source)
+    batches = [pending[n : n + opts.batch] for n in range(0, len(pending), opts.batch)]
+    warm = min(len(batches) - 1, max(1, WARM_MESSAGES // opts.batch)) if first else 0
+    untimed = await queue_all(container, shop.id, batches[:warm], 1)
+    if first and opts.analyze:
+        await owner.execute(f"ANALYZE {APP_TABLES}")
+    profiler = cProfile.Profile() if opts.profile else None
+    if profiler:
+        profiler.enable()
+    timed = await queue_all(container, shop.id, batches[warm:], opts.queue_concurrency)
+    if profiler:
+        profiler.disable()
+    statuses = untimed.statuses + timed.statuses
+    result = Round(
+        source=source,
+        queued=statuses.get(MessageStatus.QUEUED.value, 0),
+        timed=sum(len(b) for b in batches[warm:]),
+        run=timed,
+    )
+    jobs = await owner.fetchval(
+        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'messages:deliver'"
+    )
+    print_queueing(result, warm, opts)
+    print(f"  statuses: {dict(statuses)}; delivery jobs waiting: {jobs}", flush=True)
+    if profiler:
+        print_profile(f"queueing {source} (this process)", pstats.Stats(profiler))
+    return result
 
 
 # --- 2./3. what the fake and the gateway take without a database ------------------------
@@ -473,7 +520,7 @@ async def fake_alone(fake: FakeProcess, sends: int) -> SendRun:
     finally:
         await pool.aclose()
     seconds = time.perf_counter() - started
-    label = f"fake alone (raw client, {GATEWAY_POOL} conns)"
+    label = f"fake alone (raw client, {GATEWAY_POOL} connections)"
     return SendRun(label, sends, seconds, failures, meter.shares())
 
 
@@ -503,6 +550,16 @@ async def gateway_alone(fake: FakeProcess, sends: int) -> SendRun:
     return SendRun(label, sends, seconds, failures, meter.shares())
 
 
+async def baselines(fake: FakeProcess, sends: int) -> None:
+    print(f"\nWithout a database ({sends:,} sends each):", flush=True)
+    for run in (await fake_alone(fake, sends), await gateway_alone(fake, sends)):
+        print(
+            f"  {run.label:<42} {run.rate:>7,.0f} sends/s, {run.failures} failed; "
+            f"cpu: {cpu_line(run.cpu, ('bench', 'fake'))}"
+        )
+    await fake.ask("reset")
+
+
 # --- 4. delivery ------------------------------------------------------------------------
 
 
@@ -511,7 +568,7 @@ class DeliveryRun:
     workers: int
     concurrency: int
     startup: float  # spawn -> first worker registered
-    seconds: float  # first worker registered -> every message sent
+    seconds: float  # first worker registered -> every message of the round sent
     sent: int
     jobs: int
     cpu: dict[str, float]
@@ -520,6 +577,10 @@ class DeliveryRun:
     @property
     def rate(self) -> float:
         return self.sent / self.seconds
+
+    @property
+    def shape(self) -> str:
+        return f"{self.workers} worker{'s' * (self.workers > 1)} x {self.concurrency}"
 
 
 def worker_command(concurrency: int, profile: Path | None) -> list[str]:
@@ -541,17 +602,16 @@ def stop_worker(process: subprocess.Popen[bytes]) -> None:
 
 @contextlib.contextmanager
 def workers(
-    env: dict[str, str], count: int, concurrency: int, tmp: Path, profile: bool
+    env: dict[str, str], count: int, concurrency: int, tag: str, tmp: Path, profile: bool
 ) -> Iterator[tuple[list[subprocess.Popen[bytes]], list[Path], list[Path]]]:
     worker_env = {**env, "LOG_LEVEL": "INFO"}  # one "delivery batch done" line per job
-    tag = f"w{count}c{concurrency}"
     logs = [tmp / f"worker-{tag}-{n}.log" for n in range(count)]
     profiles = [tmp / f"worker-{tag}-{n}.prof" for n in range(count)] if profile else []
-    processes = []
+    processes: list[subprocess.Popen[bytes]] = []
     try:
         for n, log in enumerate(logs):
+            command = worker_command(concurrency, profiles[n] if profile else None)
             with log.open("wb") as out:
-                command = worker_command(concurrency, profiles[n] if profile else None)
                 processes.append(
                     subprocess.Popen(
                         command, cwd=REPO, env=worker_env, stdout=out, stderr=subprocess.STDOUT
@@ -563,26 +623,26 @@ def workers(
             stop_worker(process)
 
 
-async def deliver_all(
+async def deliver_round(
     owner: asyncpg.Connection,
     env: dict[str, str],
     fake: FakeProcess,
-    expected: int,
+    round_: Round,
     count: int,
-    concurrency: int,
     tmp: Path,
-    profile: bool,
+    opts: Options,
 ) -> DeliveryRun:
     spawned = time.perf_counter()
-    with workers(env, count, concurrency, tmp, profile) as (processes, logs, profiles):
+    with workers(env, count, opts.concurrency, round_.source, tmp, opts.profile) as started:
+        processes, logs, profiles = started
         pids = [p.pid for p in processes]
         meter = CpuMeter({"workers": pids, "fake": [fake.process.pid], "bench": [os.getpid()]})
         ready = await wait_registered(owner, processes, logs)
-        sent = await wait_sent(owner, processes, logs, expected, ready)
+        sent = await wait_sent(owner, processes, logs, round_, ready)
         seconds = time.perf_counter() - ready
         cpu = meter.shares()
     jobs = sum(log.read_text(errors="replace").count("delivery batch done") for log in logs)
-    return DeliveryRun(count, concurrency, ready - spawned, seconds, sent, jobs, cpu, profiles)
+    return DeliveryRun(count, opts.concurrency, ready - spawned, seconds, sent, jobs, cpu, profiles)
 
 
 async def wait_registered(
@@ -601,7 +661,7 @@ async def wait_sent(
     owner: asyncpg.Connection,
     processes: Sequence[subprocess.Popen[bytes]],
     logs: list[Path],
-    expected: int,
+    round_: Round,
     ready: float,
 ) -> int:
     deadline = ready + DELIVERY_TIMEOUT_SECONDS
@@ -609,16 +669,18 @@ async def wait_sent(
     sent = 0
     while time.perf_counter() < deadline:
         check_alive(processes, logs)
-        sent = await owner.fetchval("SELECT count(*) FROM messages WHERE status = 'sent'")
+        sent = await owner.fetchval(
+            "SELECT count(*) FROM messages WHERE source = $1 AND status = 'sent'", round_.source
+        )
         now = time.perf_counter()
-        if sent >= expected:
+        if sent >= round_.queued:
             return sent
         if now >= report:
             rate = sent / (now - ready)
             print(f"    {sent:>7,} sent after {now - ready:5.1f}s ({rate:,.0f}/s)", file=sys.stderr)
             report += PROGRESS_SECONDS
         await asyncio.sleep(POLL_SECONDS)
-    raise RuntimeError(f"only {sent} of {expected} messages sent in {DELIVERY_TIMEOUT_SECONDS}s")
+    raise RuntimeError(f"{sent} of {round_.queued} sent in {DELIVERY_TIMEOUT_SECONDS:.0f}s")
 
 
 def check_alive(processes: Sequence[subprocess.Popen[bytes]], logs: list[Path]) -> None:
@@ -628,71 +690,88 @@ def check_alive(processes: Sequence[subprocess.Popen[bytes]], logs: list[Path]) 
             raise RuntimeError(f"worker exited ({process.returncode}):\n{tail}")
 
 
-async def reset_delivery(owner: asyncpg.Connection, shop: Shop) -> int:
-    """Put every sent message back in the queue with fresh delivery jobs, for another
-    delivery run on the same data: as the table owner, so no ledger entry is written."""
-    ids = [
-        r["id"] for r in await owner.fetch("SELECT id FROM messages WHERE status = 'sent' ORDER BY id")
-    ]
-    await owner.execute(
-        "UPDATE messages SET status = 'queued', charge = 'reserved', provider_id = NULL, "
-        "sent_at = NULL, attempts = 0 WHERE status = 'sent'"
-    )
-    jobs = [
-        json.dumps({"shop_id": str(shop.id), "message_ids": [str(i) for i in ids[n : n + DELIVERY_BATCH]]})
-        for n in range(0, len(ids), DELIVERY_BATCH)
-    ]
-    await owner.execute(
-        "SELECT procrastinate_defer_jobs_v1(array_agg(ROW('messages', 'messages:deliver', 0,"
-        " NULL, NULL, a::jsonb, NULL)::procrastinate_job_to_defer_v1)) FROM unnest($1::text[]) a",
-        jobs,
-    )
-    return len(ids)
-
-
 # --- checks -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Checks:
-    provider_accepted: int
-    provider_references: int
-    provider_duplicates: int
-    missing: int
-    unexpected: int
+    accepted: int  # sends the fake accepted during the round
+    references: int  # distinct references among them
+    duplicates: int  # accepted sends beyond the first per reference
+    missing: int  # our sent messages the fake never accepted
+    foreign: int  # references the fake accepted that are not our sent messages
     statuses: dict[str, int]
     reserved: int
     jobs_left: int
 
     @property
     def ok(self) -> bool:
-        return not (self.provider_duplicates or self.missing or self.unexpected) and not (
+        return not (self.duplicates or self.missing or self.foreign) and not (
             self.reserved or self.jobs_left
         )
 
 
-async def check(owner: asyncpg.Connection, fake: FakeProcess) -> Checks:
+async def check(owner: asyncpg.Connection, fake: FakeProcess, round_: Round) -> Checks:
     counts = await fake.ask("counts")
     accepted = set(await fake.ask("references"))
-    ours = {str(r["id"]) for r in await owner.fetch("SELECT id FROM messages WHERE status = 'sent'")}
-    rows = await owner.fetch("SELECT status, count(*) AS n FROM messages GROUP BY status")
+    rows = await owner.fetch("SELECT id, status FROM messages WHERE source = $1", round_.source)
+    sent = {str(r["id"]) for r in rows if r["status"] == MessageStatus.SENT.value}
     reserved = await owner.fetchval("SELECT coalesce(sum(reserved), 0) FROM wallets")
     left = await owner.fetchval(
         "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'messages:deliver'"
     )
     return Checks(
-        provider_accepted=counts["accepted"],
-        provider_references=counts["references"],
-        provider_duplicates=counts["duplicates"],
-        missing=len(ours - accepted),
-        unexpected=len(accepted - ours),
-        statuses={r["status"]: r["n"] for r in rows},
+        accepted=counts["accepted"],
+        references=counts["references"],
+        duplicates=counts["duplicates"],
+        missing=len(sent - accepted),
+        foreign=len(accepted - sent),
+        statuses=dict(Counter(r["status"] for r in rows)),
         reserved=reserved,
         jobs_left=left,
     )
 
 
-# --- profiles ---------------------------------------------------------------------------
+# --- output -----------------------------------------------------------------------------
+
+
+def print_queueing(round_: Round, warm: int, opts: Options) -> None:
+    run = round_.run
+    before = ""
+    if warm:
+        stats = "then ANALYZE" if opts.analyze else "no ANALYZE"
+        before = f"; the first {warm * opts.batch:,} untimed, {stats}"
+    print(
+        f"\nQueueing {round_.source} ({opts.batch} per unit of work, "
+        f"{opts.queue_concurrency} at a time{before}):"
+    )
+    print(
+        f"  {round_.timed:,} messages in {run.seconds:.2f}s = {round_.rate:,.0f} messages/s; "
+        f"per batch p50 {1000 * percentile(run.batches, 0.5):.0f} ms, "
+        f"p99 {1000 * percentile(run.batches, 0.99):.0f} ms; "
+        f"cpu: {cpu_line(run.cpu, ('bench', 'postgres'))}"
+    )
+
+
+def print_delivery(d: DeliveryRun) -> None:
+    print(
+        f"  {d.shape}: {d.sent:,} sent in {d.seconds:.2f}s = {d.rate:,.0f} messages/s "
+        f"(+{d.startup:.1f}s process start-up); {d.jobs} delivery jobs ran"
+    )
+    print(f"  cpu: {cpu_line(d.cpu, ('workers', 'fake', 'postgres', 'bench'))}", flush=True)
+
+
+def print_checks(c: Checks, queued: int) -> None:
+    print(
+        f"  provider: {c.accepted:,} accepted, {c.references:,} distinct references, "
+        f"{c.duplicates} duplicates; of our {queued:,} messages {c.missing} never accepted, "
+        f"{c.foreign} accepted that are not ours"
+    )
+    print(
+        f"  ours: {c.statuses}; credits still reserved {c.reserved}; "
+        f"delivery jobs left {c.jobs_left}"
+    )
+    print(f"  every message accepted exactly once and settled: {'PASS' if c.ok else 'FAIL'}")
 
 
 def print_profile(title: str, stats: pstats.Stats, lines: int = 25) -> None:
@@ -701,8 +780,23 @@ def print_profile(title: str, stats: pstats.Stats, lines: int = 25) -> None:
         stats.stream = out  # type: ignore[attr-defined]
         stats.sort_stats(order).print_stats(lines)
         body = out.getvalue()
-        start = body.find("   ncalls")
-        print(f"\n--- profile: {title}, by {order} ---\n{body[start:].rstrip()}")
+        print(f"\n--- profile: {title}, by {order} ---\n{body[body.find('   ncalls') :].rstrip()}")
+
+
+def print_targets(rounds: Sequence[tuple[Round, DeliveryRun, Checks]]) -> None:
+    print("\nTargets (issue)                                    messages/s   met")
+    for round_, delivery, _ in rounds:
+        for label, rate, target in (
+            (f"queueing >= {TARGET_QUEUE:,.0f}/s ({round_.source})", round_.rate, TARGET_QUEUE),
+            (
+                f"delivery >= {TARGET_DELIVERY:,.0f}/s ({delivery.shape})",
+                delivery.rate,
+                TARGET_DELIVERY,
+            ),
+        ):
+            print(f"  {label:<48} {rate:>9,.0f}   {'yes' if rate >= target else 'NO'}")
+    exact = "PASS" if all(checks.ok for _, _, checks in rounds) else "FAIL"
+    print(f"  {'every message accepted exactly once, settled':<48} {exact:>9}")
 
 
 # --- the run ----------------------------------------------------------------------------
@@ -712,14 +806,14 @@ async def describe(owner: asyncpg.Connection, embedded: bool, opts: Options) -> 
     version = await owner.fetchval("SHOW server_version")
     where = "embedded (pgserver, Unix socket)" if embedded else "external (DATABASE_URL, TCP)"
     load = ", ".join(f"{n:.2f}" for n in os.getloadavg())
-    print(f"CPUs:        {os.cpu_count()} (this process, Postgres, the fake and workers share them)")
+    print(f"CPUs:        {os.cpu_count()} (this process, Postgres, the fake, workers share them)")
     print(f"Load avg:    {load} before the run")
     print(f"Postgres:    {version}, {where}")
     print(f"Python:      {sys.version.split()[0]}")
     print(
-        f"Shape:       {opts.contacts:,} contacts, {opts.messages:,} transactional messages in "
-        f"batches of {opts.batch} ({opts.queue_concurrency} at a time), "
-        f"{DELIVERY_BATCH} per delivery job",
+        f"Shape:       {opts.contacts:,} contacts; per round {opts.messages:,} transactional "
+        f"messages, {DELIVERY_BATCH} per delivery job; rounds with "
+        f"{', '.join(map(str, opts.workers))} worker process(es) x {opts.concurrency} jobs",
         flush=True,
     )
 
@@ -730,128 +824,74 @@ async def run(opts: Options) -> None:
         owner = await asyncpg.connect(libpq_url(url))
         try:
             await describe(owner, embedded is not None, opts)
-            with tempfile.TemporaryDirectory() as tmp:
-                await run_phases(url, owner, Path(tmp), opts)
+            with tempfile.TemporaryDirectory() as tmp, fake_mitto(Path(tmp)) as fake:
+                await run_rounds(url, owner, fake, Path(tmp), opts)
         finally:
             await owner.close()
     del embedded  # keeps the embedded server up until the database is dropped
 
 
-async def run_phases(url: str, owner: asyncpg.Connection, tmp: Path, opts: Options) -> None:
-    with fake_mitto(tmp) as fake:
-        env = bench_env(url, tmp, fake.base_url)
-        container = build_container(load_settings(env), database_url=url)
-        try:
-            shop, queued = await seed_and_queue(container, owner, opts)
-        finally:
-            await container.aclose()
-        await owner.execute("VACUUM ANALYZE")  # as a quiet night would; not timed
-
-        print("\nWithout a database (sends/s):", flush=True)
-        sends = [await fake_alone(fake, opts.baseline_sends)]
-        sends.append(await gateway_alone(fake, opts.baseline_sends))
-        for s in sends:
-            print(
-                f"  {s.label:<40} {s.rate:>8,.0f}   {s.failures} failed;  "
-                f"cpu: {cpu_line(s.cpu, ('bench', 'fake'))}"
-            )
-        await fake.ask("reset")
-
-        print("\nDelivery (blossom worker processes against the fake):", flush=True)
-        shapes = [(opts.workers, opts.concurrency)]
-        runs = []
-        for n, (count, concurrency) in enumerate(shapes):
-            if n:
-                await fake.ask("reset")
-                await reset_delivery(owner, shop)
-            delivery = await deliver_all(
-                owner, env, fake, queued, count, concurrency, tmp, opts.profile
-            )
-            runs.append(delivery)
+async def run_rounds(
+    url: str, owner: asyncpg.Connection, fake: FakeProcess, tmp: Path, opts: Options
+) -> None:
+    env = bench_env(url, tmp, fake.base_url)
+    container = build_container(load_settings(env), database_url=url)
+    try:
+        started = time.perf_counter()
+        shop = await add_shop(container)
+        price = estimate(TEMPLATES[0].format(order=10_000, code="0"), "US", container.price_list)
+        await fund(container, shop, 2 * len(opts.workers) * opts.messages * price.credits)
+        contacts = await add_contacts(container, shop, range(opts.contacts))
+        print(f"Seeded:      {len(contacts):,} contacts in {time.perf_counter() - started:.1f}s")
+        await warm_up(container, shop, opts.contacts)
+        if opts.baseline_sends:
+            await baselines(fake, opts.baseline_sends)
+        results = []
+        for n, count in enumerate(opts.workers):
+            source = f"round-{n + 1}"
+            round_ = await queue_round(container, owner, shop, contacts, source, n == 0, opts)
+            await owner.execute("VACUUM ANALYZE")  # untimed: the job table is full now
+            await fake.ask("reset")
+            print(f"\nDelivery {source} (blossom worker against the fake):", flush=True)
+            delivery = await deliver_round(owner, env, fake, round_, count, tmp, opts)
             print_delivery(delivery)
-            checks = await check(owner, fake)
-            print_checks(checks, queued)
+            checks = await check(owner, fake, round_)
+            print_checks(checks, round_.queued)
             for path in delivery.profiles:
                 if path.exists():
                     print_profile(f"worker {path.stem}", pstats.Stats(str(path)))
-        print_targets(opts, queued, runs)
+            results.append((round_, delivery, checks))
+        print_targets(results)
+    finally:
+        await container.aclose()
 
 
-async def seed_and_queue(
-    container: Container, owner: asyncpg.Connection, opts: Options
-) -> tuple[Shop, int]:
-    started = time.perf_counter()
-    shop = await add_shop(container)
-    credits = estimate(TEMPLATES[0].format(order=10_000, code="0"), "US", container.price_list)
-    await fund(container, shop, 2 * opts.messages * credits.credits)
-    contacts = await add_contacts(container, shop, range(opts.contacts))
-    print(f"Seeded:      {len(contacts):,} contacts in {time.perf_counter() - started:.1f}s")
-    await warm_up(container, shop, opts.contacts)
-
-    pending = requests(contacts, opts.messages)
-    batches = [pending[n : n + opts.batch] for n in range(0, len(pending), opts.batch)]
-    profiler = cProfile.Profile() if opts.profile else None
-    if profiler:
-        profiler.enable()
-    queued_run = await queue_all(container, shop.id, batches, opts.queue_concurrency)
-    if profiler:
-        profiler.disable()
-    queued = queued_run.statuses.get(MessageStatus.QUEUED.value, 0)
-    jobs = await owner.fetchval(
-        "SELECT count(*) FROM procrastinate_jobs WHERE task_name = 'messages:deliver'"
-    )
-    print("\nQueueing (QueueMessages, one unit of work per batch):")
-    print(
-        f"  {opts.messages:,} messages in {queued_run.seconds:.2f}s = "
-        f"{queued_run.rate(opts.messages):,.0f} messages/s; per batch p50 "
-        f"{1000 * percentile(queued_run.batches, 0.5):.0f} ms, p99 "
-        f"{1000 * percentile(queued_run.batches, 0.99):.0f} ms; "
-        f"cpu: {cpu_line(queued_run.cpu, ('bench', 'postgres'))}"
-    )
-    print(f"  statuses: {dict(queued_run.statuses)}; delivery jobs deferred: {jobs}", flush=True)
-    if profiler:
-        print_profile("queueing (this process)", pstats.Stats(profiler))
-    return shop, queued
-
-
-def print_delivery(d: DeliveryRun) -> None:
-    print(
-        f"  workers {d.workers} x concurrency {d.concurrency}: {d.sent:,} sent in "
-        f"{d.seconds:.2f}s = {d.rate:,.0f} messages/s (+{d.startup:.1f}s process start-up); "
-        f"{d.jobs} delivery jobs ran"
-    )
-    print(f"  cpu: {cpu_line(d.cpu, ('workers', 'fake', 'postgres', 'bench'))}", flush=True)
-
-
-def print_checks(c: Checks, queued: int) -> None:
-    print(
-        f"  provider: {c.provider_accepted:,} accepted, {c.provider_references:,} distinct "
-        f"references, {c.provider_duplicates} duplicates; of our {queued:,} messages "
-        f"{c.missing} never accepted, {c.unexpected} accepted but not ours"
-    )
-    print(
-        f"  ours: statuses {c.statuses}; credits still reserved {c.reserved}; "
-        f"delivery jobs left {c.jobs_left}"
-    )
-    print(f"  every message accepted exactly once and settled: {'PASS' if c.ok else 'FAIL'}")
-
-
-def print_targets(opts: Options, queued: int, runs: Sequence[DeliveryRun]) -> None:
-    del opts, queued, runs
+def worker_counts(value: str) -> list[int]:
+    return [int(n) for n in value.split(",")]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, bool]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=10_000, help="contacts (10000)")
-    parser.add_argument("--messages", type=int, default=100_000, help="messages (100000)")
+    parser.add_argument("--messages", type=int, default=100_000, help="messages a round (100000)")
     parser.add_argument("--batch", type=int, default=500, help="messages per QueueMessages (500)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (1)")
+    parser.add_argument(
+        "--workers",
+        type=worker_counts,
+        default=[1, 2],
+        help="worker processes, one round per count (1,2)",
+    )
     parser.add_argument("--concurrency", type=int, default=4, help="jobs per worker process (4)")
     parser.add_argument(
         "--queue-concurrency", type=int, default=1, help="batches queued at once (1)"
     )
     parser.add_argument(
-        "--baseline-sends", type=int, default=10_000, help="sends per no-database run (10000)"
+        "--baseline-sends", type=int, default=10_000, help="sends per baseline, 0: none (10000)"
+    )
+    parser.add_argument(
+        "--no-analyze",
+        action="store_true",
+        help="queue without table statistics (a database autovacuum never analysed)",
     )
     parser.add_argument("--profile", action="store_true", help="cProfile queueing and workers")
     parser.add_argument("--serve-fake", action="store_true", help=argparse.SUPPRESS)
@@ -864,13 +904,14 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, bool]:
         concurrency=args.concurrency,
         queue_concurrency=args.queue_concurrency,
         baseline_sends=args.baseline_sends,
+        analyze=not args.no_analyze,
         profile=args.profile,
     )
     return opts, args.serve_fake
 
 
 def event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop for the fake, when installed: it stands in for Mitto, so the leaner the better."""
+    """uvloop for the fake when installed: it stands in for Mitto, the leaner the better."""
     try:
         import uvloop
     except ImportError:

@@ -193,7 +193,7 @@ class SendingPolicy:
             ),
             footer=_text(raw, "footer", DEFAULT_FOOTER, 80),
             help_text=_text(raw, "help_text", DEFAULT_HELP, 300),
-            sender=_text(raw, "sender", "", 14) or None,
+            sender=_text(raw, "sender", "", 16) or None,
             opt_out_words=tuple(w.strip() for w in words if w.strip()),
         )
 

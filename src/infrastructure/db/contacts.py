@@ -18,10 +18,13 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    Uuid,
     and_,
+    any_,
     case,
     func,
     insert,
+    literal,
     or_,
     select,
     text,
@@ -297,7 +300,7 @@ class SqlContacts:
                     ContactModel.timezone,
                     ContactModel.consent_state,
                 )
-            ).where(ContactModel.id.in_(contact_ids))
+            ).where(ContactModel.id == any_(literal(list(contact_ids), ARRAY(Uuid))))
         )
         decrypt = self._cipher.decrypt
         return {

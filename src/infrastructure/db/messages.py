@@ -11,10 +11,24 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from advanced_alchemy.base import UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, select, text
+from sqlalchemy import (
+    ARRAY,
+    ColumnElement,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    any_,
+    literal,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
@@ -258,6 +272,12 @@ _UNRESOLVED = text(
 )
 
 
+def _any(keys: Sequence[str]) -> ColumnElement[Any]:
+    """`= ANY($1::varchar[])`: one parameter and one plan whatever the batch size, where
+    `in_()` sends a parameter per key (500 in a batch) and Postgres plans the list anew."""
+    return any_(literal(list(keys), ARRAY(String)))
+
+
 @dataclass(frozen=True, slots=True)
 class Claimed:
     message: Message
@@ -278,7 +298,7 @@ class SqlMessages:
         rows = await self._session.execute(
             select(MessageModel.idempotency_key, MessageModel.id).where(
                 MessageModel.shop_id == self._shop_id,
-                MessageModel.idempotency_key.in_(idempotency_keys),
+                MessageModel.idempotency_key == _any(idempotency_keys),
             )
         )
         return {key: message_id for key, message_id in rows}
@@ -301,7 +321,7 @@ class SqlMessages:
         rows = await self._session.scalars(
             select(MessageModel.dedupe_key).where(
                 MessageModel.shop_id == self._shop_id,
-                MessageModel.dedupe_key.in_(keys),
+                MessageModel.dedupe_key == _any(keys),
                 MessageModel.created_at >= since,
                 MessageModel.charge != "none",
             )
