@@ -404,8 +404,8 @@ class ClaimedMessage(Protocol):
 class MessageStore(Protocol):
     """Messages of the unit of work's shop; batch methods are one round trip each."""
 
-    async def lock(self, keys: Sequence[str]) -> None:
-        """Hold these keys (idempotency, dedupe, contact) until the transaction ends."""
+    async def serialize(self) -> None:
+        """Wait for the shop's other queueing transactions; hold the turn until this ends."""
         ...
 
     async def existing(self, idempotency_keys: Sequence[str]) -> dict[str, uuid.UUID]: ...

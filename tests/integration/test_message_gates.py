@@ -14,6 +14,7 @@ from application.billing.debit_wallet import DebitWallet
 from application.messaging.queue_messages import OutgoingMessage, QueueMessages
 from domain.billing import estimate
 from domain.consent import ConsentState
+from domain.contacts import Contact
 from domain.messages import DEFAULT_FOOTER, MessageCategory, MessageStatus, compose
 from tests.conftest import add_shop
 from tests.support.messaging import FixedClock, add_contacts, fund, phone_number
@@ -80,6 +81,17 @@ async def test_an_unsubscribed_contact_is_blocked_recorded_and_not_charged(conta
     assert [h.status for h in history] == [MessageStatus.BLOCKED_CONSENT]
     assert await _wallet(container, shop) == (100, 0)
     assert await _jobs(container, shop) == []
+
+
+async def test_a_contact_that_does_not_exist_is_recorded_as_blocked_not_an_error(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [real] = await add_contacts(container, shop, [phone_number(5)])
+    ghost = Contact(id=uuid.uuid4(), shop_id=shop.id, phone=None)
+
+    results = await _send(container, shop, [_marketing(ghost), _marketing(real)])
+
+    assert [r.status for r in results] == [MessageStatus.BLOCKED_CONSENT, MessageStatus.QUEUED]
 
 
 async def test_transactional_texts_reach_anyone_who_has_not_opted_out(container):

@@ -81,7 +81,11 @@ class QueueMessages:
     ) -> list[QueuedMessage]:
         now = self._clock.now()
         policy = SendingPolicy.from_settings(shop.settings)
-        await uow.messages.lock(_lock_keys(requests))
+        # One shop's batches take turns: the idempotency, cap and dedupe checks below and
+        # the inserts that they decide about then see each other (they would queue behind
+        # each other on the wallet row anyway). One lock, not one per key: a campaign
+        # batch would otherwise hold a thousand of the server's few thousand lock slots.
+        await uow.messages.serialize()
         known = await uow.messages.existing([r.idempotency_key for r in requests])
         fresh = _first_of_each_key([r for r in requests if r.idempotency_key not in known])
         recipients = await uow.contacts.recipients(
@@ -122,7 +126,7 @@ class QueueMessages:
         return Message(
             id=self._ids.new_id(),
             shop_id=shop.id,
-            contact_id=request.contact_id,
+            contact_id=recipient.contact_id if recipient else None,
             to=recipient.phone if recipient and recipient.phone else "",
             country=priced.country,
             text=text,
@@ -204,19 +208,6 @@ class QueueMessages:
             else d
             for d in drafts
         ]
-
-
-def _lock_keys(requests: Sequence[OutgoingMessage]) -> list[str]:
-    """Idempotency keys, dedupe keys, and the contacts whose marketing cap is counted:
-    concurrent batches that share any of them serialise instead of double-counting."""
-    keys = [f"idem:{r.idempotency_key}" for r in requests]
-    keys += [f"dedupe:{r.dedupe_key}" for r in requests if r.dedupe_key]
-    keys += [
-        f"cap:{r.contact_id}"
-        for r in requests
-        if r.category is MessageCategory.MARKETING and r.contact_id is not None
-    ]
-    return keys
 
 
 def _first_of_each_key(requests: Sequence[OutgoingMessage]) -> list[OutgoingMessage]:

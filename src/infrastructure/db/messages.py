@@ -153,12 +153,8 @@ class InboundMessageModel(UUIDv7Base):
     received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
-# Transaction-level advisory locks, taken in one sorted statement so two batches that
-# share keys always lock them in the same order and cannot deadlock.
-_LOCK = text(
-    "SELECT count(pg_advisory_xact_lock(hashtextextended(k, 0))) "
-    "FROM (SELECT DISTINCT k FROM unnest(CAST(:keys AS text[])) AS k ORDER BY k) AS keys"
-)
+# A transaction-level lock (never session-level on a pooled connection) per shop.
+_SERIALIZE = text("SELECT pg_advisory_xact_lock(hashtextextended('messages:' || :shop_id, 0))")
 
 _INSERT = text(
     """
@@ -273,8 +269,8 @@ _UNRESOLVED = text(
 
 
 def _any(keys: Sequence[str]) -> ColumnElement[Any]:
-    """`= ANY($1::varchar[])`: one parameter and one plan whatever the batch size, where
-    `in_()` sends a parameter per key (500 in a batch) and Postgres plans the list anew."""
+    """`= ANY($1::varchar[])`: one array parameter whatever the batch size. `in_()` sends a
+    parameter per key, and a batch's 500 cost Postgres 13 ms instead of 1.4 (bench/dispatch.py)."""
     return any_(literal(list(keys), ARRAY(String)))
 
 
@@ -290,9 +286,8 @@ class SqlMessages:
         self._shop_id = shop_id
         self._cipher = cipher
 
-    async def lock(self, keys: Sequence[str]) -> None:
-        if keys:
-            await self._session.execute(_LOCK, {"keys": [f"{self._shop_id}:{k}" for k in keys]})
+    async def serialize(self) -> None:
+        await self._session.execute(_SERIALIZE, {"shop_id": str(self._shop_id)})
 
     async def existing(self, idempotency_keys: Sequence[str]) -> dict[str, uuid.UUID]:
         rows = await self._session.execute(
