@@ -20,7 +20,8 @@ message is queued to be sent now, and each has its own number and reference.
 Measures:
 
 1. queueing   `QueueMessages` for M messages in batches of B (500), one unit of work and
-              commit per batch (shop read, advisory locks, idempotency and dedupe look-ups,
+              commit per batch (shop read, the shop's queueing lock, idempotency and dedupe
+              look-ups,
               recipients with their phones decrypted, wallet reservation, encrypted insert,
               delivery jobs deferred), in this process; messages/s and per-batch p50/p99.
               The first round queues its first 1,000 messages untimed and then ANALYZEs the
