@@ -317,12 +317,13 @@ def build_container(
     embedded: EmbeddedPostgres | None = None,
     extra_blueprints: BlueprintFactory | None = None,
     application_name: str = "blossom",
+    pre_ping: bool = True,
 ) -> Container:
     configure_logging(settings.log_level)
     configure_tracing(settings.otel_traces_exporter, settings.otel_service_name)
     if database_url is None:
         database_url, embedded = resolve_database_url(settings)
-    engine = create_app_engine(database_url, application_name=application_name)
+    engine = create_app_engine(database_url, application_name=application_name, pre_ping=pre_ping)
     sessions = session_factory(engine)
     cipher = AesGcmCipher(settings.encryption_keys)
     blind_index = HmacBlindIndex(settings.blind_index_key)

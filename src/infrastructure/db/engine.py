@@ -28,13 +28,15 @@ def libpq_url(url: str) -> str:
 
 
 def create_app_engine(
-    url: str, *, pool_size: int = 10, application_name: str = "blossom"
+    url: str, *, pool_size: int = 10, application_name: str = "blossom", pre_ping: bool = True
 ) -> AsyncEngine:
+    """`pre_ping` checks each connection before use (a round trip); without it a connection
+    broken by a database restart fails its first statement, and the pool is then renewed."""
     return create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
-        pool_pre_ping=True,
+        pool_pre_ping=pre_ping,
         connect_args={"server_settings": {"role": APP_ROLE, "application_name": application_name}},
     )
 
