@@ -408,7 +408,11 @@ class MessageStore(Protocol):
         """Wait for the shop's other queueing transactions; hold the turn until this ends."""
         ...
 
-    async def existing(self, idempotency_keys: Sequence[str]) -> dict[str, uuid.UUID]: ...
+    async def existing(
+        self, idempotency_keys: Sequence[str]
+    ) -> dict[str, tuple[uuid.UUID, MessageStatus]]:
+        """The messages already queued under these keys, with their current status."""
+        ...
 
     async def marketing_counts(
         self, contact_ids: Sequence[uuid.UUID], since: datetime

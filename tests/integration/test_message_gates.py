@@ -230,6 +230,12 @@ async def test_the_same_idempotency_key_queues_one_message(container):
 
     assert first[0].message_id == again[0].message_id
     assert (first[0].replay, again[0].replay) == (False, True)
+    gone = (
+        await add_contacts(container, shop, ["+447700900143"], state=ConsentState.UNSUBSCRIBED)
+    )[0]
+    blocked = await _send(container, shop, [_marketing(gone, key="order:2:confirmation")])
+    replayed = await _send(container, shop, [_marketing(gone, key="order:2:confirmation")])
+    assert replayed[0].status is blocked[0].status is MessageStatus.BLOCKED_CONSENT, "as stored"
     assert len(await _jobs(container, shop)) == 1
 
 

@@ -99,7 +99,7 @@ class QueueMessages:
         await uow.jobs.defer_many(_delivery_jobs(shop.id, drafts))
         queued = {d.idempotency_key: d for d in drafts}
         return [
-            QueuedMessage(known[r.idempotency_key], MessageStatus.QUEUED, None, replay=True)
+            QueuedMessage(*known[r.idempotency_key], None, replay=True)
             if r.idempotency_key in known
             else _result(queued[r.idempotency_key])
             for r in requests

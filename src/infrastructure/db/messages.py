@@ -289,14 +289,16 @@ class SqlMessages:
     async def serialize(self) -> None:
         await self._session.execute(_SERIALIZE, {"shop_id": str(self._shop_id)})
 
-    async def existing(self, idempotency_keys: Sequence[str]) -> dict[str, uuid.UUID]:
+    async def existing(
+        self, idempotency_keys: Sequence[str]
+    ) -> dict[str, tuple[uuid.UUID, MessageStatus]]:
         rows = await self._session.execute(
-            select(MessageModel.idempotency_key, MessageModel.id).where(
+            select(MessageModel.idempotency_key, MessageModel.id, MessageModel.status).where(
                 MessageModel.shop_id == self._shop_id,
                 MessageModel.idempotency_key == _any(idempotency_keys),
             )
         )
-        return {key: message_id for key, message_id in rows}
+        return {key: (message_id, MessageStatus(status)) for key, message_id, status in rows}
 
     async def marketing_counts(
         self, contact_ids: Sequence[uuid.UUID], since: datetime
