@@ -156,29 +156,26 @@ class InboundMessageModel(UUIDv7Base):
 # A transaction-level lock (never session-level on a pooled connection) per shop.
 _SERIALIZE = text("SELECT pg_advisory_xact_lock(hashtextextended('messages:' || :shop_id, 0))")
 
+# A message's first status is its row (created_at, and the status it was recorded with):
+# only later changes are events, which halves the rows a batch writes.
 _INSERT = text(
     """
-    WITH m AS (
-        INSERT INTO messages (id, shop_id, contact_id, recipient, country, body, category,
-            source, status, charge, encoding, segments, credits, price_version,
-            idempotency_key, dedupe_key, scheduled_at, error, created_at, updated_at)
-        SELECT u.id, :shop_id, u.contact_id, u.recipient, u.country, u.body, u.category,
-            u.source, u.status, u.charge, u.encoding, u.segments, u.credits, :price_version,
-            u.idempotency_key, u.dedupe_key, u.scheduled_at, u.error, :now, :now
-          FROM unnest(CAST(:ids AS uuid[]), CAST(:contact_ids AS uuid[]),
-               CAST(:recipients AS text[]), CAST(:countries AS varchar[]),
-               CAST(:bodies AS text[]), CAST(:categories AS varchar[]),
-               CAST(:sources AS varchar[]), CAST(:statuses AS varchar[]),
-               CAST(:charges AS varchar[]), CAST(:encodings AS varchar[]),
-               CAST(:segments AS integer[]), CAST(:credits AS integer[]),
-               CAST(:idempotency_keys AS varchar[]), CAST(:dedupe_keys AS varchar[]),
-               CAST(:scheduled_ats AS timestamptz[]), CAST(:errors AS text[]))
-            AS u(id, contact_id, recipient, country, body, category, source, status, charge,
-                 encoding, segments, credits, idempotency_key, dedupe_key, scheduled_at, error)
-        RETURNING id, status, error
-    )
-    INSERT INTO message_events (id, shop_id, message_id, status, detail, at)
-    SELECT gen_random_uuid(), :shop_id, m.id, m.status, m.error, :now FROM m
+    INSERT INTO messages (id, shop_id, contact_id, recipient, country, body, category,
+        source, status, charge, encoding, segments, credits, price_version,
+        idempotency_key, dedupe_key, scheduled_at, error, created_at, updated_at)
+    SELECT u.id, :shop_id, u.contact_id, u.recipient, u.country, u.body, u.category,
+        u.source, u.status, u.charge, u.encoding, u.segments, u.credits, :price_version,
+        u.idempotency_key, u.dedupe_key, u.scheduled_at, u.error, :now, :now
+      FROM unnest(CAST(:ids AS uuid[]), CAST(:contact_ids AS uuid[]),
+           CAST(:recipients AS text[]), CAST(:countries AS varchar[]),
+           CAST(:bodies AS text[]), CAST(:categories AS varchar[]),
+           CAST(:sources AS varchar[]), CAST(:statuses AS varchar[]),
+           CAST(:charges AS varchar[]), CAST(:encodings AS varchar[]),
+           CAST(:segments AS integer[]), CAST(:credits AS integer[]),
+           CAST(:idempotency_keys AS varchar[]), CAST(:dedupe_keys AS varchar[]),
+           CAST(:scheduled_ats AS timestamptz[]), CAST(:errors AS text[]))
+        AS u(id, contact_id, recipient, country, body, category, source, status, charge,
+             encoding, segments, credits, idempotency_key, dedupe_key, scheduled_at, error)
     """
 )
 
@@ -422,6 +419,9 @@ class SqlMessages:
         return self._message(row)
 
     async def history(self, message_id: uuid.UUID) -> list[StatusChange]:
+        message = await self.get(message_id)
+        if message is None:
+            return []
         rows = await self._session.scalars(
             select(MessageEventModel)
             .where(
@@ -430,7 +430,13 @@ class SqlMessages:
             )
             .order_by(MessageEventModel.at, MessageEventModel.id)
         )
-        return [StatusChange(MessageStatus(r.status), r.at, r.detail) for r in rows]
+        # Blocked is final, so a blocked message still has the status it was recorded with.
+        first = (
+            StatusChange(message.status, message.created_at, message.error)
+            if message.status.blocked
+            else StatusChange(MessageStatus.QUEUED, message.created_at)
+        )
+        return [first, *(StatusChange(MessageStatus(r.status), r.at, r.detail) for r in rows)]
 
     async def page(
         self,
