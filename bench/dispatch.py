@@ -77,24 +77,23 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # without an install
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' seeding helpers
 
 import asyncpg
-import psutil
 from queue_throughput import fresh_database, server
-from webhook_ingress import RawPool, percentile
+from tests.support.messaging import add_contacts, fund, phone_number
+from webhook_ingress import CpuMeter, RawPool, percentile
 
-from application.billing.fund_wallet import TopUpWallet
 from application.messaging.queue_messages import DELIVERY_BATCH, OutgoingMessage
 from application.ports import OutboundSms
 from domain.billing import estimate
-from domain.consent import ConsentSource, ConsentState, next_event
-from domain.contacts import Contact
+from domain.consent import ConsentState
 from domain.messages import MessageCategory, MessageStatus
 from domain.shops import Shop
 from infrastructure.db.engine import libpq_url
@@ -110,7 +109,6 @@ MITTO_KEY = "bench-mitto-key"
 CALLBACK_SECRET = "bench-callback-secret"
 ENCRYPTION_KEYS = "bench1:" + base64.b64encode(hashlib.sha256(b"bench-cipher").digest()).decode()
 BLIND_INDEX_KEY = base64.b64encode(hashlib.sha256(b"bench-blind-index").digest()).decode()
-WORDING = "Order updates from Blossom Botanicals by text. Reply STOP to opt out."
 SEED_CHUNK = 1000
 WARM_MESSAGES = 1000  # the first round queues these before its clock starts
 # What autovacuum keeps analysed on a live database (this one starts empty, and a test
@@ -146,44 +144,6 @@ class Options:
 
 
 # --- CPU per side -----------------------------------------------------------------------
-
-
-@dataclass
-class CpuMeter:
-    """CPU seconds per side (named processes, plus every local `postgres` process) since the
-    meter started, in percent of one core. Call `shares()` before the processes exit."""
-
-    sides: dict[str, list[int]]
-    start: dict[tuple[str, int], float] = field(default_factory=dict)
-    wall: float = 0.0
-
-    def __post_init__(self) -> None:
-        self.start, self.wall = self.sample(), time.perf_counter()
-
-    def sample(self) -> dict[tuple[str, int], float]:
-        seconds: dict[tuple[str, int], float] = {}
-        for side, pids in self.sides.items():
-            for pid in pids:
-                with contextlib.suppress(psutil.Error):
-                    seconds[(side, pid)] = _cpu(psutil.Process(pid))
-        for process in psutil.process_iter(["name"]):
-            if process.info.get("name") == "postgres":
-                seconds[("postgres", process.pid)] = _cpu(process)
-        return seconds
-
-    def shares(self) -> dict[str, float]:
-        elapsed = time.perf_counter() - self.wall
-        used: Counter[str] = Counter()
-        for (side, pid), seconds in self.sample().items():
-            used[side] += max(0.0, seconds - self.start.get((side, pid), 0.0))
-        return {side: 100 * seconds / elapsed for side, seconds in used.items()}
-
-
-def _cpu(process: psutil.Process) -> float:
-    with contextlib.suppress(psutil.Error):
-        times = process.cpu_times()
-        return times.user + times.system
-    return 0.0
 
 
 def cpu_line(shares: dict[str, float], order: Sequence[str]) -> str:
@@ -298,58 +258,18 @@ async def add_shop(container: Container) -> Shop:
     return created
 
 
-def phone_number(n: int) -> str:
-    """Distinct, valid US numbers (San Francisco area code, 2xx exchanges)."""
-    return f"+1415{2_000_000 + n:07d}"
-
-
-async def add_contacts(
+async def seed_contacts(
     container: Container,
     shop: Shop,
     numbers: range,
     state: ConsentState = ConsentState.SUBSCRIBED,
 ) -> list[uuid.UUID]:
-    """Contacts with their consent in the ledger, SEED_CHUNK per transaction."""
+    """Contacts with their consent in the ledger (the tests' helper), SEED_CHUNK at a time."""
     ids: list[uuid.UUID] = []
-    now = datetime.now(UTC)
     for start in range(numbers.start, numbers.stop, SEED_CHUNK):
-        contacts = [
-            Contact(
-                id=uuid.uuid4(),
-                shop_id=shop.id,
-                phone=phone_number(n),
-                country="US",
-                timezone="America/Los_Angeles",
-                consent_state=state,
-                consent_updated_at=now,
-            )
-            for n in range(start, min(numbers.stop, start + SEED_CHUNK))
-        ]
-        events = [
-            next_event(
-                None,
-                contact_id=c.id,
-                current_state=ConsentState.UNKNOWN,
-                new_state=state,
-                source=ConsentSource.ADMIN,
-                actor="bench",
-                occurred_at=now,
-                wording=WORDING,
-            )
-            for c in contacts
-        ]
-        async with container.uow.for_shop(shop.id) as uow:
-            await uow.contacts.add_many(contacts, now)
-            await uow.consent.append([e for e in events if e is not None])
-            await uow.commit()
-        ids += [c.id for c in contacts]
+        phones = [phone_number(n) for n in range(start, min(numbers.stop, start + SEED_CHUNK))]
+        ids += [c.id for c in await add_contacts(container, shop, phones, state=state)]
     return ids
-
-
-async def fund(container: Container, shop: Shop, credits: int) -> None:
-    async with container.uow.for_shop(shop.id) as uow:
-        await TopUpWallet()(uow, credits=credits, reference="bench", source="bench")
-        await uow.commit()
 
 
 def requests(contacts: Sequence[uuid.UUID], count: int, source: str) -> list[OutgoingMessage]:
@@ -408,7 +328,7 @@ async def queue_all(
 async def warm_up(container: Container, shop: Shop, number: int) -> None:
     """Open the pool and fill the statement caches with a batch no measure counts:
     transactional texts to a contact who unsubscribed are recorded, blocked, never sent."""
-    [gone] = await add_contacts(
+    [gone] = await seed_contacts(
         container, shop, range(number, number + 1), ConsentState.UNSUBSCRIBED
     )
     batch = [
@@ -842,7 +762,7 @@ async def run_rounds(
         shop = await add_shop(container)
         price = estimate(TEMPLATES[0].format(order=10_000, code="0"), "US", container.price_list)
         await fund(container, shop, 2 * len(opts.workers) * opts.messages * price.credits)
-        contacts = await add_contacts(container, shop, range(opts.contacts))
+        contacts = await seed_contacts(container, shop, range(opts.contacts))
         print(f"Seeded:      {len(contacts):,} contacts in {time.perf_counter() - started:.1f}s")
         await warm_up(container, shop, opts.contacts)
         if opts.baseline_sends:

@@ -334,13 +334,10 @@ def percentile(values: Sequence[float], fraction: float) -> float:
 
 @dataclass
 class CpuMeter:
-    """CPU seconds used by the load generator, the server process and local Postgres.
+    """CPU seconds per side (named processes, plus every local `postgres` process) since the
+    meter started, in percent of one core. Call `shares()` before the processes exit."""
 
-    Keyed by process id, so a Postgres backend that starts during the run counts from zero;
-    one that exits during the run is missed (its share is small: pools keep connections).
-    """
-
-    server_pid: int
+    sides: dict[str, list[int]]
     start: dict[tuple[str, int], float] = field(default_factory=dict)
     wall: float = 0.0
 
@@ -348,12 +345,17 @@ class CpuMeter:
         self.start, self.wall = self.sample(), time.perf_counter()
 
     def sample(self) -> dict[tuple[str, int], float]:
-        processes = [("client", psutil.Process()), ("server", psutil.Process(self.server_pid))]
-        processes += [("postgres", p) for p in psutil.process_iter(["name"]) if _postgres(p)]
-        return {(side, p.pid): _cpu(p) for side, p in processes}
+        seconds: dict[tuple[str, int], float] = {}
+        for side, pids in self.sides.items():
+            for pid in pids:
+                with contextlib.suppress(psutil.Error):
+                    seconds[(side, pid)] = _cpu(psutil.Process(pid))
+        for process in psutil.process_iter(["name"]):
+            if process.info.get("name") == "postgres":
+                seconds[("postgres", process.pid)] = _cpu(process)
+        return seconds
 
     def shares(self) -> dict[str, float]:
-        """Percent of one core each side used since the meter started."""
         elapsed = time.perf_counter() - self.wall
         used: Counter[str] = Counter()
         for (side, pid), seconds in self.sample().items():
@@ -366,10 +368,6 @@ def _cpu(process: psutil.Process) -> float:
         times = process.cpu_times()
         return times.user + times.system
     return 0.0
-
-
-def _postgres(process: psutil.Process) -> bool:
-    return process.info.get("name") == "postgres"
 
 
 @dataclass
@@ -781,7 +779,7 @@ async def measured(target: Target, work: Callable[[Sender], Awaitable[Run]], opt
     """Run `work` through a fresh sender to `target`, noting the CPU each side used."""
     sender = SENDERS[opts.client](target.url, opts.concurrency)
     try:
-        meter = CpuMeter(target.pid)
+        meter = CpuMeter({"client": [os.getpid()], "server": [target.pid]})
         run = await work(sender)
         run.cpu = meter.shares()
         return run

@@ -10,12 +10,14 @@ from __future__ import annotations
 import enum
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from domain.consent import ConsentState
+from domain.contacts import PhoneNumber
 from domain.errors import InvalidValue
 from domain.messaging import Encoding
+from domain.quiet_hours import ShopQuietHours
 
 
 class MessageCategory(enum.StrEnum):
@@ -171,6 +173,7 @@ class SendingPolicy:
     help_text: str = DEFAULT_HELP
     sender: str | None = None
     opt_out_words: tuple[str, ...] = ()
+    quiet_hours: ShopQuietHours = field(default_factory=ShopQuietHours)
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, object]) -> SendingPolicy:
@@ -195,6 +198,7 @@ class SendingPolicy:
             help_text=_text(raw, "help_text", DEFAULT_HELP, 300),
             sender=_text(raw, "sender", "", 16) or None,
             opt_out_words=tuple(w.strip() for w in words if w.strip()),
+            quiet_hours=ShopQuietHours.from_settings(settings),
         )
 
 
@@ -271,6 +275,17 @@ class Recipient:
     country: str | None
     timezone: str
     consent_state: ConsentState
+
+    @classmethod
+    def number(cls, phone: PhoneNumber, fallback_timezone: str) -> Recipient:
+        """A number that is not a contact: a test send, a reply to a stranger's HELP."""
+        return cls(
+            None,
+            phone.e164,
+            phone.region,
+            phone.timezone or fallback_timezone,
+            ConsentState.UNKNOWN,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,6 +162,9 @@ async def test_stop_unsubscribes_only_at_the_texted_shop_and_confirms_once(datab
         assert b.consent_state is ConsentState.SUBSCRIBED
         assert [(m.source, m.status) for m in sent] == [("keyword", MessageStatus.SENT)]
         assert "unsubscribed" in sent[0].text
+        async with container.uow.for_shop(shop_a.id) as uow:
+            wallet = await uow.wallet.balance()
+        assert (wallet.balance, wallet.reserved) == (1000 - sent[0].credits, 0), "replies are paid"
         assert sum(fake.accepted_by_reference.values()) == 1
         assert fake.accepted[0].sender == number_a[1:]
 

@@ -10,11 +10,37 @@ import uuid
 from collections.abc import Sequence
 
 from application.ports import UnitOfWork
-from domain.billing import EntryKind, LedgerEntry, capture, credit, release, reserve
+from domain.billing import (
+    EntryKind,
+    LedgerEntry,
+    WalletEntry,
+    capture,
+    credit,
+    release,
+    reserve,
+)
 
 
 def _ref(message_id: uuid.UUID, step: str) -> str:
     return f"message:{message_id}:{step}"
+
+
+def _reserve(message_id: uuid.UUID, credits: int, price_version: str) -> WalletEntry:
+    return reserve(
+        credits, _ref(message_id, "reserve"), "message queued", "messages", price_version
+    )
+
+
+def _capture(message_id: uuid.UUID, credits: int) -> WalletEntry:
+    return capture(credits, _ref(message_id, "capture"), "provider accepted", "messages")
+
+
+def _release(message_id: uuid.UUID, credits: int, reason: str) -> WalletEntry:
+    return release(credits, _ref(message_id, "release"), reason, "messages")
+
+
+def _refund(message_id: uuid.UUID, credits: int, reason: str) -> WalletEntry:
+    return credit(EntryKind.REFUND, credits, _ref(message_id, "refund"), reason, "messages")
 
 
 class DebitWallet:
@@ -23,11 +49,7 @@ class DebitWallet:
     async def __call__(
         self, uow: UnitOfWork, *, message_id: uuid.UUID, credits: int, price_version: str
     ) -> LedgerEntry | None:
-        return await uow.wallet.apply(
-            reserve(
-                credits, _ref(message_id, "reserve"), "message queued", "messages", price_version
-            )
-        )
+        return await uow.wallet.apply(_reserve(message_id, credits, price_version))
 
     async def many(
         self, uow: UnitOfWork, charges: Sequence[tuple[uuid.UUID, int]], *, price_version: str
@@ -35,23 +57,15 @@ class DebitWallet:
         """Reserve for a batch in order; returns the messages the balance could not cover."""
         entries = {_ref(message_id, "reserve"): message_id for message_id, _ in charges}
         _, refused = await uow.wallet.apply_many(
-            [
-                reserve(
-                    credits,
-                    _ref(message_id, "reserve"),
-                    "message queued",
-                    "messages",
-                    price_version,
-                )
-                for message_id, credits in charges
-            ]
+            [_reserve(message_id, credits, price_version) for message_id, credits in charges]
         )
         return {entries[entry.reference] for entry in refused}
 
 
 class SettleDebits:
-    """After a delivery attempt: capture what the provider accepted, release what it will
-    never send, refund what it took but could not deliver. One ledger round trip."""
+    """The batch form of the three below, for a delivery attempt: capture what the provider
+    accepted, release what it will never send, refund what it took but could not deliver.
+    One ledger call for the whole chunk."""
 
     async def __call__(
         self,
@@ -63,12 +77,9 @@ class SettleDebits:
         reason: str,
     ) -> None:
         await uow.wallet.apply_many(
-            [capture(c, _ref(m, "capture"), "provider accepted", "messages") for m, c in captures]
-            + [release(c, _ref(m, "release"), reason, "messages") for m, c in releases]
-            + [
-                credit(EntryKind.REFUND, c, _ref(m, "refund"), reason, "messages")
-                for m, c in refunds
-            ]
+            [_capture(m, c) for m, c in captures]
+            + [_release(m, c, reason) for m, c in releases]
+            + [_refund(m, c, reason) for m, c in refunds]
         )
 
 
@@ -78,9 +89,7 @@ class CaptureDebit:
     async def __call__(
         self, uow: UnitOfWork, *, message_id: uuid.UUID, credits: int
     ) -> LedgerEntry | None:
-        return await uow.wallet.apply(
-            capture(credits, _ref(message_id, "capture"), "provider accepted", "messages")
-        )
+        return await uow.wallet.apply(_capture(message_id, credits))
 
 
 class ReleaseDebit:
@@ -89,9 +98,7 @@ class ReleaseDebit:
     async def __call__(
         self, uow: UnitOfWork, *, message_id: uuid.UUID, credits: int, reason: str
     ) -> LedgerEntry | None:
-        return await uow.wallet.apply(
-            release(credits, _ref(message_id, "release"), reason, "messages")
-        )
+        return await uow.wallet.apply(_release(message_id, credits, reason))
 
 
 class RefundMessage:
@@ -100,6 +107,4 @@ class RefundMessage:
     async def __call__(
         self, uow: UnitOfWork, *, message_id: uuid.UUID, credits: int, reason: str
     ) -> LedgerEntry | None:
-        return await uow.wallet.apply(
-            credit(EntryKind.REFUND, credits, _ref(message_id, "refund"), reason, "messages")
-        )
+        return await uow.wallet.apply(_refund(message_id, credits, reason))

@@ -21,17 +21,16 @@ from datetime import datetime, timedelta
 
 from application.billing.debit_wallet import SettleDebits
 from application.errors import SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.messaging.queue_messages import delivery_jobs
 from application.ports import (
     ClaimedMessage,
     Clock,
-    JobRequest,
     OutboundSms,
     RateLimit,
     RateLimiter,
     SmsGateway,
     UnitOfWorkFactory,
 )
-from application.tasks import DELIVER_MESSAGES
 from domain.messages import Charge, MessageCategory, MessageStatus, Outcome, SendingPolicy
 from domain.messaging import Encoding
 
@@ -186,7 +185,7 @@ class DeliverMessages:
             )
             if retry_at:
                 retried = [o.message_id for o in outcomes if o.retry_at is not None]
-                await uow.jobs.defer(_job(shop_id, retried, max(retry_at)))
+                await uow.jobs.defer_many(delivery_jobs(shop_id, retried, max(retry_at)))
             await uow.commit()
 
     async def _revisit_live_claims(
@@ -199,13 +198,15 @@ class DeliverMessages:
         async with self._uows.for_shop(shop_id) as uow:
             latest = await uow.messages.claimed_until(others)
             if latest is not None:
-                await uow.jobs.defer(_job(shop_id, others, latest + self._limits.lease))
+                await uow.jobs.defer_many(
+                    delivery_jobs(shop_id, others, latest + self._limits.lease)
+                )
                 await uow.commit()
 
     async def _follow_up(self, shop_id: uuid.UUID, ids: list[uuid.UUID], at: datetime) -> None:
         """Throttled is not failed: the rest of the batch waits for its tokens."""
         async with self._uows.for_shop(shop_id) as uow:
-            await uow.jobs.defer(_job(shop_id, ids, at))
+            await uow.jobs.defer_many(delivery_jobs(shop_id, ids, at))
             await uow.commit()
 
     async def _take_tokens(self, shop_id: uuid.UUID, count: int) -> timedelta | None:
@@ -227,9 +228,3 @@ class DeliverMessages:
 
 def _failed(claimed: ClaimedMessage, why: str) -> Outcome:
     return Outcome(claimed.message.id, MessageStatus.FAILED, Charge.RELEASED, error=why)
-
-
-def _job(shop_id: uuid.UUID, ids: Sequence[uuid.UUID], at: datetime) -> JobRequest:
-    return DELIVER_MESSAGES.job(
-        {"shop_id": str(shop_id), "message_ids": [str(i) for i in ids]}, scheduled_at=at
-    )

@@ -27,7 +27,7 @@ from domain.messages import (
     compose,
     consent_allows,
 )
-from domain.quiet_hours import ShopQuietHours, next_send_time, subdivision_for
+from domain.quiet_hours import next_send_time, subdivision_for
 from domain.shops import Shop
 
 # Messages per delivery job: big enough that claiming and settling amortise, small enough
@@ -122,7 +122,7 @@ class QueueMessages:
         elif not consent_allows(request.category, recipient.consent_state, policy):
             status, error = MessageStatus.BLOCKED_CONSENT, f"contact is {recipient.consent_state}"
         elif _keeps_quiet_hours(request, policy):
-            scheduled_at = _quiet_hours_start(shop, recipient, now)
+            scheduled_at = _quiet_hours_start(shop, policy, recipient, now)
         return Message(
             id=self._ids.new_id(),
             shop_id=shop.id,
@@ -226,14 +226,16 @@ def _keeps_quiet_hours(request: OutgoingMessage, policy: SendingPolicy) -> bool:
     )
 
 
-def _quiet_hours_start(shop: Shop, recipient: Recipient, now: datetime) -> datetime | None:
+def _quiet_hours_start(
+    shop: Shop, policy: SendingPolicy, recipient: Recipient, now: datetime
+) -> datetime | None:
     """None when the message may go now; otherwise the next allowed local minute."""
     at = next_send_time(
         now,
         recipient.timezone or shop.timezone,
         country=recipient.country,
         subdivision=subdivision_for(recipient.phone or ""),
-        shop=ShopQuietHours.from_settings(shop.settings),
+        shop=policy.quiet_hours,
     )
     return at if at > now else None
 
@@ -246,16 +248,22 @@ def _result(message: Message) -> QueuedMessage:
     return QueuedMessage(message.id, message.status, message.scheduled_at)
 
 
-def _delivery_jobs(shop_id: uuid.UUID, drafts: Sequence[Message]) -> list[JobRequest]:
-    by_time: dict[datetime | None, list[uuid.UUID]] = {}
-    for draft in drafts:
-        if draft.status is MessageStatus.QUEUED:
-            by_time.setdefault(draft.scheduled_at, []).append(draft.id)
+def delivery_jobs(
+    shop_id: uuid.UUID, ids: Sequence[uuid.UUID], at: datetime | None = None
+) -> list[JobRequest]:
+    """Delivery jobs for these messages, `DELIVERY_BATCH` to a job, runnable from `at`."""
     return [
         DELIVER_MESSAGES.job(
             {"shop_id": str(shop_id), "message_ids": [str(i) for i in ids[n : n + DELIVERY_BATCH]]},
             scheduled_at=at,
         )
-        for at, ids in by_time.items()
         for n in range(0, len(ids), DELIVERY_BATCH)
     ]
+
+
+def _delivery_jobs(shop_id: uuid.UUID, drafts: Sequence[Message]) -> list[JobRequest]:
+    by_time: dict[datetime | None, list[uuid.UUID]] = {}
+    for draft in drafts:
+        if draft.status is MessageStatus.QUEUED:
+            by_time.setdefault(draft.scheduled_at, []).append(draft.id)
+    return [job for at, ids in by_time.items() for job in delivery_jobs(shop_id, ids, at)]

@@ -191,13 +191,6 @@ class ReceiveInboundText:
 
     def _direct(self, phone: str, shop: Shop) -> Recipient:
         try:
-            parsed = self._phones.parse(phone, shop.country)
-        except InvalidValue:
+            return Recipient.number(self._phones.parse(phone, shop.country), shop.timezone)
+        except InvalidValue:  # queued anyway, and recorded as blocked: no usable number
             return Recipient(None, None, None, shop.timezone, ConsentState.UNKNOWN)
-        return Recipient(
-            None,
-            parsed.e164,
-            parsed.region,
-            parsed.timezone or shop.timezone,
-            ConsentState.UNKNOWN,
-        )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from application.billing.debit_wallet import SettleDebits
+from application.billing.debit_wallet import CaptureDebit, RefundMessage, ReleaseDebit
 from application.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.messages import Charge, MessageStatus, advances, status_from_provider
 
@@ -53,7 +53,6 @@ class RecordDeliveryReport:
     def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
         self._uows = uows
         self._clock = clock
-        self._settle = SettleDebits()
 
     async def __call__(self, report: DeliveryReportIn) -> tuple[ReportOutcome, MessageStatus]:
         status = status_from_provider(report.status_word)
@@ -98,15 +97,15 @@ class RecordDeliveryReport:
         status: MessageStatus,
         charge: Charge,
     ) -> Charge:
-        pair = [(message_id, credits)]
         if status in _TAKEN and charge is Charge.RESERVED:
-            await self._settle(uow, captures=pair, reason="provider accepted")
+            await CaptureDebit()(uow, message_id=message_id, credits=credits)
             return Charge.CAPTURED
+        reason = f"provider reported {status}"
         if status in _REFUSED and charge is Charge.RESERVED:
-            await self._settle(uow, releases=pair, reason=f"provider reported {status}")
+            await ReleaseDebit()(uow, message_id=message_id, credits=credits, reason=reason)
             return Charge.RELEASED
         if status in _REFUSED and charge is Charge.CAPTURED:
-            await self._settle(uow, refunds=pair, reason=f"provider reported {status}")
+            await RefundMessage()(uow, message_id=message_id, credits=credits, reason=reason)
             return Charge.REFUNDED
         return charge
 

@@ -17,10 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from application.billing.debit_wallet import SettleDebits
-from application.messaging.queue_messages import DELIVERY_BATCH
+from application.billing.debit_wallet import ReleaseDebit
+from application.messaging.queue_messages import delivery_jobs
 from application.ports import Clock, JobRequest, UnitOfWorkFactory
-from application.tasks import DELIVER_MESSAGES
 from domain.messages import Charge, MessageStatus
 
 log = logging.getLogger("blossom.messages")
@@ -41,7 +40,6 @@ class SweepMessages:
     def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
         self._uows = uows
         self._clock = clock
-        self._settle = SettleDebits()
 
     async def __call__(self) -> SweepResult:
         now = self._clock.now()
@@ -67,8 +65,11 @@ class SweepMessages:
                     continue
                 message, charge = locked
                 if charge is Charge.RESERVED:
-                    await self._settle(
-                        uow, releases=[(message_id, message.credits)], reason="no report in time"
+                    await ReleaseDebit()(
+                        uow,
+                        message_id=message_id,
+                        credits=message.credits,
+                        reason="no report in time",
                     )
                 await uow.messages.advance(
                     message_id,
@@ -88,10 +89,4 @@ def _by_shop(rows: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> dict[uuid.UUID, lis
 
 
 def _jobs(rows: Sequence[tuple[uuid.UUID, uuid.UUID]]) -> list[JobRequest]:
-    return [
-        DELIVER_MESSAGES.job(
-            {"shop_id": str(shop_id), "message_ids": [str(i) for i in ids[n : n + DELIVERY_BATCH]]}
-        )
-        for shop_id, ids in _by_shop(rows).items()
-        for n in range(0, len(ids), DELIVERY_BATCH)
-    ]
+    return [job for shop_id, ids in _by_shop(rows).items() for job in delivery_jobs(shop_id, ids)]

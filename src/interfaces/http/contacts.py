@@ -22,7 +22,7 @@ from application.contacts.import_contacts import StartContactImport
 from domain.consent import ConsentState
 from domain.contacts import Contact, normalize_email, normalize_tags
 from interfaces.bootstrap import Container
-from interfaces.http.cursors import decode_cursor, encode_cursor
+from interfaces.http.cursors import decode_cursor, page_of
 from interfaces.http.session import CurrentShop
 
 
@@ -173,12 +173,8 @@ class ContactController(Controller):
                 created_from=created_from,
                 created_to=created_to,
             )
-        more = len(found) > limit
-        items = found[:limit]
-        return ContactPage(
-            items=[ContactView.of(c) for c in items],
-            next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
-        )
+        items, cursor_after = page_of(found, limit)
+        return ContactPage(items=[ContactView.of(c) for c in items], next_cursor=cursor_after)
 
     @get("/search", summary="Find a contact by phone or e-mail (exact, through the blind index)")
     async def search(

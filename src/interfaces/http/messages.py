@@ -26,12 +26,11 @@ from application.messaging.queue_messages import OutgoingMessage
 from application.messaging.receive_inbound_text import InboundTextIn
 from application.messaging.record_delivery_report import DeliveryReportIn
 from application.ports import RateLimit
-from domain.consent import ConsentState
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
 from interfaces.bootstrap import Container
-from interfaces.http.cursors import decode_cursor, encode_cursor
+from interfaces.http.cursors import decode_cursor, page_of
 from interfaces.http.session import CurrentShop
 
 log = logging.getLogger("blossom.messages")
@@ -134,12 +133,8 @@ class MessageController(Controller):
                 created_from=created_from,
                 created_to=created_to,
             )
-        more = len(found) > limit
-        items = found[:limit]
-        return MessagePage(
-            items=[MessageView.of(m) for m in items],
-            next_cursor=encode_cursor(items[-1].created_at, items[-1].id) if more else None,
-        )
+        items, cursor_after = page_of(found, limit)
+        return MessagePage(items=[MessageView.of(m) for m in items], next_cursor=cursor_after)
 
     @get("/{message_id:uuid}", summary="One message with its status history")
     async def get_message(
@@ -177,13 +172,7 @@ class MessageController(Controller):
             category=MessageCategory.SYSTEM,
             source="test",
             idempotency_key=f"test:{container.ids.new_id()}",
-            direct=Recipient(
-                None,
-                phone.e164,
-                phone.region,
-                phone.timezone or shop.timezone,
-                ConsentState.UNKNOWN,
-            ),
+            direct=Recipient.number(phone, shop.timezone),
         )
         async with container.uow.for_shop(shop.id) as uow:
             [queued] = await container.queue_messages()(uow, shop, [request])

@@ -16,7 +16,7 @@ from litestar.params import JSONBody
 from sqlalchemy.exc import IntegrityError
 
 from domain.messages import SendingPolicy
-from domain.quiet_hours import ShopQuietHours, next_send_time
+from domain.quiet_hours import next_send_time
 from domain.shops import Shop
 from infrastructure.settings import SENDER_PATTERN
 from interfaces.bootstrap import Container
@@ -74,8 +74,8 @@ class SettingsView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, shop: Shop) -> SettingsView:
-        quiet = ShopQuietHours.from_settings(shop.settings)
         policy = SendingPolicy.from_settings(shop.settings)
+        quiet = policy.quiet_hours
         return cls(
             quiet_hours={
                 "start": quiet.quiet_start.strftime("%H:%M"),
@@ -132,14 +132,10 @@ class ShopController(Controller):
 
 def _validate(settings: Mapping[str, Any]) -> None:
     """Refuse settings the pipeline could not apply, before anything is saved."""
-    SendingPolicy.from_settings(settings)
+    policy = SendingPolicy.from_settings(settings)
     # A shop window that never meets the legal one would hold marketing forever.
     next_send_time(
-        datetime.now(UTC),
-        "UTC",
-        country=None,
-        subdivision=None,
-        shop=ShopQuietHours.from_settings(settings),
+        datetime.now(UTC), "UTC", country=None, subdivision=None, shop=policy.quiet_hours
     )
 
 
