@@ -196,11 +196,35 @@ class OAuthStates(Protocol):
         ...
 
 
-class WebhookInbox(Protocol):
-    async def add(self, delivery: WebhookDelivery) -> uuid.UUID | None:
-        """Store the delivery; None when this webhook id was already stored."""
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """A delivery to store, with what its processing job carries from the request that
+    brought it (request id, trace context)."""
+
+    delivery: WebhookDelivery
+    origin: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What the inbox did with one delivery: `event_id` is None when nothing was stored
+    (its webhook id was already stored, or `shop_id` is None: no such shop)."""
+
+    shop_id: uuid.UUID | None
+    event_id: uuid.UUID | None
+
+
+class WebhookIntake(Protocol):
+    """Ingress's writer: deliveries for any shops, each shop's rows under its own scope."""
+
+    async def admit(self, entries: Sequence[InboxEntry], job: JobRequest) -> list[Admission]:
+        """In one transaction, store each delivery of a known shop once and defer `job` for
+        each one stored, its args completed with `shop_id` and `event_id`; one admission
+        per entry, in order."""
         ...
 
+
+class WebhookInbox(Protocol):
     async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:
         """The event and its decrypted payload."""
         ...

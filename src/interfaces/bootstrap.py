@@ -30,6 +30,7 @@ from application.contacts.shopify_sync import (
     HandleMarketingConsent,
 )
 from application.contacts.storefront_signup import StorefrontSignUp
+from application.events.ingest_webhook import IngestOutcome, IngestWebhook
 from application.events.process_webhook import WebhookHandler
 from application.events.prune_webhook_events import PruneWebhookEvents
 from application.gdpr.export_customer_data import ExportCustomerData
@@ -51,7 +52,7 @@ from application.messaging.record_delivery_report import RecordDeliveryReport
 from application.messaging.sweep_messages import SweepMessages
 from application.operations.prune_finished_jobs import PruneFinishedJobs
 from application.operations.recover_stalled_jobs import RecoverStalledJobs
-from application.ports import RateLimit
+from application.ports import InboxEntry, RateLimit
 from application.shops.access_token import GetAccessToken
 from application.shops.after_install import AfterInstall
 from application.shops.install_shop import InstallShop
@@ -64,7 +65,9 @@ from infrastructure.crypto.cipher import AesGcmCipher
 from infrastructure.crypto.signed_tokens import HmacTokens
 from infrastructure.db.embedded import EmbeddedPostgres
 from infrastructure.db.engine import create_app_engine, session_factory
+from infrastructure.db.events import SqlWebhookIntake
 from infrastructure.db.uow import UnitOfWorkFactory
+from infrastructure.group_commit import GroupCommit
 from infrastructure.ids import Uuid7Ids
 from infrastructure.mitto.gateway import MittoSmsGateway
 from infrastructure.mitto.simulator import SimulatorSmsGateway
@@ -84,6 +87,10 @@ log = logging.getLogger("blossom")
 # Where the storefront pages live for shoppers: the app proxy (shopify.app.toml).
 STOREFRONT_PATH = "/apps/sms"
 CONFIRM_LINK_TTL = 7 * 24 * 3600
+# Deliveries per ingress transaction at most: ~10 KB each, so a statement stays under 1 MB.
+WEBHOOK_BATCH = 64
+# Batches in flight at once: while one commits, the next is already being written.
+WEBHOOK_WRITERS = 2
 
 BlueprintFactory = Callable[["Container"], Mapping[str, procrastinate.Blueprint]]
 
@@ -145,6 +152,11 @@ class Container:
             origin=self.settings.shopify_origin,
             access_token=lambda shop: tokens(shop.id, shop.domain),
         )
+
+    @cached_property
+    def webhook_ingress(self) -> GroupCommit[InboxEntry, IngestOutcome]:
+        ingest = IngestWebhook(SqlWebhookIntake(self.engine, self.cipher))
+        return GroupCommit("webhooks", ingest, max_batch=WEBHOOK_BATCH, writers=WEBHOOK_WRITERS)
 
     @cached_property
     def tokens(self) -> HmacTokens:

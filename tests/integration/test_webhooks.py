@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import uuid
+from collections import Counter
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
+from application.events.ingest_webhook import IngestWebhook
 from application.events.replay_webhooks import ReplayWebhooks
-from domain.events import EventStatus
+from application.ports import InboxEntry
+from domain.events import EventStatus, WebhookDelivery
 from domain.shops import ShopCredentials
+from infrastructure.db.events import SqlWebhookIntake
 from infrastructure.queue.retry import BackoffRetry
-from infrastructure.shopify.fake_server import send_webhook
+from infrastructure.shopify.fake_server import send_webhook, webhook_signature
 from infrastructure.shopify.signatures import sign_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
@@ -293,3 +299,112 @@ async def test_prune_removes_handled_events_past_retention_and_keeps_pending_one
     async with container.uow.for_shop(shop.id) as uow:
         left = [e.topic for e in await uow.webhooks.find(status=None, topic=None, limit=10)]
     assert pruned == 1 and left == ["orders/create"]
+
+
+def _entry(domain: str, webhook_id: str, origin: dict | None = None) -> InboxEntry:
+    delivery = WebhookDelivery(
+        shop_domain=domain,
+        topic="orders/create",
+        webhook_id=webhook_id,
+        event_id=None,
+        triggered_at=None,
+        api_version="2026-07",
+        payload=b'{"id":1}',
+    )
+    return InboxEntry(delivery, origin or {})
+
+
+async def _jobs(container) -> list[dict]:
+    async with container.uow.maintenance() as uow:
+        rows = await uow.session.scalars(
+            text("SELECT args FROM procrastinate_jobs WHERE task_name = 'events:process_webhook'")
+        )
+        return list(rows)
+
+
+async def _events(container, shop) -> dict[str, uuid.UUID]:
+    async with container.uow.for_shop(shop.id) as uow:
+        events = await uow.webhooks.find(status=None, topic=None, limit=100)
+    return {event.webhook_id: event.id for event in events}
+
+
+async def test_one_batch_stores_each_shops_deliveries_in_its_own_scope_once(container):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    await _send(container, shop_a, webhook_id="a-0")
+    ingest = IngestWebhook(SqlWebhookIntake(container.engine, container.cipher))
+
+    outcomes = await ingest(
+        [
+            _entry(shop_a.domain, "a-1", {"request_id": "req-a-1"}),
+            _entry(shop_b.domain, "b-1"),
+            _entry(shop_a.domain, "a-2"),
+            _entry(shop_a.domain, "a-1"),  # a repeat inside the batch
+            _entry("nobody-here.myshopify.com", "x-1"),
+            _entry(shop_a.domain, "a-0"),  # stored by an earlier delivery
+            _entry(shop_b.domain, "a-2"),  # same id, other shop: its own delivery
+        ]
+    )
+
+    assert [o.value for o in outcomes] == [
+        "accepted",
+        "accepted",
+        "accepted",
+        "duplicate",
+        "unknown_shop",
+        "duplicate",
+        "accepted",
+    ]
+    events_a, events_b = await _events(container, shop_a), await _events(container, shop_b)
+    assert sorted(events_a) == ["a-0", "a-1", "a-2"] and sorted(events_b) == ["a-2", "b-1"]
+    jobs = {(job["shop_id"], job["event_id"]): job for job in await _jobs(container)}
+    expected = {(str(shop_a.id), str(i)) for i in events_a.values()} | {
+        (str(shop_b.id), str(i)) for i in events_b.values()
+    }
+    assert set(jobs) == expected, "one job per stored delivery, naming its own shop"
+    assert jobs[(str(shop_a.id), str(events_a["a-1"]))]["_meta"] == {"request_id": "req-a-1"}
+
+
+async def test_concurrent_deliveries_share_commits_and_each_is_stored_once(container):
+    shop = await add_shop(container)
+    secret = container.settings.shopify_api_secret
+    body = b'{"id":1}'
+    sends = [(f"wh-{i % 20}", f"request-{i:04d}") for i in range(30)]  # 10 repeats
+    batches = (
+        REGISTRY.get_sample_value("blossom_group_commit_batch_size_count", {"writer": "webhooks"})
+        or 0.0
+    )
+
+    async with client(create_app(container)) as http:
+        responses = await asyncio.gather(
+            *(
+                http.post(
+                    URL,
+                    content=body,
+                    headers={
+                        "X-Shopify-Topic": "orders/create",
+                        "X-Shopify-Hmac-Sha256": webhook_signature(body, secret),
+                        "X-Shopify-Shop-Domain": shop.domain,
+                        "X-Shopify-API-Version": "2026-07",
+                        "X-Shopify-Webhook-Id": webhook_id,
+                        "X-Request-ID": request_id,
+                    },
+                )
+                for webhook_id, request_id in sends
+            )
+        )
+
+    answers = Counter(response.json()["status"] for response in responses)
+    assert answers == {"accepted": 20, "duplicate": 10}
+    events = await _events(container, shop)
+    assert len(events) == 20
+    webhook_of_request = dict((r, w) for w, r in sends)
+    jobs = await _jobs(container)
+    assert sorted(job["event_id"] for job in jobs) == sorted(str(i) for i in events.values())
+    for job in jobs:
+        # Each job carries the request id of a request that brought its own delivery.
+        webhook_id = webhook_of_request[job["_meta"]["request_id"]]
+        assert str(events[webhook_id]) == job["event_id"]
+    written = REGISTRY.get_sample_value(
+        "blossom_group_commit_batch_size_count", {"writer": "webhooks"}
+    )
+    assert written - batches < len(sends), "concurrent deliveries shared transactions"

@@ -1,12 +1,12 @@
-"""Store an authenticated Shopify delivery and defer its processing, in one transaction."""
+"""Store authenticated Shopify deliveries and defer their processing, in one transaction."""
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 
-from application.ports import UnitOfWorkFactory
+from application.ports import Admission, InboxEntry, WebhookIntake
 from application.tasks import PROCESS_WEBHOOK
-from domain.events import WebhookDelivery
 
 
 class IngestOutcome(enum.StrEnum):
@@ -16,18 +16,20 @@ class IngestOutcome(enum.StrEnum):
 
 
 class IngestWebhook:
-    def __init__(self, uows: UnitOfWorkFactory) -> None:
-        self._uows = uows
+    """Takes a batch (whatever arrived together) so a burst costs one commit, not one each;
+    every delivery still gets its own outcome."""
 
-    async def __call__(self, delivery: WebhookDelivery) -> IngestOutcome:
-        async with self._uows.for_shop_domain(delivery.shop_domain) as uow:
-            if uow.shop_id is None:
-                return IngestOutcome.UNKNOWN_SHOP
-            event_id = await uow.webhooks.add(delivery)
-            if event_id is None:
-                return IngestOutcome.DUPLICATE
-            await uow.jobs.defer(
-                PROCESS_WEBHOOK.job({"shop_id": str(uow.shop_id), "event_id": str(event_id)})
-            )
-            await uow.commit()
-        return IngestOutcome.ACCEPTED
+    def __init__(self, intake: WebhookIntake) -> None:
+        self._intake = intake
+
+    async def __call__(self, entries: Sequence[InboxEntry]) -> list[IngestOutcome]:
+        admissions = await self._intake.admit(entries, PROCESS_WEBHOOK.job())
+        return [_outcome(admission) for admission in admissions]
+
+
+def _outcome(admission: Admission) -> IngestOutcome:
+    if admission.shop_id is None:
+        return IngestOutcome.UNKNOWN_SHOP
+    if admission.event_id is None:
+        return IngestOutcome.DUPLICATE
+    return IngestOutcome.ACCEPTED

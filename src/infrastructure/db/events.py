@@ -22,25 +22,27 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.sql import Delete, Select, Update
 from uuid_utils.compat import uuid7
 
-from application.ports import Cipher
-from domain.events import EventStatus, WebhookDelivery, WebhookEvent
+from application.ports import Admission, Cipher, InboxEntry, JobRequest
+from domain.events import EventStatus, WebhookEvent
+from infrastructure.queue.defer import encode_args
 
 _Q = TypeVar("_Q", Select, Update, Delete)
 
-# The hot path of webhook ingress: a fixed statement is compiled once, not per delivery.
-_INSERT = text(
+# Webhook ingress: one statement per batch of deliveries (migration 0013 has the function).
+_ADMIT = text(
     """
-    INSERT INTO webhook_events (id, shop_id, topic, webhook_id, event_id, triggered_at,
-                                api_version, payload, status)
-    VALUES (:id, :shop_id, :topic, :webhook_id, :event_id, :triggered_at,
-            :api_version, :payload, :status)
-    ON CONFLICT ON CONSTRAINT uq_webhook_events_shop_webhook DO NOTHING
-    RETURNING id
+    SELECT event_id, shop_id, stored FROM blossom_admit_webhooks(
+        CAST(:ids AS uuid[]), CAST(:domains AS text[]), CAST(:topics AS text[]),
+        CAST(:webhook_ids AS text[]), CAST(:shopify_event_ids AS text[]),
+        CAST(:triggered_ats AS timestamptz[]), CAST(:api_versions AS text[]),
+        CAST(:payloads AS text[]), CAST(CAST(:job_args AS text[]) AS jsonb[]),
+        :status, :queue, :task, :priority
+    )
     """
 )
 
@@ -68,35 +70,53 @@ class WebhookEventModel(UUIDv7Base):
     processed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
+def _payload_context(event_id: uuid.UUID) -> str:
+    return f"webhook_events.payload:{event_id}"
+
+
+class SqlWebhookIntake:
+    """Stores ingress batches: one statement, which is its own transaction (one round trip)."""
+
+    def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
+        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._cipher = cipher
+
+    async def admit(self, entries: Sequence[InboxEntry], job: JobRequest) -> list[Admission]:
+        ids = [uuid7() for _ in entries]
+        deliveries = [entry.delivery for entry in entries]
+        params = {
+            "ids": ids,
+            "domains": [d.shop_domain for d in deliveries],
+            "topics": [d.topic for d in deliveries],
+            "webhook_ids": [d.webhook_id for d in deliveries],
+            "shopify_event_ids": [d.event_id for d in deliveries],
+            "triggered_ats": [d.triggered_at for d in deliveries],
+            "api_versions": [d.api_version for d in deliveries],
+            "payloads": [
+                self._cipher.encrypt(
+                    d.payload.decode("utf-8", errors="replace"), context=_payload_context(id_)
+                )
+                for d, id_ in zip(deliveries, ids, strict=True)
+            ],
+            "job_args": [encode_args(job.args, entry.origin) for entry in entries],
+            "status": EventStatus.RECEIVED.value,
+            "queue": job.queue,
+            "task": job.task,
+            "priority": job.priority,
+        }
+        async with self._engine.connect() as connection:
+            rows = (await connection.execute(_ADMIT, params)).all()
+        return [
+            Admission(shop_id=row.shop_id, event_id=row.event_id if row.stored else None)
+            for row in rows
+        ]
+
+
 class SqlWebhookInbox:
     def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher) -> None:
         self._session = session
         self._shop_id = shop_id
         self._cipher = cipher
-
-    @staticmethod
-    def _context(event_id: uuid.UUID) -> str:
-        return f"webhook_events.payload:{event_id}"
-
-    async def add(self, delivery: WebhookDelivery) -> uuid.UUID | None:
-        event_id = uuid7()
-        payload = self._cipher.encrypt(
-            delivery.payload.decode("utf-8", errors="replace"), context=self._context(event_id)
-        )
-        return await self._session.scalar(
-            _INSERT,
-            {
-                "id": event_id,
-                "shop_id": self._shop_id,
-                "topic": delivery.topic,
-                "webhook_id": delivery.webhook_id,
-                "event_id": delivery.event_id,
-                "triggered_at": delivery.triggered_at,
-                "api_version": delivery.api_version,
-                "payload": payload,
-                "status": EventStatus.RECEIVED.value,
-            },
-        )
 
     async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:
         row = (
@@ -104,7 +124,7 @@ class SqlWebhookInbox:
         ).first()
         if row is None:
             return None
-        payload = self._cipher.decrypt(row.payload, context=self._context(row.id)).encode()
+        payload = self._cipher.decrypt(row.payload, context=_payload_context(row.id)).encode()
         return _to_domain(row), payload
 
     def _scoped(self, query: _Q, event_id: uuid.UUID | None = None) -> _Q:
@@ -170,7 +190,7 @@ class SqlWebhookInbox:
         return [
             (
                 _to_domain(row),
-                self._cipher.decrypt(row.payload, context=self._context(row.id)).encode(),
+                self._cipher.decrypt(row.payload, context=_payload_context(row.id)).encode(),
             )
             for row in await self._session.scalars(query.limit(limit))
         ]

@@ -71,7 +71,7 @@ class SqlJobQueue:
             "priorities": [j.priority for j in jobs],
             "locks": [j.lock for j in jobs],
             "queueing_locks": [j.queueing_lock for j in jobs],
-            "args": [_encode_args(j.args, meta) for j in jobs],
+            "args": [encode_args(j.args, meta) for j in jobs],
             "scheduled_ats": [j.scheduled_at for j in jobs],
         }
         if not any(j.queueing_lock for j in jobs):
@@ -91,7 +91,8 @@ class SqlJobQueue:
         return int(cancelled or 0)
 
 
-def _encode_args(args: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+def encode_args(args: Mapping[str, Any], meta: Mapping[str, Any]) -> str:
+    """A job's args as stored: the task's own, and its origin under `META_KEY`."""
     payload = dict(args)
     if meta:
         payload[META_KEY] = dict(meta)

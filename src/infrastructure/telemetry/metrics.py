@@ -21,6 +21,12 @@ WEBHOOKS = Counter(
     "Shopify webhook deliveries, by topic and outcome (accepted, duplicate, rejected …)",
     ["topic", "outcome"],
 )
+GROUP_COMMIT_BATCH = Histogram(
+    "blossom_group_commit_batch_size",
+    "Items written per group-commit transaction, by writer (webhooks)",
+    ["writer"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+)
 SHOPIFY_CALLS = Counter(
     "blossom_shopify_calls_total", "Shopify Admin API calls, by HTTP status", ["status"]
 )

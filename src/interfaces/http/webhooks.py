@@ -9,10 +9,11 @@ from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, ValidationException
 
-from application.events.ingest_webhook import IngestWebhook
+from application.ports import InboxEntry
 from domain.events import ACCEPTED_TOPICS, WebhookDelivery
 from infrastructure.shopify.signatures import SignatureError, normalize_shop_domain, verify_webhook
 from infrastructure.telemetry.metrics import WEBHOOKS
+from infrastructure.telemetry.tracing import job_meta
 from interfaces.bootstrap import Container
 
 log = logging.getLogger("blossom.webhooks")
@@ -45,7 +46,7 @@ class ShopifyWebhookController(Controller):
             log.warning("webhook rejected", extra={"reason": exc.reason})
             raise NotAuthorizedException(detail=f"webhook signature: {exc.reason}") from None
         delivery = _delivery(request, body)
-        outcome = await IngestWebhook(container.uow)(delivery)
+        outcome = await container.webhook_ingress.submit(InboxEntry(delivery, job_meta()))
         WEBHOOKS.labels(delivery.topic, outcome.value).inc()
         if outcome.value != "accepted":
             log.info("webhook %s", outcome.value, extra={"topic": delivery.topic})
