@@ -59,6 +59,24 @@ async def test_http_requests_are_traced(container, spans):
     assert any(name.startswith("GET /readyz") for name in names)
 
 
+async def test_a_request_span_continues_the_callers_trace_and_is_named_by_route(container, spans):
+    trace_id, parent_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    async with client(create_app(container)) as http:
+        response = await http.get(
+            f"/api/v1/messages/{uuid.uuid4()}",
+            headers={"traceparent": f"00-{trace_id}-{parent_id}-01"},
+        )
+
+    assert response.status_code == 401
+    [span] = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert span.name == "GET /api/v1/messages/{message_id}", "the route, not the id"
+    assert format(span.context.trace_id, "032x") == trace_id
+    assert format(span.parent.span_id, "016x") == parent_id
+    assert span.attributes["http.route"] == "/api/v1/messages/{message_id}"
+    assert span.attributes["http.response.status_code"] == 401
+    assert span.status.status_code == trace.StatusCode.UNSET, "a client error is no failure"
+
+
 async def test_metrics_report_queue_depth(container):
     shop = await add_shop(container)
     async with container.uow.for_shop(shop.id) as uow:

@@ -9,7 +9,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
-from litestar.plugins.opentelemetry import OpenTelemetryConfig, OpenTelemetryPlugin
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template.config import TemplateConfig
 
@@ -26,6 +26,7 @@ from interfaces.http.request_id import RequestIdMiddleware
 from interfaces.http.session import current_shop, session_guard
 from interfaces.http.shops import ShopController
 from interfaces.http.storefront import StorefrontController
+from interfaces.http.tracing import ServerSpans
 from interfaces.http.webhooks import ShopifyWebhookController
 
 API_VERSION = "0.1.0"
@@ -43,6 +44,7 @@ class MetricsController(PrometheusController):
 
 
 def create_app(container: Container) -> Litestar:
+    tracing = OpenTelemetryConfig(middleware_class=ServerSpans, exclude=["/metrics", "/healthz"])
     prometheus = PrometheusConfig(
         app_name="sms_blossom", prefix="blossom", group_path=True, exclude=["/metrics"]
     )
@@ -78,15 +80,10 @@ def create_app(container: Container) -> Litestar:
         dependencies={
             "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
         },
-        middleware=[RequestIdMiddleware(), prometheus.middleware],
+        # Litestar lifts the OpenTelemetry middleware out of this list to wrap the whole app.
+        middleware=[tracing.middleware, RequestIdMiddleware(), prometheus.middleware],
         plugins=[
             problem_details_plugin(),
-            # One server span per request; ASGI receive/send spans only multiply the cost.
-            OpenTelemetryPlugin(
-                OpenTelemetryConfig(
-                    exclude=["/metrics", "/healthz"], exclude_spans=["receive", "send"]
-                )
-            ),
         ],
         openapi_config=OpenAPIConfig(
             title="SMS Blossom",

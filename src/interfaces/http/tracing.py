@@ -1,0 +1,64 @@
+"""One OpenTelemetry SERVER span per HTTP request, named after its route.
+
+Litestar's OpenTelemetry plugin places this middleware outside routing (so 404s and errors
+are traced too) and applies its `exclude` list. The span itself is made here rather than by
+opentelemetry-instrumentation-asgi, which decodes every header once per header it looks up
+and sets both generations of HTTP attributes: about 75 µs a request, 40% of what webhook
+ingress costs in all. This keeps what the traces are read for: the caller's trace context
+(through the configured propagators), method, route, path, status, errors.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from litestar.plugins.opentelemetry import OpenTelemetryInstrumentationMiddleware
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from infrastructure.telemetry.tracing import tracer
+
+if TYPE_CHECKING:
+    from litestar.types import Message, Receive, Scope, Send
+
+
+class ServerSpans(OpenTelemetryInstrumentationMiddleware):
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fields = {name.encode() for name in propagate.get_global_textmap().fields}
+        carrier = {
+            name.decode("latin-1"): value.decode("latin-1")
+            for name, value in scope["headers"]
+            if name in fields
+        }
+        method = scope.get("method", "WEBSOCKET")
+        attributes = {
+            "http.request.method": method,
+            "url.path": scope["path"],
+            "url.scheme": scope.get("scheme", "http"),
+        }
+        with tracer.start_as_current_span(
+            f"{method} {scope['path']}",
+            context=propagate.extract(carrier),
+            kind=SpanKind.SERVER,
+            attributes=attributes,
+        ) as span:
+
+            async def traced_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    _record_status(span, message["status"])
+                await send(message)
+
+            try:
+                await self.app(scope, receive, traced_send)
+            finally:
+                # Routing has run by now: name the span by route, not by ids in the path.
+                route = scope.get("path_template")
+                if route:
+                    span.update_name(f"{method} {route}")
+                    span.set_attribute("http.route", route)
+
+
+def _record_status(span: trace.Span, status: int) -> None:
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(Status(StatusCode.ERROR))
