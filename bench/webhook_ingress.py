@@ -10,8 +10,9 @@ adds two shops through the composition root, and drops the database at the end.
 
 The real API runs as `blossom api` in a subprocess (uvicorn, no access log, LOG_LEVEL=WARNING)
 with a known `SHOPIFY_API_SECRET`. No worker runs: what is measured is ingress alone, i.e.
-HMAC check on the raw body, one transaction (shop lookup and scope, inbox insert with an
-encrypted payload, `procrastinate_defer_jobs_v1`, commit) and the 200 answer.
+HMAC check on the raw body, the payload encrypted, the group commit (deliveries arriving
+together share one `blossom_admit_webhooks` statement: shop lookup, inbox insert under the
+shop's scope, one job each) and the 200 answer after that commit.
 
 Baseline: a no-op Litestar app (`POST /noop` reads the body, answers `{"status":"accepted"}`)
 served as `blossom api` serves ours (same `uvicorn.Config`, httptools, no access log, the
@@ -49,7 +50,13 @@ Caveats: the load generator runs on the same machine (2 cores here) and competes
 server and Postgres for CPU; each run prints the CPU each side used (percent of one core:
 this process, the server process, all local processes named `postgres`). The API is one
 process, so it can use one core at most. Expect run-to-run noise of 10-20%, more on a busy
-machine (the load average is printed first).
+machine (the load average is printed first). The load generator pauses its own cyclic
+garbage collector during each run, since its pauses would read as server latency.
+
+Each run also prints the WAL Postgres wrote per request and any checkpoint that started
+during it: a checkpoint (every ~0.5 GB of WAL with the default `max_wal_size`, i.e. every
+~30 s of ingress at full speed) slows commits while it runs. `--checkpoint-first` issues a
+CHECKPOINT before each run so that no run inherits the previous run's WAL.
 """
 
 from __future__ import annotations
@@ -58,6 +65,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import hashlib
 import json
 import os
@@ -70,7 +78,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -116,6 +124,7 @@ class Options:
     concurrency: int
     deliveries: int
     client: str
+    checkpoint_first: bool
 
 
 # --- the delivery ---------------------------------------------------------------------
@@ -379,6 +388,13 @@ class Run:
     statuses: Counter[str] = field(default_factory=Counter)
     cpu: dict[str, float] = field(default_factory=dict)
     lags: list[float] = field(default_factory=list)  # open loop: send time - scheduled
+    checkpoints: int = 0  # Postgres checkpoints that started during the run
+    wal_bytes: int = 0  # WAL Postgres wrote during the run (the whole server's)
+
+    @property
+    def requests(self) -> int:
+        """Every request sent, warm-up included (what the WAL figure is divided by)."""
+        return sum(self.statuses.values())
 
     @property
     def rps(self) -> float:
@@ -775,13 +791,52 @@ class Target:
     pid: int
 
 
-async def measured(target: Target, work: Callable[[Sender], Awaitable[Run]], opts: Options) -> Run:
-    """Run `work` through a fresh sender to `target`, noting the CPU each side used."""
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """The load generator's cyclic GC off for a run: a full collection over thousands of
+    pending tasks stalled it ~100 ms, and that stall read as the server's p99."""
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def checkpoints(owner: asyncpg.Connection) -> int:
+    """Checkpoints so far: one flushes every dirty buffer and fsyncs, and commits slow down
+    meanwhile, so a latency tail is read beside it (pg_stat_checkpointer from Postgres 17)."""
+    if await owner.fetchval("SELECT to_regclass('pg_catalog.pg_stat_checkpointer')"):
+        return await owner.fetchval(
+            "SELECT num_timed + num_requested FROM pg_catalog.pg_stat_checkpointer"
+        )
+    return await owner.fetchval(
+        "SELECT checkpoints_timed + checkpoints_req FROM pg_catalog.pg_stat_bgwriter"
+    )
+
+
+async def measured(
+    target: Target,
+    work: Callable[[Sender], Awaitable[Run]],
+    opts: Options,
+    owner: asyncpg.Connection,
+) -> Run:
+    """Run `work` through a fresh sender to `target`, noting the CPU each side used and the
+    checkpoints Postgres started meanwhile."""
     sender = SENDERS[opts.client](target.url, opts.concurrency)
     try:
+        if opts.checkpoint_first:
+            await owner.execute("CHECKPOINT")
+        before = await checkpoints(owner)
+        wal = await owner.fetchval("SELECT pg_current_wal_lsn()")
         meter = CpuMeter({"client": [os.getpid()], "server": [target.pid]})
-        run = await work(sender)
+        with paused_gc():
+            run = await work(sender)
         run.cpu = meter.shares()
+        run.checkpoints = await checkpoints(owner) - before
+        run.wal_bytes = await owner.fetchval(
+            "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1)::bigint", wal
+        )
         return run
     finally:
         await sender.aclose()
@@ -795,10 +850,11 @@ def print_runs(runs: Sequence[Run]) -> None:
     print("-" * 100)
     for r in runs:
         cpu = " / ".join(f"{r.cpu.get(k, 0):.0f}" for k in ("client", "server", "postgres"))
-        lag = ""
+        lag = f"  WAL {r.wal_bytes / max(1, r.requests) / 1024:.1f} KB/req"
+        lag += f", {r.checkpoints} checkpoint(s)" if r.checkpoints else ""
         if r.lags:
             worst = 1000 * max(r.lags)
-            lag = f"  (send lag p99 {1000 * percentile(r.lags, 0.99):.1f} ms, max {worst:.1f} ms)"
+            lag += f"  (send lag p99 {1000 * percentile(r.lags, 0.99):.1f} ms, max {worst:.1f} ms)"
         print(
             f"{r.label:<22} {r.rps:>8,.0f} {r.ms(0.50):>8.1f} {r.ms(0.99):>8.1f} "
             f"{r.non_200:>8}   {cpu}{lag}"
@@ -859,9 +915,17 @@ async def run_phases(
 ) -> None:
     load = signed_delivery(LOAD_SHOP)
     print(f"Delivery:    {TOPIC}, {len(load.body):,} bytes of JSON, signed once", flush=True)
-    top = await measured(app, lambda s: closed_loop(s, load, opts, "app (max)"), opts)
-    base = await measured(noop, lambda s: closed_loop(s, load, opts, "no-op (max)"), opts)
-    half = await measured(app, lambda s: open_loop(s, load, top.rps / 2, opts.duration), opts)
+    owner = await asyncpg.connect(libpq_url(database_url))
+    try:
+        top = await measured(app, lambda s: closed_loop(s, load, opts, "app (max)"), opts, owner)
+        base = await measured(
+            noop, lambda s: closed_loop(s, load, opts, "no-op (max)"), opts, owner
+        )
+        half = await measured(
+            app, lambda s: open_loop(s, load, top.rps / 2, opts.duration), opts, owner
+        )
+    finally:
+        await owner.close()
     print_runs([top, base, half])
 
     plan = duplicate_plan(opts.deliveries, opts.concurrency)
@@ -944,9 +1008,18 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, int | None]:
         default="raw",
         help="load generator: raw asyncio HTTP/1.1 (default) or httpx.AsyncClient",
     )
+    parser.add_argument(
+        "--checkpoint-first",
+        action="store_true",
+        help="CHECKPOINT before each run (needs a superuser or pg_checkpoint), so no run "
+        "inherits the WAL of the one before",
+    )
     parser.add_argument("--serve-noop", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    return Options(args.duration, args.concurrency, args.deliveries, args.client), args.serve_noop
+    opts = Options(
+        args.duration, args.concurrency, args.deliveries, args.client, args.checkpoint_first
+    )
+    return opts, args.serve_noop
 
 
 def event_loop() -> asyncio.AbstractEventLoop:

@@ -12,6 +12,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.template.config import TemplateConfig
+from litestar.types import Middleware
 
 from interfaces.bootstrap import Container
 from interfaces.http.auth import AuthController
@@ -43,11 +44,17 @@ class MetricsController(PrometheusController):
         return await PrometheusController.get.fn(self)
 
 
-def create_app(container: Container) -> Litestar:
+def observability() -> list[Middleware]:
+    """Every request: a span, a request id, Prometheus counts and timings."""
     tracing = OpenTelemetryConfig(middleware_class=ServerSpans, exclude=["/metrics", "/healthz"])
     prometheus = PrometheusConfig(
         app_name="sms_blossom", prefix="blossom", group_path=True, exclude=["/metrics"]
     )
+    # Litestar lifts the OpenTelemetry middleware out of this list to wrap the whole app.
+    return [tracing.middleware, RequestIdMiddleware(), prometheus.middleware]
+
+
+def create_app(container: Container) -> Litestar:
     return Litestar(
         route_handlers=[
             OpsController,
@@ -80,8 +87,7 @@ def create_app(container: Container) -> Litestar:
         dependencies={
             "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
         },
-        # Litestar lifts the OpenTelemetry middleware out of this list to wrap the whole app.
-        middleware=[tracing.middleware, RequestIdMiddleware(), prometheus.middleware],
+        middleware=observability(),
         plugins=[
             problem_details_plugin(),
         ],
