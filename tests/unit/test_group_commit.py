@@ -103,3 +103,23 @@ async def test_with_two_writers_the_next_batch_does_not_wait_for_a_slow_commit()
     assert not first.done()
     writer.release.set()
     assert await first == "FIRST"
+
+
+async def test_when_writing_is_cancelled_no_caller_is_left_waiting():
+    async def shut_down(items: Sequence[str]) -> list[str]:
+        writer.batches.append(list(items))
+        writer.started.set()
+        await writer.release.wait()
+        raise asyncio.CancelledError  # the server stopping mid-write
+
+    writer = Writer()
+    group = GroupCommit("test", shut_down, max_batch=10)
+    first = asyncio.create_task(group.submit("first"))
+    await writer.started.wait()
+    queued = [asyncio.create_task(group.submit(f"item-{i}")) for i in range(3)]
+    writer.release.set()
+
+    async with asyncio.timeout(10):  # a guard: broken, the callers would wait forever
+        outcomes = await asyncio.gather(first, *queued, return_exceptions=True)
+    assert all(isinstance(o, asyncio.CancelledError) for o in outcomes)
+    assert writer.batches == [["first"]], "nothing queued behind it was written"
