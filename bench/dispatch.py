@@ -86,6 +86,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))  # without 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' seeding helpers
 
 import asyncpg
+import uvloop
 from queue_throughput import fresh_database, server
 from tests.support.messaging import add_contacts, fund, phone_number
 from webhook_ingress import CpuMeter, RawPool, percentile
@@ -831,19 +832,10 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, bool]:
     return opts, args.serve_fake
 
 
-def event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop for the fake when installed: it stands in for Mitto, the leaner the better."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def main() -> None:
     opts, fake = parse_args()
     if fake:
-        with asyncio.Runner(loop_factory=event_loop) as runner:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
             runner.run(serve_fake())
         return
     started = time.perf_counter()

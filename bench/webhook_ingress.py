@@ -92,6 +92,7 @@ import httpx
 import litestar
 import psutil
 import uvicorn
+import uvloop
 from queue_throughput import fresh_database, server
 
 from domain.shops import Shop
@@ -1022,22 +1023,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, int | None]:
     return opts, args.serve_noop
 
 
-def event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop when installed: the load generator then takes less CPU from the servers."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def main() -> None:
     opts, noop_port = parse_args()
     if noop_port is not None:
         serve_noop(noop_port)
         return
     started = time.perf_counter()
-    with asyncio.Runner(loop_factory=event_loop) as runner:
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(run(opts))
     print(f"\nTotal wall time: {time.perf_counter() - started:.1f}s")
     print(f"Load avg after: {', '.join(f'{n:.2f}' for n in os.getloadavg())}")
