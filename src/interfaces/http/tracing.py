@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from litestar.middleware import AbstractMiddleware
 from litestar.plugins.opentelemetry import OpenTelemetryInstrumentationMiddleware
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -19,16 +20,28 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from infrastructure.telemetry.tracing import tracer
 
 if TYPE_CHECKING:
-    from litestar.types import Message, Receive, Scope, Send
+    from litestar.plugins.opentelemetry import OpenTelemetryConfig
+    from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ServerSpans(OpenTelemetryInstrumentationMiddleware):
+    def __init__(self, app: ASGIApp, config: OpenTelemetryConfig) -> None:
+        # Past the parent's __init__, which would build the ASGI instrumentation this replaces.
+        AbstractMiddleware.__init__(
+            self,
+            app=app,
+            scopes=config.scopes,
+            exclude=config.exclude,
+            exclude_opt_key=config.exclude_opt_key,
+        )
+        # The header names the configured propagators read (ASGI names are lower-case bytes).
+        self._fields = frozenset(name.encode() for name in propagate.get_global_textmap().fields)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        fields = {name.encode() for name in propagate.get_global_textmap().fields}
         carrier = {
             name.decode("latin-1"): value.decode("latin-1")
             for name, value in scope["headers"]
-            if name in fields
+            if name in self._fields
         }
         method = scope.get("method", "WEBSOCKET")
         attributes = {
