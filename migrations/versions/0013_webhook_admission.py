@@ -43,9 +43,15 @@ def upgrade() -> None:
             written uuid[];
             stored_ids uuid[] := '{}';
         BEGIN
+            -- Each distinct domain is looked up once, however many deliveries it sent.
             shops := ARRAY(
-                SELECT (SELECT l.id FROM blossom_shop_lookup(d.domain) AS l)
+                WITH resolved AS (
+                    SELECT u.domain, (SELECT l.id FROM blossom_shop_lookup(u.domain) AS l) AS id
+                      FROM (SELECT DISTINCT domain FROM unnest(domains) AS domain) AS u
+                )
+                SELECT r.id
                   FROM unnest(domains) WITH ORDINALITY AS d(domain, ord)
+                  JOIN resolved AS r ON r.domain = d.domain
                  ORDER BY d.ord
             );
             -- Rows go in (shop, webhook id) order, so concurrent batches that repeat each
