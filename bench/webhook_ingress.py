@@ -15,8 +15,8 @@ together share one `blossom_admit_webhooks` statement: shop lookup, inbox insert
 shop's scope, one job each) and the 200 answer after that commit.
 
 Baseline: a no-op Litestar app (`POST /noop` reads the body, answers `{"status":"accepted"}`)
-served as `blossom api` serves ours (same `uvicorn.Config`, httptools, no access log, the
-standard asyncio loop), in its own subprocess (`--serve-noop PORT`). The ratio says how much
+served as `blossom api` serves ours (same `uvicorn.Config`, httptools, no access log,
+uvloop), in its own subprocess (`--serve-noop PORT`). The ratio says how much
 of the HTTP stack's capacity our ingress keeps.
 
 Load: signed `orders/create` deliveries of a realistic ~7.6 KB order (line items, addresses,
@@ -38,9 +38,10 @@ Measures:
 
 1. max throughput   closed loop, C workers as fast as they can, 2 s warm-up then D seconds,
                     against the app and the no-op baseline: requests/s, p50/p99 latency;
-2. half rate        open loop at 50% of the app's measured maximum for D seconds: sends are
-                    scheduled at fixed intervals whatever the responses, and latency runs from
-                    the scheduled time (no coordinated omission); p50/p99;
+2. half rate        open loop at 50% of the app's measured maximum, 2 s warm-up then D
+                    seconds: sends are scheduled at fixed intervals whatever the responses,
+                    and latency runs from the scheduled time (no coordinated omission);
+                    p50/p99;
 3. duplicates       M deliveries of which 10% repeat an earlier webhook id with identical
                     headers (half of them right behind their original, so both are in flight
                     together); then `webhook_events` rows and `events:process_webhook` jobs of
@@ -543,27 +544,36 @@ async def closed_loop(sender: Sender, delivery: Delivery, opts: Options, label: 
 
 
 async def open_loop(sender: Sender, delivery: Delivery, rate: float, seconds: float) -> Run:
-    """Fixed-rate sends whatever the responses; latency from the scheduled send time."""
+    """Fixed-rate sends whatever the responses; latency from the scheduled send time.
+
+    The first `WARMUP_SECONDS` of sends open the pool's connections and are not counted.
+    Finished sends leave the pending set as they finish: gathering the whole run's tasks at
+    the end would stall this loop for tens of milliseconds and bill it to the last sends.
+    """
     run = Run(f"app at {rate:.0f} req/s", seconds)
-    total = max(1, int(rate * seconds))
     start = time.perf_counter() + 0.05
+    begin = start + WARMUP_SECONDS
+    pending: set[asyncio.Task[None]] = set()
 
     async def timed(scheduled: float) -> None:
         status, _ = await send(sender, delivery.body, delivery.headers())
-        run.latencies.append(time.perf_counter() - scheduled)
         run.statuses[status] += 1
-        run.completed += 1
+        if scheduled >= begin:
+            run.latencies.append(time.perf_counter() - scheduled)
+            run.completed += 1
 
-    tasks = []
-    for i in range(total):
+    for i in range(max(1, int(rate * (WARMUP_SECONDS + seconds)))):
         scheduled = start + i / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        run.lags.append(max(0.0, time.perf_counter() - scheduled))
-        tasks.append(asyncio.create_task(timed(scheduled)))
-    await asyncio.gather(*tasks)
-    run.seconds = time.perf_counter() - start
+        if scheduled >= begin:
+            run.lags.append(max(0.0, time.perf_counter() - scheduled))
+        task = asyncio.create_task(timed(scheduled))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    run.seconds = time.perf_counter() - begin
     return run
 
 
@@ -740,16 +750,15 @@ async def noop(request: litestar.Request) -> dict[str, str]:
 def serve_noop(port: int) -> None:
     """`--serve-noop PORT`: the baseline, served exactly as `blossom api` serves the app.
 
-    Same `uvicorn.Config` (httptools, no access log, no log config) and, like the app, the
-    standard asyncio loop: `blossom api` awaits `Server.serve()` inside `asyncio.run`, so
-    uvicorn's `loop="auto"` (uvloop) never applies to it; `uvicorn.run` here would use uvloop
-    and flatter the baseline.
+    Same `uvicorn.Config` (httptools, no access log, no log config) and, like the app
+    (`interfaces.cli.main.run`), uvloop.
     """
     app = litestar.Litestar(route_handlers=[noop], debug=False, logging_config=None)
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on"
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(uvicorn.Server(config).serve())
 
 
 # --- the run --------------------------------------------------------------------------
