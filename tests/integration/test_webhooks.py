@@ -408,3 +408,10 @@ async def test_concurrent_deliveries_share_commits_and_each_is_stored_once(conta
         "blossom_group_commit_batch_size_count", {"writer": "webhooks"}
     )
     assert written - batches < len(sends), "concurrent deliveries shared transactions"
+
+
+async def test_app_connections_hand_written_buffers_to_the_disk_as_they_go(container):
+    # Without it, ingress's writes collect in the page cache until a checkpoint flushes
+    # them all at once and every commit waits behind that flush.
+    async with container.engine.connect() as connection:
+        assert await connection.scalar(text("SHOW backend_flush_after")) == "256kB"

@@ -15,6 +15,12 @@ from sqlalchemy.pool import NullPool
 
 APP_ROLE = "blossom_app"
 MAINTENANCE_ROLE = "blossom_maintenance"
+# A backend that writes out buffers itself asks the kernel to write them to disk every
+# 256 kB (Postgres's own default for the checkpointer). Postgres leaves this off for
+# backends, and under sustained ingress their writes then pile up in the page cache until a
+# checkpoint's fsync flushes hundreds of megabytes at once, holding every commit's WAL flush
+# behind it for ~150 ms (bench/webhook_ingress.py).
+BACKEND_FLUSH_AFTER = "256kB"
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -37,7 +43,13 @@ def create_app_engine(
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=pre_ping,
-        connect_args={"server_settings": {"role": APP_ROLE, "application_name": application_name}},
+        connect_args={
+            "server_settings": {
+                "role": APP_ROLE,
+                "application_name": application_name,
+                "backend_flush_after": BACKEND_FLUSH_AFTER,
+            }
+        },
     )
 
 
