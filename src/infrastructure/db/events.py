@@ -19,7 +19,6 @@ from sqlalchemy import (
     delete,
     func,
     select,
-    text,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -34,17 +33,12 @@ from infrastructure.queue.defer import encode_args
 _Q = TypeVar("_Q", Select, Update, Delete)
 
 # Webhook ingress: one statement per batch of deliveries (migration 0013 has the function).
-_ADMIT = text(
-    """
+_ADMIT = """
     SELECT event_id, shop_id, stored FROM blossom_admit_webhooks(
-        CAST(:ids AS uuid[]), CAST(:domains AS text[]), CAST(:topics AS text[]),
-        CAST(:webhook_ids AS text[]), CAST(:shopify_event_ids AS text[]),
-        CAST(:triggered_ats AS timestamptz[]), CAST(:api_versions AS text[]),
-        CAST(:payloads AS text[]), CAST(CAST(:job_args AS text[]) AS jsonb[]),
-        :status, :queue, :task, :priority
+        $1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[],
+        $7::text[], $8::text[], $9::text[]::jsonb[], $10, $11, $12, $13
     )
-    """
-)
+"""
 
 
 class WebhookEventModel(UUIDv7Base):
@@ -75,39 +69,46 @@ def _payload_context(event_id: uuid.UUID) -> str:
 
 
 class SqlWebhookIntake:
-    """Stores ingress batches: one statement, which is its own transaction (one round trip)."""
+    """Stores ingress batches: one statement, which is its own transaction (one round trip).
+
+    The statement goes to the pooled connection's asyncpg driver directly: outside a
+    transaction it commits on its own, and SQLAlchemy's execution path cost ~16 µs of CPU
+    per delivery here, about 7% of what ingress spends on one (bench/webhook_ingress.py).
+    """
 
     def __init__(self, engine: AsyncEngine, cipher: Cipher) -> None:
-        self._engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = engine
         self._cipher = cipher
 
     async def admit(self, entries: Sequence[InboxEntry], job: JobRequest) -> list[Admission]:
         ids = [uuid7() for _ in entries]
         deliveries = [entry.delivery for entry in entries]
-        params = {
-            "ids": ids,
-            "domains": [d.shop_domain for d in deliveries],
-            "topics": [d.topic for d in deliveries],
-            "webhook_ids": [d.webhook_id for d in deliveries],
-            "shopify_event_ids": [d.event_id for d in deliveries],
-            "triggered_ats": [d.triggered_at for d in deliveries],
-            "api_versions": [d.api_version for d in deliveries],
-            "payloads": [
-                self._cipher.encrypt(
-                    d.payload.decode("utf-8", errors="replace"), context=_payload_context(id_)
-                )
-                for d, id_ in zip(deliveries, ids, strict=True)
-            ],
-            "job_args": [encode_args(job.args, entry.origin) for entry in entries],
-            "status": EventStatus.RECEIVED.value,
-            "queue": job.queue,
-            "task": job.task,
-            "priority": job.priority,
-        }
+        payloads = [
+            self._cipher.encrypt(
+                d.payload.decode("utf-8", errors="replace"), context=_payload_context(id_)
+            )
+            for d, id_ in zip(deliveries, ids, strict=True)
+        ]
         async with self._engine.connect() as connection:
-            rows = (await connection.execute(_ADMIT, params)).all()
+            driver = (await connection.get_raw_connection()).driver_connection
+            rows = await driver.fetch(
+                _ADMIT,
+                ids,
+                [d.shop_domain for d in deliveries],
+                [d.topic for d in deliveries],
+                [d.webhook_id for d in deliveries],
+                [d.event_id for d in deliveries],
+                [d.triggered_at for d in deliveries],
+                [d.api_version for d in deliveries],
+                payloads,
+                [encode_args(job.args, entry.origin) for entry in entries],
+                EventStatus.RECEIVED.value,
+                job.queue,
+                job.task,
+                job.priority,
+            )
         return [
-            Admission(shop_id=row.shop_id, event_id=row.event_id if row.stored else None)
+            Admission(shop_id=row["shop_id"], event_id=row["event_id"] if row["stored"] else None)
             for row in rows
         ]
 
