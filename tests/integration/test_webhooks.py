@@ -169,6 +169,21 @@ async def test_missing_headers_and_unknown_topics_are_400(container):
     assert unknown.status_code == 400
 
 
+async def test_overlong_header_values_are_cut_to_fit_and_the_delivery_is_stored(container):
+    shop = await add_shop(container)
+    response = await _send(
+        container, shop, webhook_id="w" * 300, event_id="e" * 300, api_version="2026-07" * 5
+    )
+    assert response.status_code == 200, response.text
+    stored = await _count(
+        container,
+        "SELECT count(*) FROM webhook_events WHERE webhook_id = :w AND event_id = :e",
+        w="w" * 255,
+        e="e" * 255,
+    )
+    assert stored == 1
+
+
 async def test_topic_without_handler_is_marked_ignored(container):
     shop = await add_shop(container)
     await _send(container, shop, topic="fulfillments/create")

@@ -70,7 +70,7 @@ def _delivery(request: Request, body: bytes) -> WebhookDelivery:
         shop_domain=shop,
         topic=topic,
         webhook_id=headers["x-shopify-webhook-id"][:255],
-        event_id=(headers.get("x-shopify-event-id") or None),
+        event_id=headers.get("x-shopify-event-id", "")[:255] or None,
         triggered_at=_timestamp(headers.get("x-shopify-triggered-at")),
         api_version=headers["x-shopify-api-version"][:16],
         payload=body,
