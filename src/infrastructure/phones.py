@@ -26,7 +26,7 @@ class LibPhoneNumbers:
         zones = [z for z in phone_timezones.time_zones_for_number(number) if z != _UNKNOWN_ZONE]
         return PhoneNumber(
             e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
-            region=phonenumbers.region_code_for_number(number),
+            region=_country(number),
             timezone=zones[0] if len(zones) == 1 else None,
             mobile=phonenumbers.number_type(number)
             in (
@@ -34,6 +34,14 @@ class LibPhoneNumbers:
                 phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
             ),
         )
+
+
+def _country(number: phonenumbers.PhoneNumber) -> str | None:
+    """The ISO country, or None for numbers of no country: libphonenumber answers "001" for
+    global services (+800 freephone, +870 Inmarsat, +882/+883 international networks) and
+    "ZZ" when it cannot tell."""
+    region = phonenumbers.region_code_for_number(number)
+    return region if region and len(region) == 2 and region.isalpha() and region != "ZZ" else None
 
 
 def _reason(exc: phonenumbers.NumberParseException) -> str:

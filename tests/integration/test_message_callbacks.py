@@ -226,17 +226,19 @@ async def test_y_confirms_a_pending_double_opt_in(database_url, data_dir):
         assert last.source is ConsentSource.DOUBLE_OPT_IN
 
 
-async def test_stop_from_an_unknown_number_is_kept_as_an_opt_out(database_url, data_dir):
+# The second is an Inmarsat phone: a number of no country.
+@pytest.mark.parametrize("sender", ["14155550207", "870773111632"])
+async def test_stop_from_an_unknown_number_is_kept_as_an_opt_out(database_url, data_dir, sender):
     async with fake_mitto_container(database_url, data_dir) as (_, container):
         number = "+15550002005"
         shop = await _with_number(container, number)
         async with client(create_app(container)) as http:
             response = await http.post(
-                INBOUND, json={"from": "14155550207", "to": number[1:], "text": "unsubscribe"}
+                INBOUND, json={"from": sender, "to": number[1:], "text": "unsubscribe\x00"}
             )
         assert response.json()["keyword"] == "opt_out"
         async with container.uow.for_shop(shop.id) as uow:
-            contact = await uow.contacts.find(phone="+14155550207")
+            contact = await uow.contacts.find(phone=f"+{sender}")
             [event] = await uow.consent.history(contact.id)
         assert contact.consent_state is ConsentState.UNSUBSCRIBED
         assert event.source is ConsentSource.KEYWORD

@@ -86,6 +86,7 @@ def test_report_without_id_or_reference_is_refused_readably():
         ("", None),
         ("not a date", None),
         ("nan", None),
+        ("0001-01-01T00:00:00+01:00", None),  # before the first UTC instant
         (-5, None),
         (True, None),
         (None, None),
@@ -112,6 +113,18 @@ def test_inbound_json_with_digits_gets_plus():
         }
     )
     assert inbound == InboundSms("mo-1", "+4915112345678", "+4930123456", "STOP", AT)
+
+
+def test_nul_characters_are_dropped_from_every_field():
+    inbound = parse_inbound(
+        {"from": "4915112\x00345678", "to": "4930123456\x00", "text": "STOP\x00"}
+    )
+    assert (inbound.sender, inbound.receiver, inbound.text) == (
+        "+4915112345678",
+        "+4930123456",
+        "STOP",
+    )
+    assert parse_delivery_report({"msgid": "ab\x00c"}).provider_id == "abc"
 
 
 def test_inbound_form_with_other_names_and_mixed_case():

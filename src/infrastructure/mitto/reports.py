@@ -105,7 +105,10 @@ def parse_timestamp(value: object) -> datetime | None:
         return None
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00, before the first UTC instant
+        return None
 
 
 def _fold(fields: Mapping[str, object]) -> dict[str, object]:
@@ -117,9 +120,11 @@ def _fold(fields: Mapping[str, object]) -> dict[str, object]:
 
 
 def _scalar(value: object) -> object:
+    """A list's first item; text without NUL characters, which Postgres cannot store (a
+    "STOP\0" must still be a STOP)."""
     if isinstance(value, list | tuple):
-        return value[0] if value else None
-    return value
+        value = value[0] if value else None
+    return value.replace("\x00", "") if isinstance(value, str) else value
 
 
 def _present(folded: Mapping[str, object], keys: tuple[str, ...]) -> str | None:
