@@ -11,6 +11,10 @@ from datetime import datetime, timedelta
 from domain.errors import InvalidValue
 
 _SHOP_DOMAIN = re.compile(r"^[a-z0-9][a-z0-9-]{0,59}\.myshopify\.com$")
+_CURRENCY = re.compile(r"[A-Z]{3}")
+_COUNTRY = re.compile(r"[A-Z]{2}")
+_TIME_ZONE = re.compile(r"[A-Za-z0-9_+\-/]{1,64}")
+NAME_LENGTH = 255
 
 
 def shop_domain(value: str) -> str:
@@ -51,6 +55,21 @@ class Shop:
     def mark_uninstalled(self, now: datetime) -> None:
         self.status = ShopStatus.UNINSTALLED
         self.uninstalled_at = now
+
+    def refresh(
+        self, *, name: object, currency: object, time_zone: object, country: object
+    ) -> None:
+        """Take Shopify's name and locale where each is well-formed and keep ours where not:
+        a missing or odd value must neither fail the update nor blank the shop."""
+        if isinstance(name, str) and name.strip():
+            self.name = name.strip()[:NAME_LENGTH]
+        self.currency = _matching(_CURRENCY, currency) or self.currency
+        self.timezone = _matching(_TIME_ZONE, time_zone) or self.timezone
+        self.country = _matching(_COUNTRY, country) or self.country
+
+
+def _matching(pattern: re.Pattern[str], value: object) -> str | None:
+    return value if isinstance(value, str) and pattern.fullmatch(value) else None
 
 
 # Shopify expiring offline tokens live an hour; refreshing with this margin means a call

@@ -33,8 +33,12 @@ class AfterInstall:
         info = await self._admin.shop_info(ref)
         async with self._uows.for_shop(shop_id) as uow:
             shop = await uow.shops.get(shop_id)
-            shop.name, shop.currency = info.name, info.currency
-            shop.timezone, shop.country = info.timezone, info.country
+            shop.refresh(
+                name=info.name,
+                currency=info.currency,
+                time_zone=info.timezone,
+                country=info.country,
+            )
             await uow.shops.save(shop)
             await uow.commit()
         return created

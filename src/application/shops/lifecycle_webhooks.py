@@ -44,8 +44,10 @@ class HandleShopUpdate:
         shop = await uow.shops.get(event.shop_id)
         if shop is None:
             return
-        shop.name = payload.get("name") or shop.name
-        shop.currency = payload.get("currency") or shop.currency
-        shop.timezone = payload.get("iana_timezone") or shop.timezone
-        shop.country = payload.get("country_code") or shop.country
+        shop.refresh(
+            name=payload.get("name"),
+            currency=payload.get("currency"),
+            time_zone=payload.get("iana_timezone"),
+            country=payload.get("country_code"),
+        )
         await uow.shops.save(shop)
