@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections import Counter
+from datetime import UTC, datetime
 
 import pytest
 from prometheus_client import REGISTRY
@@ -169,6 +170,24 @@ async def test_missing_headers_and_unknown_topics_are_400(container):
     assert unknown.status_code == 400
 
 
+@pytest.mark.parametrize(
+    ("header", "stored"),
+    [
+        ("2026-05-04T12:15:30+02:00", datetime(2026, 5, 4, 10, 15, 30, tzinfo=UTC)),
+        ("2026-05-04T10:15:30", datetime(2026, 5, 4, 10, 15, 30, tzinfo=UTC)),
+        ("0001-01-01T00:00:00+05:00", None),  # before the first UTC instant
+        ("yesterday", None),
+    ],
+)
+async def test_triggered_at_is_kept_in_utc_or_dropped_when_unreadable(container, header, stored):
+    shop = await add_shop(container)
+    response = await _send(container, shop, triggered_at=header)
+    assert response.status_code == 200, response.text
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+    assert event.triggered_at == stored
+
+
 async def test_overlong_header_values_are_cut_to_fit_and_the_delivery_is_stored(container):
     shop = await add_shop(container)
     response = await _send(
@@ -215,6 +234,22 @@ async def test_shop_update_refreshes_name_and_locale(container):
         "Europe/Paris",
         "FR",
     )
+
+
+async def test_shop_update_with_odd_values_keeps_the_shops_own_and_is_processed(container):
+    shop = await add_shop(container)
+    await _send(
+        container,
+        shop,
+        topic="shop/update",
+        payload={"name": "N" * 300, "currency": "euros", "country_code": "001"},
+    )
+    await drain(container, "webhooks")
+    async with container.uow.for_shop(shop.id) as uow:
+        updated = await uow.shops.get(shop.id)
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+    assert event.status is EventStatus.PROCESSED
+    assert (updated.name, updated.currency, updated.country) == ("N" * 255, "USD", "US")
 
 
 async def test_app_uninstalled_erases_token_and_cancels_pending_jobs(container):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
@@ -78,9 +78,12 @@ def _delivery(request: Request, body: bytes) -> WebhookDelivery:
 
 
 def _timestamp(value: str | None) -> datetime | None:
+    """UTC (a zoneless time is read as UTC), or None when unreadable: the header is not
+    signed, and a bad one must not cost the delivery."""
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
