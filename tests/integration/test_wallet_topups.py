@@ -66,3 +66,15 @@ async def test_topup_confirmed_by_return_and_webhook_adds_credits_once(database_
 
 def _topup_id(return_url: str) -> str:
     return return_url.split("topup=", 1)[1]
+
+
+@pytest.mark.parametrize("shop", ["x\x00", "evil.example.com", ""])
+async def test_return_with_a_malformed_shop_is_a_problem_not_a_500(container, shop):
+    async with client(create_app(container)) as http:
+        response = await http.get(
+            "/billing/return",
+            params={"shop": shop, "topup": "0d7f0a52-5b8e-4a8e-9d3c-7f4c2f1e9a10"},
+        )
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+

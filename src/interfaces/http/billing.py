@@ -17,6 +17,7 @@ from application.billing.shopify_topups import ReturnFromPurchase
 from application.errors import ShopifyUnavailable
 from domain.billing import WalletBalance, estimate
 from domain.messaging import segment_text
+from domain.shops import shop_domain
 from interfaces.bootstrap import Container
 from interfaces.http.cursors import decode_cursor, encode_cursor
 from interfaces.http.session import CurrentShop
@@ -211,7 +212,8 @@ class BillingReturnController(Controller):
     ) -> Redirect:
         if topup is None:
             raise ValidationException(detail="missing topup")
-        async with container.uow.for_shop_domain(shop.strip().lower()) as uow:
+        # A malformed `shop` is the domain's InvalidValue (422), never a lookup.
+        async with container.uow.for_shop_domain(shop_domain(shop)) as uow:
             found = await uow.shops.get(uow.shop_id) if uow.shop_id else None
         if found is None:
             raise NotFoundException(detail="unknown shop")
