@@ -77,4 +77,3 @@ async def test_return_with_a_malformed_shop_is_a_problem_not_a_500(container, sh
         )
     assert response.status_code == 422
     assert response.headers["content-type"].startswith("application/problem+json")
-
