@@ -164,6 +164,23 @@ async def test_invalid_phone_creates_no_contact_and_the_event_still_completes(co
     assert await _count(container, "SELECT count(*) FROM contacts") == 0
 
 
+async def test_odd_customer_fields_cost_only_themselves_and_the_event_completes(container):
+    shop = await add_shop(container)
+    customer = {
+        "id": 2**63,  # past a bigint
+        "phone": "+870773111632",  # a number of no country
+        "locale": "a-locale-far-too-long",
+        "updated_at": "2026-11-20T10:00:00",  # no zone
+    }
+    await _deliver(container, shop, "customers/create", customer)
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=5)
+        contact = await uow.contacts.find(phone="+870773111632")
+    assert event.status is EventStatus.PROCESSED
+    assert contact.shopify_customer_id is None and contact.locale is None
+    assert contact.country is None
+
+
 async def test_our_own_consent_change_is_pushed_to_shopify(database_url, data_dir):
     async with fake_shopify_container(database_url, data_dir) as (fake, container):
         shop = await install(fake, container)

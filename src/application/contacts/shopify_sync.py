@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from application.contacts.record_consent import ConsentChange, RecordConsent
+from application.events.payloads import instant, locale, shopify_id
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
 from domain.consent import (
     SHOPIFY_UPDATED_AT_KEY,
@@ -45,33 +46,17 @@ def _first(*values: Any) -> Any:
     return next((v for v in values if v not in (None, "")), None)
 
 
-def _when(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def customer_facts(customer: Mapping[str, Any]) -> CustomerFacts:
     address = customer.get("default_address") or {}
     return CustomerFacts(
-        shopify_customer_id=_int(customer.get("id")),
+        shopify_customer_id=shopify_id(customer.get("id")),
         raw_phone=_first(customer.get("phone"), address.get("phone")),
         email=customer.get("email"),
         first_name=customer.get("first_name"),
         last_name=customer.get("last_name"),
         country=address.get("country_code"),
-        locale=customer.get("locale"),
-        updated_at=_when(customer.get("updated_at")),
+        locale=locale(customer.get("locale")),
+        updated_at=instant(customer.get("updated_at")),
     )
 
 
@@ -80,7 +65,7 @@ def checkout_facts(payload: Mapping[str, Any]) -> CustomerFacts:
     billing = payload.get("billing_address") or {}
     shipping = payload.get("shipping_address") or {}
     return CustomerFacts(
-        shopify_customer_id=_int(customer.get("id")),
+        shopify_customer_id=shopify_id(customer.get("id")),
         raw_phone=_first(
             payload.get("sms_marketing_phone"),
             payload.get("phone"),
@@ -92,8 +77,8 @@ def checkout_facts(payload: Mapping[str, Any]) -> CustomerFacts:
         first_name=_first(customer.get("first_name"), billing.get("first_name")),
         last_name=_first(customer.get("last_name"), billing.get("last_name")),
         country=_first(shipping.get("country_code"), billing.get("country_code")),
-        locale=payload.get("customer_locale"),
-        updated_at=_when(_first(payload.get("updated_at"), payload.get("created_at"))),
+        locale=locale(payload.get("customer_locale")),
+        updated_at=instant(_first(payload.get("updated_at"), payload.get("created_at"))),
     )
 
 
@@ -193,7 +178,7 @@ class HandleMarketingConsent:
         contact = await self._sync.upsert(uow, customer_facts(payload))
         if contact is None or state in (None, ConsentState.UNKNOWN):
             return
-        updated_at = _when(consent.get("consent_updated_at")) or event.triggered_at
+        updated_at = instant(consent.get("consent_updated_at")) or event.triggered_at
         if contact.consent_updated_at and updated_at and updated_at <= contact.consent_updated_at:
             return  # an older record arriving late
         await _record_quietly(

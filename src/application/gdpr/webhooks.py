@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from application.events.payloads import shopify_id, text
 from application.gdpr.fulfil_request import FulfilRequest
 from application.gdpr.requests import SHOPIFY_ACTOR, ReceiveRequest
 from application.ports import UnitOfWork
@@ -15,24 +16,13 @@ from domain.events import WebhookEvent
 from domain.gdpr import RequestKind, RequestSource, Subject
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if value not in (None, "") else None
-
-
 def subject_of(payload: Mapping[str, Any], orders_key: str) -> Subject:
     customer = payload.get("customer") or {}
-    orders = (_int(order) for order in payload.get(orders_key) or ())
+    orders = (shopify_id(order) for order in payload.get(orders_key) or ())
     return Subject(
-        shopify_customer_id=_int(customer.get("id")),
-        phone=_text(customer.get("phone")),
-        email=_text(customer.get("email")),
+        shopify_customer_id=shopify_id(customer.get("id")),
+        phone=text(customer.get("phone")),
+        email=text(customer.get("email")),
         orders=tuple(order for order in orders if order is not None),
     )
 
@@ -54,7 +44,7 @@ class HandleCustomerDataRequest:
             RequestSource.SHOPIFY,
             subject_of(payload, "orders_requested"),
             actor=SHOPIFY_ACTOR,
-            shopify_request_id=_text((payload.get("data_request") or {}).get("id")),
+            shopify_request_id=text((payload.get("data_request") or {}).get("id"), longest=64),
         )
         await self._fulfil(uow, request, actor=SHOPIFY_ACTOR)
 

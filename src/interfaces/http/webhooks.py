@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 
 from litestar import Controller, Request, post
 from litestar.di import NamedDependency
 from litestar.exceptions import NotAuthorizedException, ValidationException
 
+from application.events.payloads import instant
 from application.ports import InboxEntry
 from domain.events import ACCEPTED_TOPICS, WebhookDelivery
 from infrastructure.shopify.signatures import SignatureError, normalize_shop_domain, verify_webhook
@@ -71,19 +71,8 @@ def _delivery(request: Request, body: bytes) -> WebhookDelivery:
         topic=topic,
         webhook_id=headers["x-shopify-webhook-id"][:255],
         event_id=headers.get("x-shopify-event-id", "")[:255] or None,
-        triggered_at=_timestamp(headers.get("x-shopify-triggered-at")),
+        # Not signed: a bad one must not cost the delivery.
+        triggered_at=instant(headers.get("x-shopify-triggered-at")),
         api_version=headers["x-shopify-api-version"][:16],
         payload=body,
     )
-
-
-def _timestamp(value: str | None) -> datetime | None:
-    """UTC (a zoneless time is read as UTC), or None when unreadable: the header is not
-    signed, and a bad one must not cost the delivery."""
-    if not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return None
