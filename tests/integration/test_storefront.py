@@ -152,3 +152,14 @@ async def test_back_in_stock_request_is_stored_once_with_its_wording(container):
         "an alert request is not marketing consent"
     )
     assert shop.name in wording
+
+
+@pytest.mark.parametrize("variant", ["99999999999999999999", "²", "-4", ""])
+async def test_back_in_stock_with_an_unusable_variant_re_renders_the_form(container, variant):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        page = await http.get(_signed("/back-in-stock", shop, variant_id="4455"))
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
+        form = {"phone": "(415) 555-0132", "variant_id": variant, "agree": "yes", "csrf": csrf}
+        response = await http.post(_signed("/back-in-stock", shop), data=form)
+    assert response.status_code == 422 and "<form" in response.text

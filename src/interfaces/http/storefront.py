@@ -19,6 +19,7 @@ from litestar.response import Template
 from application.automations.back_in_stock_signup import BACK_IN_STOCK_WORDING, BackInStockSignUp
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.contacts.storefront_signup import SignUp, consent_wording
+from application.events.payloads import shopify_id
 from application.ports import RateLimit
 from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition
 from domain.errors import InvalidValue
@@ -117,8 +118,7 @@ class StorefrontController(Controller):
         shop: Shop = request.state.shop
         form = await request.form()
         phone = str(form.get("phone") or "")[:40]
-        variant = str(form.get("variant_id") or "")
-        variant_id = int(variant) if variant.isdigit() else 0
+        variant_id = shopify_id(form.get("variant_id")) or 0  # 0: "choose a variant"
         refusal = await _refuse_post(container, request, shop, form)
         if refusal:
             return _stock_form(container, shop, variant_id, phone, *refusal)
