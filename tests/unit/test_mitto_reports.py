@@ -127,6 +127,13 @@ def test_nul_characters_are_dropped_from_every_field():
     assert parse_delivery_report({"msgid": "ab\x00c"}).provider_id == "abc"
 
 
+def test_an_inbound_id_longer_than_its_column_is_refused_not_cut():
+    fields = {"from": "4915112345678", "to": "4930123456", "text": "hi"}
+    with pytest.raises(ValueError, match="longer than 100"):
+        parse_inbound({**fields, "id": "i" * 101})
+    assert parse_inbound({**fields, "id": "i" * 100}).provider_id == "i" * 100
+
+
 def test_inbound_form_with_other_names_and_mixed_case():
     inbound = parse_inbound(
         {"MSISDN": "+33612345678", "Destination": "33700000000", "Message": "Oui", "Date": "x"}

@@ -24,6 +24,9 @@ TEXT_KEYS = ("text", "message", "body", "content")
 INBOUND_ID_KEYS = ("messageid", "msgid", "message_id", "id")
 # Past this a unix time is in milliseconds (as seconds it would be after the year 5000).
 MILLISECONDS_THRESHOLD = 100_000_000_000
+# An inbound text's provider id is stored (String(100)) as its duplicate key, so a longer
+# one is refused, not cut: cut ids could collide.
+PROVIDER_ID_LENGTH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +81,7 @@ def parse_inbound(fields: Mapping[str, object]) -> InboundSms:
     if sender is None or receiver is None or text is None:
         raise ValueError(f"inbound message lacks {', '.join(missing)}: got keys {sorted(fields)}")
     return InboundSms(
-        provider_id=_first(folded, INBOUND_ID_KEYS),
+        provider_id=_provider_id(_first(folded, INBOUND_ID_KEYS)),
         sender=_e164(sender),
         receiver=_e164(receiver),
         text=text,
@@ -167,6 +170,12 @@ def _from_unix(seconds: float) -> datetime | None:
         return datetime.fromtimestamp(seconds, UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _provider_id(value: str | None) -> str | None:
+    if value is not None and len(value) > PROVIDER_ID_LENGTH:
+        raise ValueError(f"message id is longer than {PROVIDER_ID_LENGTH} characters")
+    return value
 
 
 def _e164(number: str) -> str:
