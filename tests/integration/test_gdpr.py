@@ -236,7 +236,13 @@ async def test_merchant_starts_a_data_request_and_gets_the_export_at_once(contai
 
 @pytest.mark.parametrize(
     ("body", "status"),
-    [({}, 422), ({"phone": "12"}, 422), ({"email": "not-mail"}, 422), ({"name": "Ada"}, 400)],
+    [
+        ({}, 422),
+        ({"phone": "12"}, 422),
+        ({"email": "not-mail"}, 422),
+        ({"name": "Ada"}, 400),
+        ({"shopify_customer_id": 2**63}, 400),  # past a bigint: it could never be fulfilled
+    ],
 )
 async def test_a_merchant_request_without_a_usable_customer_is_refused(container, body, status):
     shop = await add_shop(container)

@@ -72,7 +72,7 @@ class DataRequestIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     phone: Annotated[str, msgspec.Meta(max_length=32)] | None = None
     email: Annotated[str, msgspec.Meta(max_length=254)] | None = None
-    shopify_customer_id: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    shopify_customer_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 
 class GdprController(Controller):
