@@ -101,6 +101,23 @@ async def test_bad_input_is_a_problem_and_duplicates_conflict(container):
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize("path", ["/api/v1/contacts", "/api/v1/messages"])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"created_from": "2026-11-01T00:00:00"},  # no zone
+        {"created_to": "0001-01-01T00:00:00+05:00"},  # before the first UTC instant
+        {"cursor": "MjAyNi0xMS0wMVQwMDowMDowMHwwZDdmMGE1Mi01YjhlLTRhOGUtOWQzYy03ZjRjMmYxZTlhMTA"},
+    ],
+)
+async def test_list_filters_and_cursors_without_a_usable_time_are_400(container, path, params):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        response = await http.get(path, headers=_auth(shop), params=params)
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_consent_history_shows_events_and_a_valid_chain(container):
     shop = await add_shop(container)
     async with client(create_app(container)) as http:

@@ -22,7 +22,7 @@ from application.contacts.import_contacts import StartContactImport
 from domain.consent import ConsentState
 from domain.contacts import Contact, normalize_email, normalize_tags
 from interfaces.bootstrap import Container
-from interfaces.http.cursors import decode_cursor, page_of
+from interfaces.http.cursors import decode_cursor, page_of, time_filter
 from interfaces.http.session import CurrentShop
 
 
@@ -170,8 +170,8 @@ class ContactController(Controller):
                 cursor=decode_cursor(cursor) if cursor else None,
                 state=consent_state,
                 tag=tag.lower() if tag else None,
-                created_from=created_from,
-                created_to=created_to,
+                created_from=time_filter("created_from", created_from),
+                created_to=time_filter("created_to", created_to),
             )
         items, cursor_after = page_of(found, limit)
         return ContactPage(items=[ContactView.of(c) for c in items], next_cursor=cursor_after)

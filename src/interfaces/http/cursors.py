@@ -1,4 +1,4 @@
-"""Opaque cursors for keyset pagination on (created_at, id)."""
+"""Keyset pagination on (created_at, id): opaque cursors, and the time filters beside them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 import binascii
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
 from litestar.exceptions import ValidationException
@@ -21,9 +21,28 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         at, _, key = raw.partition("|")
-        return datetime.fromisoformat(at), uuid.UUID(key)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return _utc(datetime.fromisoformat(at)), uuid.UUID(key)
+    except (binascii.Error, UnicodeDecodeError, ValueError, OverflowError):
         raise ValidationException(detail="cursor is not one this API returned") from None
+
+
+def time_filter(name: str, value: datetime | None) -> datetime | None:
+    """A `created_from`/`created_to` filter in UTC; one without a zone is ambiguous and one
+    before the first UTC instant cannot be compared, so both are a 400 naming the filter."""
+    if value is None:
+        return None
+    try:
+        return _utc(value)
+    except (ValueError, OverflowError):
+        raise ValidationException(
+            detail=f"{name} must be a time with a zone, e.g. 2026-11-01T00:00:00Z"
+        ) from None
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("a time without a zone")
+    return value.astimezone(UTC)
 
 
 class _Keyed(Protocol):

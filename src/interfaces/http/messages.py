@@ -30,7 +30,7 @@ from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
 from interfaces.bootstrap import Container
-from interfaces.http.cursors import decode_cursor, page_of
+from interfaces.http.cursors import decode_cursor, page_of, time_filter
 from interfaces.http.session import CurrentShop
 
 log = logging.getLogger("blossom.messages")
@@ -130,8 +130,8 @@ class MessageController(Controller):
                 status=status,
                 contact_id=contact_id,
                 source=source,
-                created_from=created_from,
-                created_to=created_to,
+                created_from=time_filter("created_from", created_from),
+                created_to=time_filter("created_to", created_to),
             )
         items, cursor_after = page_of(found, limit)
         return MessagePage(items=[MessageView.of(m) for m in items], next_cursor=cursor_after)
