@@ -183,7 +183,9 @@ class SendingPolicy:
         cap = _integer(raw, "cap_count", 3, 0, 100)
         hours = _integer(raw, "cap_window_hours", 24, 1, 24 * 30)
         words = raw.get("opt_out_words") or ()
-        if not isinstance(words, list | tuple) or not all(isinstance(w, str) for w in words):
+        if not isinstance(words, list | tuple) or not all(
+            isinstance(w, str) and "\x00" not in w for w in words
+        ):
             raise InvalidValue("opt_out_words must be a list of words")
         return cls(
             cap_count=cap,
@@ -211,7 +213,8 @@ def _integer(raw: Mapping[str, object], key: str, default: int, low: int, high: 
 
 def _text(raw: Mapping[str, object], key: str, default: str, longest: int) -> str:
     value = raw.get(key, default)
-    if not isinstance(value, str) or len(value) > longest:
+    # NUL is no character of a text message, and Postgres cannot store it.
+    if not isinstance(value, str) or len(value) > longest or "\x00" in value:
         raise InvalidValue(f"{key} must be text of at most {longest} characters")
     return value.strip()
 

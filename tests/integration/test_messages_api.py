@@ -159,3 +159,23 @@ async def test_settings_change_quiet_hours_cap_and_sender_and_refuse_bad_values(
     assert loose.status_code == 200, "looser hours are stored; the legal window still applies"
     assert never.status_code == 422
     assert unknown_field.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "status"),
+    [
+        ("PATCH", "/api/v1/shop/settings", {"json": {"footer": "Reply\u0000STOP"}}, 422),
+        ("PATCH", "/api/v1/shop/settings", {"json": {"help_text": "\u0000"}}, 422),
+        ("PATCH", "/api/v1/shop/settings", {"json": {"opt_out_words": ["end\u0000"]}}, 422),
+        ("GET", "/api/v1/contacts", {"params": {"tag": "vip\x00"}}, 422),
+        ("GET", "/api/v1/messages", {"params": {"source": "campaign\x00"}}, 400),
+    ],
+)
+async def test_a_nul_character_in_settings_or_filters_is_a_problem_not_a_500(
+    container, method, path, kwargs, status
+):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        response = await http.request(method, path, headers=_auth(shop), **kwargs)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")

@@ -169,7 +169,7 @@ class ContactController(Controller):
                 limit=limit + 1,
                 cursor=decode_cursor(cursor) if cursor else None,
                 state=consent_state,
-                tag=tag.lower() if tag else None,
+                tag=normalize_tags([tag])[0] if tag and tag.strip() else None,
                 created_from=time_filter("created_from", created_from),
                 created_to=time_filter("created_to", created_to),
             )

@@ -119,7 +119,7 @@ class MessageController(Controller):
         cursor: FromQuery[str | None] = None,
         status: FromQuery[MessageStatus | None] = None,
         contact_id: FromQuery[uuid.UUID | None] = None,
-        source: Annotated[str | None, QueryParameter(max_length=100)] = None,
+        source: Annotated[str | None, QueryParameter(max_length=100, pattern=r"^[^\x00]*$")] = None,
         created_from: FromQuery[datetime | None] = None,
         created_to: FromQuery[datetime | None] = None,
     ) -> MessagePage:
