@@ -19,11 +19,12 @@ from tests.support.settings import make_environ
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
+# The NULs: spreadsheet exports can carry them, and Postgres cannot store them.
 CSV = """phone,email,first_name,tags,consent,consent_proof
-(415) 555-0101,a@example.com,Ann,vip;spring,subscribed,"Paper form at the Berlin pop-up, 2026-10-02"
+(415) 555-0101,a@example.com,Ann,vip;spring,subscribed,"Paper form, Berlin pop-up\x00, 2026-10-02"
 (415) 555-0102,,Bob,,subscribed,
 12,,Bad,,,
-(415) 555-0103,c@example.com,Cy,,unsubscribed,
+(415) 555-0103,c@example.com,C\x00y,,unsubscribed,
 (415) 555-0101,,Dup,,,
 """
 

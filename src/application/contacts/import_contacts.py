@@ -40,13 +40,17 @@ class ImportReport:
 
 
 def read_rows(text: str) -> Iterator[tuple[int, Mapping[str, str]]]:
-    """(line number, row) pairs; the header is line 1."""
+    """(line number, row) pairs; the header is line 1. Cells lose NUL characters, which a
+    spreadsheet export can carry and Postgres cannot store."""
     reader = csv.DictReader(io.StringIO(text))
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
     if "phone" not in reader.fieldnames:
         raise InvalidValue("the CSV needs a header row with a phone column")
     for row in reader:
-        yield reader.line_num, {k: (v or "").strip() for k, v in row.items() if k}
+        yield (
+            reader.line_num,
+            {k: (v or "").replace("\x00", "").strip() for k, v in row.items() if k},
+        )
 
 
 class ImportContacts:
