@@ -186,9 +186,18 @@ class WalletEntry:
             raise InvalidValue("a ledger entry needs a reason")
 
 
+# No one entry moves more (about $10M at list prices): a typo'd extra digit stops here
+# instead of overflowing the ledger's bigint sums.
+LARGEST_ENTRY = 1_000_000_000
+
+
 def _positive(credits: int) -> int:
-    if not isinstance(credits, int) or isinstance(credits, bool) or credits <= 0:
-        raise InvalidValue("credits must be a positive whole number")
+    if (
+        not isinstance(credits, int)
+        or isinstance(credits, bool)
+        or not 0 < credits <= LARGEST_ENTRY
+    ):
+        raise InvalidValue(f"credits must be a whole number from 1 to {LARGEST_ENTRY:,}")
     return credits
 
 
@@ -218,8 +227,10 @@ def credit(kind: EntryKind, credits: int, reference: str, reason: str, source: s
 
 def adjustment(credits: int, reference: str, reason: str, source: str) -> WalletEntry:
     """A correction either way, by a person, with its reason on the record."""
-    if not isinstance(credits, int) or credits == 0:
-        raise InvalidValue("an adjustment moves a non-zero whole number of credits")
+    if not isinstance(credits, int) or credits == 0 or abs(credits) > LARGEST_ENTRY:
+        raise InvalidValue(
+            f"an adjustment moves a non-zero whole number of credits, at most {LARGEST_ENTRY:,}"
+        )
     return WalletEntry(EntryKind.ADJUSTMENT, credits, 0, reference, reason, source)
 
 

@@ -8,6 +8,7 @@ import click
 
 from application.billing.fund_wallet import GrantCredits, TopUpWallet
 from application.ports import UnitOfWork
+from domain.billing import LARGEST_ENTRY
 from interfaces.cli.main import in_shop, operator, shop_option
 
 
@@ -37,7 +38,7 @@ def balance(domain: str) -> None:
 
 @wallet.command()
 @shop_option
-@click.option("--credits", type=click.IntRange(min=1), required=True)
+@click.option("--credits", type=click.IntRange(min=1, max=LARGEST_ENTRY), required=True)
 @click.option("--reference", required=True, help="The payment's id: the same one twice adds once.")
 def topup(domain: str, credits: int, reference: str) -> None:
     """Add purchased credits (idempotent per reference)."""
@@ -51,7 +52,7 @@ def topup(domain: str, credits: int, reference: str) -> None:
 
 @wallet.command()
 @shop_option
-@click.option("--credits", type=click.IntRange(min=1), required=True)
+@click.option("--credits", type=click.IntRange(min=1, max=LARGEST_ENTRY), required=True)
 @click.option("--reason", required=True, help="Why, for the record.")
 def grant(domain: str, credits: int, reason: str) -> None:
     """Give credits (goodwill, support), with the reason on the ledger."""
