@@ -42,7 +42,8 @@ def import_file(file: Path, domain: str) -> None:
             return await container.import_contacts().run(
                 lambda: container.uow.for_shop(shop_id),
                 read_rows(text),
-                actor=f"cli-import:{file.name}",
+                # The ledger's actor is at most 200 characters; a path can be longer.
+                actor=f"cli-import:{Path(file.name).name[:100]}",
                 progress=advance,
             )
 
