@@ -7,6 +7,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from infrastructure.crypto.blind_index import HmacBlindIndex
 from infrastructure.crypto.cipher import AesGcmCipher, DecryptionError, parse_key_ring
+from infrastructure.crypto.signed_tokens import HmacTokens, TokenError
 
 K1 = bytes(range(32))
 K2 = bytes(range(100, 132))
@@ -233,3 +234,9 @@ def test_blind_index_rejects_keys_shorter_than_32_bytes():
 def test_blind_index_rejects_nul_in_purpose():
     with pytest.raises(ValueError, match="NUL"):
         HmacBlindIndex(K1).digest("x", purpose="a\x00b")
+
+
+@pytest.mark.parametrize("token", ["a.1.é", "a.1", "", "é.é.é", "a.9999999999.x"])
+def test_signed_tokens_refuse_any_malformed_token_as_a_token_error(token):
+    with pytest.raises(TokenError):
+        HmacTokens(b"k" * 32).verify("unsubscribe", token)

@@ -491,6 +491,8 @@ def test_app_proxy_rejects_the_contract_p3_neg_signature():
         "&shop=other.myshopify.com",
         "&timestamp=1317327555",
         "&hmac=a&hmac=b",
+        "&logged_in_customer_id=",  # "1," would read as a logged-in customer
+        "&path_prefix=%2Fapps%2Fother",
     ],
 )
 def test_app_proxy_rejects_a_repeated_security_parameter(extra):

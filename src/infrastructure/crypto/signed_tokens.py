@@ -34,7 +34,8 @@ class HmacTokens:
         try:
             payload_b64, expiry, mac = token.split(".")
             body = f"{payload_b64}.{expiry}"
-            if not hmac.compare_digest(mac, self._mac(purpose, body)):
+            # Bytes: compare_digest refuses a str with non-ASCII characters (a TypeError).
+            if not hmac.compare_digest(mac.encode(), self._mac(purpose, body).encode()):
                 raise TokenError("bad signature")
             if int(expiry) < self._clock.time():  # type: ignore[attr-defined]
                 raise TokenError("expired")

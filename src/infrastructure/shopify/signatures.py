@@ -39,7 +39,14 @@ _BASE64URL_UNPADDED = re.compile(r"[0-9A-Za-z_-]+")
 _HOSTNAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
 _HOST_SUFFIXES = (".myshopify.com", ".shopify.com")
 # A repeated copy of these would make it ambiguous which value was meant (§5.2, JS library).
-_PROXY_SINGLE_KEYS = ("shop", "signature", "timestamp", "hmac")
+_PROXY_SINGLE_KEYS = (
+    "shop",
+    "signature",
+    "timestamp",
+    "hmac",
+    "logged_in_customer_id",
+    "path_prefix",
+)
 _OAUTH_SINGLE_KEYS = ("hmac", "shop", "timestamp")
 _JWT_HEADER = {"alg": "HS256", "typ": "JWT"}
 
