@@ -613,8 +613,10 @@ class ShopifyAdmin(Protocol):
 class UnitOfWorkFactory(Protocol):
     def for_shop(self, shop_id: uuid.UUID) -> UnitOfWork: ...
 
-    def for_shop_domain(self, domain: str) -> UnitOfWork:
-        """Scoped to the shop with this domain; `shop_id` is None inside if none exists."""
+    def for_shop_domain(self, domain: str, *, exclusive: bool = False) -> UnitOfWork:
+        """Scoped to the shop with this domain; `shop_id` is None inside if none exists.
+        `exclusive` holds the domain until commit, so two installs of a new shop cannot
+        both create it."""
         ...
 
     def maintenance(self) -> UnitOfWork: ...

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -127,11 +128,9 @@ async def test_reinstall_is_idempotent_and_restores_an_uninstalled_shop(shopify)
     assert again.id == first.id and again.installed and count == 1
 
 
-async def test_token_exchange_installs_on_first_use_and_then_reuses_the_token(shopify):
-    fake, container = shopify
-    domain = "blossom-embedded.myshopify.com"
+def _session_token(domain: str) -> str:
     now = int(time.time())
-    token = encode_session_token(
+    return encode_session_token(
         {
             "iss": f"https://{domain}/admin",
             "dest": f"https://{domain}",
@@ -145,6 +144,12 @@ async def test_token_exchange_installs_on_first_use_and_then_reuses_the_token(sh
         },
         API_SECRET,
     )
+
+
+async def test_token_exchange_installs_on_first_use_and_then_reuses_the_token(shopify):
+    fake, container = shopify
+    domain = "blossom-embedded.myshopify.com"
+    token = _session_token(domain)
     async with client(create_app(container)) as http:
         first = await http.post(
             "/auth/token-exchange", headers={"Authorization": f"Bearer {token}"}
@@ -174,3 +179,42 @@ async def test_subscriptions_declared_in_the_app_toml_are_not_duplicated_through
             synced = await uow.shops.get(shop.id)
     assert fake.shops[domain].webhook_subscriptions == []
     assert synced.name == "Blossom TOML"
+
+
+async def test_first_loads_at_once_install_the_shop_once_and_all_succeed(shopify):
+    _, container = shopify
+    domain = "blossom-rush.myshopify.com"
+    headers = {"Authorization": f"Bearer {_session_token(domain)}"}
+    async with client(create_app(container)) as http:
+        responses = await asyncio.gather(
+            *(http.post("/auth/token-exchange", headers=headers) for _ in range(4))
+        )
+    assert [r.status_code for r in responses] == [200] * 4
+    async with container.uow.maintenance() as uow:
+        shops = await uow.session.scalar(
+            text("SELECT count(*) FROM shops WHERE domain = :d"), {"d": domain}
+        )
+    assert shops == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "answer"),
+    [
+        (400, {"error": "invalid_subject_token"}, 401),  # App Bridge retries with a new token
+        (401, {"error": "invalid_client"}, 503),  # our API key or secret: not the merchant's
+    ],
+)
+async def test_token_exchange_refused_by_shopify_is_answered_as_the_cause_says(
+    shopify, status, body, answer
+):
+    fake, container = shopify
+    domain = "blossom-refused.myshopify.com"
+    fake.fail_next(status, body=body, path_contains="access_token")
+    async with client(create_app(container)) as http:
+        response = await http.post(
+            "/auth/token-exchange", headers={"Authorization": f"Bearer {_session_token(domain)}"}
+        )
+    assert response.status_code == answer
+    assert response.headers["content-type"].startswith("application/problem+json")
+    if answer == 401:
+        assert response.headers["x-shopify-retry-invalid-session-request"] == "1"

@@ -28,7 +28,7 @@ class InstallShop:
         if missing:
             raise ShopifyRejected(f"required scopes not granted: {', '.join(missing)}")
         now = self._clock.now()
-        async with self._uows.for_shop_domain(domain) as uow:
+        async with self._uows.for_shop_domain(domain, exclusive=True) as uow:
             if uow.shop_id is None:
                 await uow.scope_to(self._ids.new_id())
                 shop = await uow.shops.add(

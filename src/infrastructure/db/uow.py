@@ -37,6 +37,8 @@ _ENTER_BY_DOMAIN = text(
     "FROM blossom_shop_lookup(:domain) AS s"
 )
 
+# A transaction-level lock (never session-level on a pooled connection) per shop domain.
+_HOLD_DOMAIN = text("SELECT pg_advisory_xact_lock(hashtextextended('shop:' || :domain, 0))")
 _LOCATE_MESSAGE = text("SELECT shop_id, id FROM blossom_message_lookup(:message, :provider)")
 _SENDER_SHOP = text("SELECT blossom_sender_lookup(:number)")
 
@@ -65,6 +67,7 @@ class SqlUnitOfWork:
         *,
         shop_id: uuid.UUID | None = None,
         shop_domain: str | None = None,
+        exclusive: bool = False,
         maintenance: bool = False,
         job_meta: Callable[[], Mapping[str, Any]] = dict,
     ) -> None:
@@ -75,6 +78,7 @@ class SqlUnitOfWork:
         self._index = index
         self.shop_id = shop_id
         self._shop_domain = shop_domain
+        self._exclusive = exclusive
         self.maintenance = maintenance
         self._job_meta = job_meta
         self._committed = False
@@ -84,6 +88,8 @@ class SqlUnitOfWork:
         if self.maintenance:
             await self.session.execute(text(f"SET LOCAL ROLE {MAINTENANCE_ROLE}"))
         elif self._shop_domain is not None:
+            if self._exclusive:
+                await self.session.execute(_HOLD_DOMAIN, {"domain": self._shop_domain})
             row = (
                 await self.session.execute(_ENTER_BY_DOMAIN, {"domain": self._shop_domain})
             ).first()
@@ -158,8 +164,8 @@ class UnitOfWorkFactory:
     def for_shop(self, shop_id: uuid.UUID) -> SqlUnitOfWork:
         return self._open(shop_id=shop_id)
 
-    def for_shop_domain(self, domain: str) -> SqlUnitOfWork:
-        return self._open(shop_domain=domain)
+    def for_shop_domain(self, domain: str, *, exclusive: bool = False) -> SqlUnitOfWork:
+        return self._open(shop_domain=domain, exclusive=exclusive)
 
     def maintenance(self) -> SqlUnitOfWork:
         return self._open(maintenance=True)

@@ -11,7 +11,7 @@ from litestar.exceptions import ClientException, NotAuthorizedException, Service
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from application.errors import ShopifyRejected, ShopifyUnavailable
+from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
 from application.shops.oauth_install import (
     BeginOAuthInstall,
     CompleteOAuthInstall,
@@ -23,7 +23,7 @@ from infrastructure.shopify.signatures import (
     verify_oauth_query,
 )
 from interfaces.bootstrap import Container
-from interfaces.http.session import session_token
+from interfaces.http.session import RETRY_HEADERS, session_token
 
 log = logging.getLogger("blossom.auth")
 
@@ -68,6 +68,8 @@ class AuthController(Controller):
             raise ClientException(detail=str(exc)) from None
         except ShopifyRejected as exc:
             raise ClientException(detail=str(exc)) from None
+        except ShopifyUnauthorized:
+            raise _app_credentials_refused() from None
         except ShopifyUnavailable:
             raise ServiceUnavailableException(
                 detail="Shopify is not answering; try again"
@@ -94,9 +96,18 @@ class AuthController(Controller):
             credentials = await container.shopify_auth.exchange_session_token(claims.shop, bearer)
             shop = await container.install_shop()(claims.shop, credentials, source="token_exchange")
         except ShopifyRejected as exc:
-            raise NotAuthorizedException(detail=str(exc)) from None
+            # e.g. invalid_subject_token: App Bridge retries with a fresh session token.
+            raise NotAuthorizedException(detail=str(exc), headers=RETRY_HEADERS) from None
+        except ShopifyUnauthorized:
+            raise _app_credentials_refused() from None
         except ShopifyUnavailable:
             raise ServiceUnavailableException(
                 detail="Shopify is not answering; try again"
             ) from None
         return {"shop": shop.domain, "installed": True, "exchanged": True}
+
+
+def _app_credentials_refused() -> ServiceUnavailableException:
+    """Shopify refused our API key and secret: a deployment fault the merchant cannot fix."""
+    log.error("Shopify refused the app credentials (SHOPIFY_API_KEY / SHOPIFY_API_SECRET)")
+    return ServiceUnavailableException(detail="the app cannot reach Shopify; we are on it")
