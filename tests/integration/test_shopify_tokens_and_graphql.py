@@ -7,9 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import ShopifyRejected, ShopifyUnauthorized
+from application.errors import NotInstalled, ShopifyRejected, ShopifyUnauthorized
 from application.ports import ShopRef
 from domain.shops import ShopCredentials
+from interfaces.http.app import create_app
+from tests.integration.test_shopify_install import _session_token
+from tests.support.http import client
 from tests.support.shopify import fake_shopify_container, install
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -70,6 +73,27 @@ async def test_twenty_concurrent_calls_cause_exactly_one_refresh(shopify):
 
     assert len(results) == 20
     assert fake.refresh_count[shop.domain] == 1
+
+
+async def test_a_refused_refresh_drops_the_dead_token_so_the_next_visit_exchanges_anew(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    await _expire_soon(container, shop.id)
+    fake.shops[shop.domain].refresh_token = "revoked"  # Shopify no longer knows ours
+
+    with pytest.raises(NotInstalled):
+        await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+
+    async with container.uow.for_shop(shop.id) as uow:
+        assert await uow.credentials.get() is None
+    token = _session_token(shop.domain)
+    async with client(create_app(container)) as http:
+        exchanged = await http.post(
+            "/auth/token-exchange", headers={"Authorization": f"Bearer {token}"}
+        )
+    assert exchanged.json()["exchanged"] is True
+    info = await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+    assert info.name.startswith("Fake")
 
 
 async def test_legacy_non_expiring_token_is_migrated_once(shopify):

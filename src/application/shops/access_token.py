@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from application.errors import NotInstalled
+from application.errors import NotInstalled, ShopifyRejected
 from application.ports import Clock, ShopifyAuth, UnitOfWorkFactory
 from domain.shops import ShopCredentials
 
@@ -37,12 +37,20 @@ class GetAccessToken:
                 raise NotInstalled(f"no credentials for {shop_domain}")
             if locked.expiring and not locked.needs_refresh(self._clock.now()):
                 return locked  # another caller refreshed while we waited for the lock
-            if locked.expiring and locked.refresh_token:
-                fresh = await self._auth.refresh(shop_domain, locked.refresh_token)
-                action = "token.refreshed"
-            else:
-                fresh = await self._auth.migrate_legacy_token(shop_domain, locked.access_token)
-                action = "token.migrated_to_expiring"
+            try:
+                if locked.expiring and locked.refresh_token:
+                    fresh = await self._auth.refresh(shop_domain, locked.refresh_token)
+                    action = "token.refreshed"
+                else:
+                    fresh = await self._auth.migrate_legacy_token(shop_domain, locked.access_token)
+                    action = "token.migrated_to_expiring"
+            except ShopifyRejected:
+                # The token is dead (revoked, or past its 90 days). Kept, it would fail every
+                # call and keep token exchange from replacing it on the merchant's next visit.
+                await uow.credentials.erase()
+                await uow.audit.record(action="token.refresh_refused", actor="system")
+                await uow.commit()
+                raise NotInstalled(f"Shopify refused to renew the token of {shop_domain}") from None
             await uow.credentials.save(fresh)
             await uow.audit.record(action=action, actor="system")
             await uow.commit()
