@@ -119,8 +119,9 @@ class JobQueue(Protocol):
         """Defer all jobs in one statement; return their ids in order."""
         ...
 
-    async def cancel_for_shop(self, shop_id: uuid.UUID) -> int:
-        """Cancel the shop's jobs that have not started (tenant jobs carry `shop_id`)."""
+    async def cancel_for_shop(self, shop_id: uuid.UUID, *, sparing: Sequence[str] = ()) -> int:
+        """Cancel the shop's jobs that have not started (tenant jobs carry `shop_id`), except
+        those of the `sparing` tasks (qualified names)."""
         ...
 
 

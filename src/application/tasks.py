@@ -53,3 +53,7 @@ PURGE_SHOP = TaskRef("gdpr", "purge_shop", "gdpr")
 FULFIL_OVERDUE_GDPR = TaskRef("gdpr", "fulfil_overdue", "gdpr")
 DELIVER_MESSAGES = TaskRef("messages", "deliver", "messages")
 SWEEP_MESSAGES = TaskRef("messages", "sweep", "maintenance")
+
+# Work that records what shoppers and Shopify said (a STOP, a redact request, an import's
+# consent): it must still happen when the merchant uninstalls, unlike sends and pushes.
+OUTLIVES_UNINSTALL = (PROCESS_WEBHOOK, IMPORT_CONTACTS, PURGE_SHOP)

@@ -6,7 +6,7 @@ import asyncio
 import dataclasses
 import uuid
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from prometheus_client import REGISTRY
@@ -15,6 +15,7 @@ from sqlalchemy import text
 from application.events.ingest_webhook import IngestWebhook
 from application.events.replay_webhooks import ReplayWebhooks
 from application.ports import InboxEntry
+from application.tasks import PROCESS_WEBHOOK
 from domain.events import EventStatus, WebhookDelivery
 from domain.shops import ShopCredentials
 from infrastructure.db.events import SqlWebhookIntake
@@ -272,6 +273,30 @@ async def test_app_uninstalled_erases_token_and_cancels_pending_jobs(container):
         assert await uow.credentials.get() is not None
     statuses = await _statuses(container)
     assert statuses == {str(shop.id): "cancelled", str(other.id): "todo"}
+
+
+async def test_app_uninstalled_spares_waiting_work_that_records_what_shoppers_said(container):
+    shop = await add_shop(container)
+    later = container.clock.now() + timedelta(hours=1)  # e.g. a STOP's webhook awaiting retry
+    async with container.uow.for_shop(shop.id) as uow:
+        waiting = await uow.jobs.defer(
+            PROCESS_WEBHOOK.job(
+                {"shop_id": str(shop.id), "event_id": str(uuid.uuid4())}, scheduled_at=later
+            )
+        )
+        send = await uow.jobs.defer(tasks.RECORD.job({"shop_id": str(shop.id)}))
+        await uow.commit()
+
+    await _send(container, shop, topic="app/uninstalled", payload={"id": 1})
+    await drain(container, "webhooks")
+
+    async with container.uow.maintenance() as uow:
+        rows = await uow.session.execute(
+            text("SELECT id, status::text FROM procrastinate_jobs WHERE id = ANY(:ids)"),
+            {"ids": [waiting, send]},
+        )
+        statuses = dict(rows.all())
+    assert statuses == {waiting: "todo", send: "cancelled"}
 
 
 async def _statuses(container) -> dict[str, str]:

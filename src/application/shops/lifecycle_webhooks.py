@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from application.ports import Clock, UnitOfWork
+from application.tasks import OUTLIVES_UNINSTALL
 from domain.events import WebhookEvent
 
 
@@ -29,7 +30,9 @@ class HandleAppUninstalled:
         shop.mark_uninstalled(self._clock.now())
         await uow.shops.save(shop)
         await uow.credentials.erase()
-        cancelled = await uow.jobs.cancel_for_shop(shop.id)
+        cancelled = await uow.jobs.cancel_for_shop(
+            shop.id, sparing=[task.qualified for task in OUTLIVES_UNINSTALL]
+        )
         await uow.audit.record(
             action="shop.uninstalled", actor="shopify", details={"jobs_cancelled": cancelled}
         )

@@ -80,13 +80,14 @@ class SqlJobQueue:
         async with self._session.begin_nested():
             return list((await self._session.execute(_DEFER_SQL, params)).scalars())
 
-    async def cancel_for_shop(self, shop_id: uuid.UUID) -> int:
+    async def cancel_for_shop(self, shop_id: uuid.UUID, *, sparing: Sequence[str] = ()) -> int:
         cancelled = await self._session.scalar(
             text(
                 "SELECT count(procrastinate_cancel_job_v1(id, false, false)) "
-                "FROM procrastinate_jobs WHERE status = 'todo' AND args->>'shop_id' = :shop"
+                "FROM procrastinate_jobs WHERE status = 'todo' AND args->>'shop_id' = :shop "
+                "AND NOT task_name = ANY(CAST(:sparing AS text[]))"
             ),
-            {"shop": str(shop_id)},
+            {"shop": str(shop_id), "sparing": list(sparing)},
         )
         return int(cancelled or 0)
 
