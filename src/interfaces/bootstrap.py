@@ -19,7 +19,7 @@ import procrastinate
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from application.billing.debit_wallet import DebitWallet
-from application.billing.shopify_topups import StartTopUp
+from application.billing.shopify_topups import HandlePurchaseUpdate, StartTopUp
 from application.contacts.create_contact import ContactForPhone, CreateContact
 from application.contacts.import_contacts import ImportContacts, RunContactImport
 from application.contacts.record_consent import RecordConsent
@@ -236,6 +236,7 @@ class Container:
         return {
             "app/uninstalled": HandleAppUninstalled(self.clock),
             "shop/update": HandleShopUpdate(),
+            "app_purchases_one_time/update": HandlePurchaseUpdate(),
             "customers/create": HandleCustomerUpsert(sync),
             "customers/update": HandleCustomerUpsert(sync),
             "customers_marketing_consent/update": HandleMarketingConsent(sync, record),

@@ -64,6 +64,36 @@ async def test_topup_confirmed_by_return_and_webhook_adds_credits_once(database_
     assert bad_package.status_code == 422
 
 
+async def test_the_purchase_webhook_alone_credits_a_merchant_who_never_came_back(
+    database_url, data_dir
+):
+    env = {"TRIAL_CREDITS": "0"}
+    async with fake_shopify_container(database_url, data_dir, env) as (fake, container):
+        shop = await install(fake, container)
+        auth = {"Authorization": f"Bearer {_token(shop.domain)}"}
+        async with client(create_app(container)) as http:
+            await http.post("/api/v1/wallet/topups", headers=auth, json={"package": "starter"})
+            [purchase] = fake.shops[shop.domain].purchases
+            fake.approve_purchase(shop.domain, purchase["id"])
+            hook = await send_webhook(
+                http,
+                "/webhooks/shopify",
+                topic="app_purchases_one_time/update",
+                shop=shop.domain,
+                payload={
+                    "app_purchase_one_time": {
+                        "admin_graphql_api_id": purchase["id"],
+                        "status": "ACTIVE",
+                    }
+                },
+                secret=container.settings.shopify_api_secret,
+            )
+            await drain(container, "webhooks")
+            wallet = (await http.get("/api/v1/wallet", headers=auth)).json()
+    assert hook.status_code == 200
+    assert wallet["balance"] == 10_000
+
+
 def _topup_id(return_url: str) -> str:
     return return_url.split("topup=", 1)[1]
 
