@@ -7,7 +7,12 @@ from datetime import timedelta
 
 import pytest
 
-from application.errors import NotInstalled, ShopifyRejected, ShopifyUnauthorized
+from application.errors import (
+    NotInstalled,
+    ShopifyRejected,
+    ShopifyUnauthorized,
+    ShopifyUnavailable,
+)
 from application.ports import ShopRef
 from domain.shops import ShopCredentials
 from interfaces.http.app import create_app
@@ -180,6 +185,36 @@ async def test_user_errors_surface_as_typed_errors(shopify):
         )
     assert raised.value.codes() == {"INVALID"}
     assert fake.shops[shop.domain].consent_updates == []
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (402, None),  # {"errors": "Payment Required"}: the shop is frozen
+        (423, {"errors": "This shop is unavailable"}),
+        (404, "<html>Not Found</html>"),
+        (400, {"errors": {"query": "Required parameter missing"}}),
+    ],
+)
+async def test_refusals_that_are_not_graphql_errors_surface_typed_and_unretried(
+    shopify, status, body
+):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(status, body=body)
+    with pytest.raises(ShopifyRejected, match=f"HTTP {status}"):
+        await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+    assert [r["status"] for r in fake.requests if "graphql" in r["path"]][-1] == status
+
+
+async def test_a_retry_after_longer_than_a_worker_should_wait_fails_as_unavailable(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(429, retry_after=3600)
+    # The timeout only turns a regression (an hour's wait) into a failure.
+    with pytest.raises(ShopifyUnavailable, match="3600"):
+        async with asyncio.timeout(30):
+            await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
 
 
 async def test_revoked_token_is_a_typed_unauthorized_error(shopify):

@@ -28,6 +28,9 @@ log = logging.getLogger("blossom.shopify")
 
 QUERY_COST = 1
 MUTATION_COST = 10
+# A longer Retry-After is not waited out in a worker slot: the call fails as unavailable
+# and the job's own backoff takes over.
+LONGEST_WAIT_SECONDS = 60.0
 
 SHOP_QUERY = """
 query shop { shop { name currencyCode ianaTimezone billingAddress { countryCodeV2 } } }
@@ -180,7 +183,7 @@ class HttpShopifyAdmin:
         except httpx.TransportError as exc:
             SHOPIFY_CALLS.labels("transport_error").inc()
             log.warning("shopify unreachable", extra={"error_type": type(exc).__name__})
-            await asyncio.sleep(self._delay(attempt))
+            await self._pause(attempt, self._delay(attempt))
             return None
         SHOPIFY_CALLS.labels(str(response.status_code)).inc()
         log.debug(
@@ -198,20 +201,30 @@ class HttpShopifyAdmin:
         if response.status_code in (401, 403):
             raise ShopifyUnauthorized(f"Shopify refused the token for {domain}")
         if response.status_code == 429 or response.status_code >= 500:
-            await asyncio.sleep(_retry_after(response) or self._delay(attempt))
+            await self._pause(attempt, _retry_after(response) or self._delay(attempt))
             return None
-        body = response.json()
+        body = _json_object(response)
         metered = (body.get("extensions") or {}).get("cost") or {}
         self._observe(domain, metered.get("throttleStatus"), cost)
         if metered.get("requestedQueryCost"):
             self._learned_costs[query] = int(metered["requestedQueryCost"])
-        errors = body.get("errors")
-        if errors and any(_code(e) == "THROTTLED" for e in errors):
-            await asyncio.sleep(_throttle_wait(metered) + random.random() * 0.1)  # noqa: S311
+        errors = _error_list(body.get("errors"))
+        if any(_code(e) == "THROTTLED" for e in errors):
+            await self._pause(attempt, _throttle_wait(metered) + random.random() * 0.1)  # noqa: S311
             return None
-        if errors or response.status_code != 200:
-            raise ShopifyRejected(f"GraphQL error: {_messages(errors)}", list(errors or []))
+        if response.status_code != 200:
+            # 402 (shop frozen), 404, 423 (shop locked) …: retrying will not change them.
+            raise ShopifyRejected(f"HTTP {response.status_code}: {_messages(errors)}", errors)
+        if errors or not isinstance(body.get("data"), dict):
+            raise ShopifyRejected(f"GraphQL error: {_messages(errors)}", errors)
         return body["data"]
+
+    async def _pause(self, attempt: int, seconds: float) -> None:
+        """Wait before the next attempt; after the last one there is nothing to wait for."""
+        if seconds > LONGEST_WAIT_SECONDS:
+            raise ShopifyUnavailable(f"Shopify asked us to wait {seconds:.0f} s")
+        if attempt + 1 < self._max_attempts:
+            await asyncio.sleep(seconds)
 
     async def _reserve(self, domain: str, query: str, hint: int) -> int:
         """Wait until the bucket model can pay for the query; returns the cost reserved."""
@@ -261,8 +274,24 @@ def _raise_user_errors(operation: str, errors: list[dict[str, Any]]) -> None:
         raise ShopifyRejected(f"{operation}: {_messages(errors)}", errors)
 
 
-def _code(error: Mapping[str, Any]) -> str | None:
-    return (error.get("extensions") or {}).get("code")
+def _code(error: Any) -> str | None:
+    return (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
+
+
+def _json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, or {} for HTML, empty or other JSON (e.g. a 404 page)."""
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _error_list(errors: Any) -> list[Any]:
+    """GraphQL `errors` is a list; REST-style answers carry a string or an object."""
+    if not errors:
+        return []
+    return errors if isinstance(errors, list) else [errors]
 
 
 def _messages(errors: Any) -> str:
