@@ -424,6 +424,7 @@ class Wallet(Protocol):
 class ClaimedMessage(Protocol):
     message: Message
     interrupted: bool  # a previous attempt died between claiming and settling it
+    consent: ConsentState | None  # its contact's consent as of the claim; None: no contact
 
 
 class MessageStore(Protocol):

@@ -10,9 +10,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.messaging.queue_messages import OutgoingMessage
 from application.ports import OutboundSms
 from application.tasks import DELIVER_MESSAGES
+from domain.consent import ConsentSource, ConsentState
 from domain.messages import MessageCategory, MessageStatus
 from domain.shops import ShopStatus
 from tests.conftest import add_shop
@@ -92,6 +94,31 @@ async def test_queued_messages_are_sent_once_captured_and_marked_sent(database_u
         async with container.uow.for_shop(shop.id) as uow:
             history = await uow.messages.history(ids[0])
         assert [h.status for h in history] == [MessageStatus.QUEUED, MessageStatus.SENT]
+
+
+async def test_a_stop_after_queueing_blocks_the_waiting_text_and_releases_its_credits(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550111", "+14155550112"])
+        stays, leaves = await _queue(container, shop, contacts)
+        kept_cost = (await _messages(container, shop, [stays]))[0].credits
+        async with container.uow.for_shop(shop.id) as uow:
+            await RecordConsent(container.clock)(
+                uow,
+                ConsentChange(
+                    contacts[1].id, ConsentState.UNSUBSCRIBED, ConsentSource.KEYWORD, "sms"
+                ),
+            )
+            await uow.commit()
+
+        await drain(container, "messages")
+
+        sent, blocked = await _messages(container, shop, [stays, leaves])
+        assert sent.status is MessageStatus.SENT
+        assert blocked.status is MessageStatus.BLOCKED_CONSENT and "unsubscribed" in blocked.error
+        assert str(leaves) not in fake.accepted_by_reference
+        assert await _wallet(container, shop) == (FUNDS - kept_cost, 0)
 
 
 async def test_an_invalid_number_fails_for_good_and_its_credits_come_back(database_url, data_dir):

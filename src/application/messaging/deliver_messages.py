@@ -31,7 +31,14 @@ from application.ports import (
     SmsGateway,
     UnitOfWorkFactory,
 )
-from domain.messages import Charge, MessageCategory, MessageStatus, Outcome, SendingPolicy
+from domain.messages import (
+    Charge,
+    MessageCategory,
+    MessageStatus,
+    Outcome,
+    SendingPolicy,
+    consent_allows,
+)
 from domain.messaging import Encoding
 
 log = logging.getLogger("blossom.messages")
@@ -108,7 +115,7 @@ class DeliverMessages:
             sender = policy.sender or self._default_sender
             gate = asyncio.Semaphore(self._limits.concurrency)
             outcomes = list(
-                await asyncio.gather(*(self._attempt(c, sender, gate) for c in claimed))
+                await asyncio.gather(*(self._attempt(c, policy, sender, gate) for c in claimed))
             )
         await self._settle(shop_id, claimed, outcomes)
         categories = {c.message.id: c.message.category for c in claimed}
@@ -117,7 +124,11 @@ class DeliverMessages:
         result.unauthorized |= any(o.error == "unauthorized" for o in outcomes)
 
     async def _attempt(
-        self, claimed: ClaimedMessage, sender: str, gate: asyncio.Semaphore
+        self,
+        claimed: ClaimedMessage,
+        policy: SendingPolicy,
+        sender: str,
+        gate: asyncio.Semaphore,
     ) -> Outcome:
         message = claimed.message
         if not message.to:
@@ -134,6 +145,16 @@ class DeliverMessages:
                     return Outcome(
                         message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id
                     )
+            # Consent was checked when the text was queued; a STOP since then still counts
+            # (a text can wait hours for quiet hours to end or for the provider).
+            consent = claimed.consent
+            if consent is not None and not consent_allows(message.category, consent, policy):
+                return Outcome(
+                    message.id,
+                    MessageStatus.BLOCKED_CONSENT,
+                    Charge.RELEASED,
+                    error=f"contact is {consent}",
+                )
             sms = OutboundSms(
                 reference=str(message.id),
                 to=message.to,

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 from application.ports import Cipher
+from domain.consent import ConsentState
 from domain.messages import (
     Charge,
     InboundText,
@@ -180,7 +181,8 @@ _INSERT = text(
 )
 
 # Claim queued messages (and `sending` ones whose claim is older than the lease: their
-# worker died mid-send) for this attempt; report what each was before the claim.
+# worker died mid-send) for this attempt; report what each was before the claim and its
+# contact's consent now (a STOP may have come in since it was queued).
 _CLAIM = text(
     """
     WITH old AS (
@@ -196,7 +198,9 @@ _CLAIM = text(
      WHERE m.id = old.id
     RETURNING m.id, old.status, m.recipient, m.body, m.encoding, m.credits, m.attempts,
               m.category, m.source, m.contact_id, m.country, m.segments, m.price_version,
-              m.idempotency_key, m.dedupe_key, m.scheduled_at, m.created_at
+              m.idempotency_key, m.dedupe_key, m.scheduled_at, m.created_at,
+              (SELECT c.consent_state FROM contacts c
+                WHERE c.id = m.contact_id AND c.shop_id = m.shop_id) AS consent_state
     """
 )
 _STILL_CLAIMED = text(
@@ -275,6 +279,7 @@ def _any(keys: Sequence[str]) -> ColumnElement[Any]:
 class Claimed:
     message: Message
     interrupted: bool  # it was `sending` already: a previous attempt died mid-send
+    consent: ConsentState | None  # its contact's, as of the claim; None without a contact
 
 
 class SqlMessages:
@@ -383,6 +388,7 @@ class SqlMessages:
                     attempts=r.attempts,
                 ),
                 interrupted=r.status == MessageStatus.SENDING,
+                consent=ConsentState(r.consent_state) if r.consent_state else None,
             )
             for r in rows
         ]
