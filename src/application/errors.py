@@ -54,3 +54,8 @@ class SmsUnavailable(TransientError):
     def __init__(self, detail: str, retry_after_seconds: float | None = None) -> None:
         super().__init__(detail)
         self.retry_after_seconds = retry_after_seconds
+
+
+class SmsFateUnknown(SmsUnavailable):
+    """The request reached the provider and its answer was lost, and the provider cannot
+    say whether it took the message: sending again could deliver it twice."""

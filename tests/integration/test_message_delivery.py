@@ -17,8 +17,9 @@ from application.tasks import DELIVER_MESSAGES
 from domain.consent import ConsentSource, ConsentState
 from domain.messages import MessageCategory, MessageStatus
 from domain.shops import ShopStatus
+from infrastructure.mitto.gateway import MittoSmsGateway
 from tests.conftest import add_shop
-from tests.support.messaging import add_contacts, fake_mitto_container, fund, mitto_env
+from tests.support.messaging import MITTO_KEY, add_contacts, fake_mitto_container, fund, mitto_env
 from tests.support.processes import blossom, child_env
 from tests.support.queue import drain
 from tests.support.settings import make_environ
@@ -220,6 +221,28 @@ async def test_when_the_provider_cannot_say_the_message_waits_instead_of_resendi
         assert unknown.status is MessageStatus.UNKNOWN
         assert fake.calls["POST /sms"] == 0, "no blind resend"
         assert (await _wallet(container, shop))[1] == unknown.credits
+
+
+async def test_a_lost_answer_the_provider_cannot_place_waits_for_its_report_not_a_resend(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        # A short timeout so the hung send gives up quickly; no real waits between tries.
+        container.__dict__["sms_gateway"] = MittoSmsGateway(
+            MITTO_KEY, fake.base_url, timeout=0.3, base_delay=0.001, max_delay=0.01
+        )
+        shop, contacts = await _setup(container, ["+14155550113"])
+        [sent] = await _queue(container, shop, contacts)
+        fake.timeout_next(accept=True)  # Mitto takes it; the answer never arrives
+        fake.lookup_supported = False  # and it cannot say so
+
+        await drain(container, "messages")
+
+        [message] = await _messages(container, shop, [sent])
+        assert message.status is MessageStatus.UNKNOWN
+        assert fake.accepted_by_reference[str(sent)] == 1
+        assert await _deliver_jobs(container, shop) == [], "nothing left to send it again"
+        assert (await _wallet(container, shop))[1] == message.credits, "still reserved"
 
 
 async def test_a_live_claim_is_left_alone_and_looked_at_again_after_its_lease(

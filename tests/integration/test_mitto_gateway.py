@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client import REGISTRY
 
-from application.errors import SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
 from application.ports import OutboundSms, SmsReceipt
 from infrastructure.mitto import gateway as gateway_module
 from infrastructure.mitto.fake_server import FakeMitto
@@ -181,7 +181,7 @@ async def test_lost_answer_is_never_resent_blind_when_the_lookup_cannot_tell(fak
     fake.timeout_next(accept=False)
     sms = outbound()
 
-    with pytest.raises(SmsUnavailable, match="lookup"):
+    with pytest.raises(SmsFateUnknown, match="lookup"):
         await gateway.send(sms)
 
     assert fake.calls[SEND] == 1  # whether Mitto had it was unknowable: no second POST

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from application.billing.debit_wallet import SettleDebits
-from application.errors import SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
 from application.messaging.queue_messages import delivery_jobs
 from application.ports import (
     ClaimedMessage,
@@ -138,9 +138,7 @@ class DeliverMessages:
                 try:
                     receipt = await self._gateway.lookup(str(message.id))
                 except SmsUnavailable:
-                    return Outcome(
-                        message.id, MessageStatus.UNKNOWN, Charge.RESERVED, error=INTERRUPTED
-                    )
+                    return _fate_unknown(claimed)
                 if receipt is not None:
                     return Outcome(
                         message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id
@@ -164,6 +162,8 @@ class DeliverMessages:
             )
             try:
                 receipt = await self._gateway.send(sms)
+            except SmsFateUnknown:
+                return _fate_unknown(claimed)
             except SmsRejected as exc:
                 return _failed(claimed, exc.code)
             except SmsUnauthorized:
@@ -245,6 +245,12 @@ class DeliverMessages:
     def _chunk_size(self) -> int:
         bursts = [lim.burst for lim in (self._limits.provider, self._limits.shop) if lim]
         return max(1, min([self._limits.chunk, *bursts]))
+
+
+def _fate_unknown(claimed: ClaimedMessage) -> Outcome:
+    """The provider may hold the text and cannot say: a delivery report settles it and the
+    sweep expires it; sending again could deliver it twice."""
+    return Outcome(claimed.message.id, MessageStatus.UNKNOWN, Charge.RESERVED, error=INTERRUPTED)
 
 
 def _failed(claimed: ClaimedMessage, why: str) -> Outcome:

@@ -27,7 +27,7 @@ from typing import Any
 import httpx
 from opentelemetry import trace
 
-from application.errors import SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
 from application.ports import OutboundSms, SmsReceipt
 from infrastructure.telemetry.metrics import SMS_PROVIDER_ERRORS, SMS_PROVIDER_LATENCY
 
@@ -276,7 +276,8 @@ class MittoSmsGateway:
     async def _recover(self, reference: str, detail: str) -> SmsReceipt | _Retry:
         """The request was written, so Mitto may have accepted it without us hearing. A blind
         resend could deliver the text twice, so ask first; when Mitto cannot tell, give up
-        as unavailable (the job retries the lookup later) rather than risk a duplicate.
+        as `SmsFateUnknown` (the message waits for a delivery report) rather than risk a
+        duplicate.
         One window stays open: a request Mitto is still working on when our timeout fires
         looks "never accepted"; a timeout far above Mitto's usual latency keeps it small."""
         log.warning(
@@ -286,7 +287,7 @@ class MittoSmsGateway:
         try:
             receipt = await self.lookup(reference)
         except SmsUnavailable as exc:
-            raise SmsUnavailable(
+            raise SmsFateUnknown(
                 f"Mitto may have accepted the message ({detail}) and the lookup cannot tell: {exc}"
             ) from exc
         if receipt is not None:
