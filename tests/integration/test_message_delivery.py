@@ -136,6 +136,33 @@ async def test_an_invalid_number_fails_for_good_and_its_credits_come_back(databa
         assert await _wallet(container, shop) == (FUNDS, 0)
 
 
+async def test_a_refused_key_parks_texts_without_spending_attempts_or_doubling_jobs(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550114"])
+        [waiting] = await _queue(container, shop, contacts)
+        fake.fail_next(401, count=100)  # until an operator fixes the key
+
+        for _ in range(3):  # the job, then its retries (it fails loudly) run at once
+            await drain(container, "messages")
+            async with container.uow.maintenance() as uow:
+                await uow.session.execute(
+                    text(
+                        "UPDATE procrastinate_jobs SET scheduled_at = now() "
+                        "WHERE status = 'todo' AND task_name = 'messages:deliver' AND attempts > 0"
+                    )
+                )
+                await uow.commit()
+
+        [parked] = await _messages(container, shop, [waiting])
+        assert (parked.status, parked.error) == (MessageStatus.QUEUED, "unauthorized")
+        assert parked.attempts == 1, "retries of the failed job found nothing due"
+        assert parked.scheduled_at > container.clock.now() + timedelta(minutes=9)
+        assert fake.calls["POST /sms"] == 1
+        assert len(await _deliver_jobs(container, shop)) == 1, "one follow-up, not a crowd"
+
+
 async def test_server_errors_are_retried_and_the_text_sent_once(database_url, data_dir):
     async with fake_mitto_container(database_url, data_dir) as (fake, container):
         shop, contacts = await _setup(container, ["+14155550104"])

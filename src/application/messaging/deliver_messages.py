@@ -44,6 +44,10 @@ from domain.messaging import Encoding
 log = logging.getLogger("blossom.messages")
 
 INTERRUPTED = "send interrupted and the provider could not say whether it took it"
+# With our key refused, texts wait for an operator: looked at again every ten minutes, for
+# a day at most.
+KEY_REFUSED_RECHECK = timedelta(minutes=10)
+KEY_REFUSED_PATIENCE = timedelta(days=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,10 +171,26 @@ class DeliverMessages:
             except SmsRejected as exc:
                 return _failed(claimed, exc.code)
             except SmsUnauthorized:
-                return self._retry(claimed, "unauthorized", None)
+                return self._park(claimed)
             except SmsUnavailable as exc:
                 return self._retry(claimed, "provider unavailable", exc.retry_after_seconds)
         return Outcome(message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id)
+
+    def _park(self, claimed: ClaimedMessage) -> Outcome:
+        """The provider refused our key: nothing can go until an operator fixes it, so the
+        text waits without spending its attempts, and fails only once it is a day old."""
+        message = claimed.message
+        now = self._clock.now()
+        if now - message.created_at > KEY_REFUSED_PATIENCE:
+            return _failed(claimed, "unauthorized for a day")
+        wait = KEY_REFUSED_RECHECK * random.uniform(1.0, 1.2)  # noqa: S311 - spread the crowd
+        return Outcome(
+            message.id,
+            MessageStatus.QUEUED,
+            Charge.RESERVED,
+            error="unauthorized",
+            retry_at=now + wait,
+        )
 
     def _retry(self, claimed: ClaimedMessage, why: str, advised: float | None) -> Outcome:
         message = claimed.message

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7Base
@@ -155,6 +155,8 @@ class InboundMessageModel(UUIDv7Base):
 
 
 # A transaction-level lock (never session-level on a pooled connection) per shop.
+CLOCK_TOLERANCE = timedelta(seconds=5)
+
 _SERIALIZE = text("SELECT pg_advisory_xact_lock(hashtextextended('messages:' || :shop_id, 0))")
 
 # A message's first status is its row (created_at, and the status it was recorded with):
@@ -180,15 +182,17 @@ _INSERT = text(
     """
 )
 
-# Claim queued messages (and `sending` ones whose claim is older than the lease: their
-# worker died mid-send) for this attempt; report what each was before the claim and its
-# contact's consent now (a STOP may have come in since it was queued).
+# Claim queued messages that are due (and `sending` ones whose claim is older than the
+# lease: their worker died mid-send) for this attempt; report what each was before the
+# claim and its contact's consent now (a STOP may have come in since it was queued).
+# A message requeued for later is not due: a retry of its job must not send it early.
 _CLAIM = text(
     """
     WITH old AS (
         SELECT id, status FROM messages
          WHERE shop_id = :shop_id AND id = ANY(CAST(:ids AS uuid[]))
-           AND (status = 'queued' OR (status = 'sending' AND claimed_at < :lease_start))
+           AND ((status = 'queued' AND (scheduled_at IS NULL OR scheduled_at <= :due_by))
+                OR (status = 'sending' AND claimed_at < :lease_start))
          ORDER BY id
            FOR UPDATE
     )
@@ -363,7 +367,14 @@ class SqlMessages:
     ) -> list[Claimed]:
         rows = await self._session.execute(
             _CLAIM,
-            {"shop_id": self._shop_id, "ids": list(ids), "now": now, "lease_start": lease_start},
+            {
+                "shop_id": self._shop_id,
+                "ids": list(ids),
+                "now": now,
+                "lease_start": lease_start,
+                # The job queue schedules by the database's clock, we by ours.
+                "due_by": now + CLOCK_TOLERANCE,
+            },
         )
         return [
             Claimed(
