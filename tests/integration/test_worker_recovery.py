@@ -57,6 +57,32 @@ async def test_job_of_a_killed_worker_is_retried_by_the_stalled_job_task(
     assert tasks.seen == [{"unblocked": marker}]
 
 
+@pytest.mark.usefixtures("clean_db")
+async def test_a_job_whose_worker_died_on_its_fifth_run_fails_with_the_reason(container):
+    async with container.uow.maintenance() as uow:
+        job_id = await uow.jobs.defer(tasks.RECORD.job({"marker": "crasher"}))
+        worker = await uow.session.scalar(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) "
+                "VALUES (now() - interval '1 hour') RETURNING id"
+            )
+        )
+        await uow.session.execute(
+            text(
+                "UPDATE procrastinate_jobs SET status = 'doing', worker_id = :worker, "
+                "attempts = 4 WHERE id = :id"
+            ),
+            {"worker": worker, "id": job_id},
+        )
+        await uow.commit()
+
+    assert await container.recover_stalled_jobs()() == [job_id]
+
+    assert await _status(container, job_id) == "failed"
+    [failure] = await container.job_admin.failures(job_id)
+    assert failure.error_type == "WorkerDied" and "5 runs" in failure.error
+
+
 async def _is(container, job_id: int, status: str) -> bool:
     return await _status(container, job_id) == status
 

@@ -15,7 +15,8 @@ from domain.errors import NotFound
 class FakeJobAdmin:
     def __init__(self, jobs: dict[int, str]) -> None:
         self.jobs = dict(jobs)
-        self.stalled: list[int] = []
+        self.stalled: list[tuple[int, int]] = []  # (job id, attempts so far)
+        self.reasons: dict[int, str] = {}
 
     def _summary(self, job_id: int) -> JobSummary:
         return JobSummary(job_id, "t", "q", self.jobs[job_id], 1, datetime.now(UTC), {})
@@ -41,11 +42,14 @@ class FakeJobAdmin:
         self.jobs[job_id] = "cancelled"
         return True
 
-    async def stalled_job_ids(self, *, seconds_since_heartbeat):
+    async def stalled_jobs(self, *, seconds_since_heartbeat):
         return list(self.stalled)
 
     async def requeue_stalled(self, job_id):
         self.jobs[job_id] = "todo"
+
+    async def fail_stalled(self, job_id, reason):
+        self.jobs[job_id], self.reasons[job_id] = "failed", reason
 
 
 class FakeAudit:
@@ -87,6 +91,14 @@ async def test_list_rejects_unknown_status_and_show_reports_missing_jobs():
 
 async def test_recover_stalled_requeues_each_stalled_job():
     admin = FakeJobAdmin({1: "doing", 2: "doing"})
-    admin.stalled = [2]
+    admin.stalled = [(2, 0)]
     assert await RecoverStalledJobs(admin, seconds_since_heartbeat=30)() == [2]
     assert admin.jobs == {1: "doing", 2: "todo"}
+
+
+async def test_a_job_whose_worker_keeps_dying_fails_with_the_reason_instead_of_looping():
+    admin = FakeJobAdmin({1: "doing", 2: "doing"})
+    admin.stalled = [(1, 3), (2, 4)]  # the fifth run of job 2 took its worker down again
+    assert await RecoverStalledJobs(admin, seconds_since_heartbeat=30)() == [1, 2]
+    assert admin.jobs == {1: "todo", 2: "failed"}
+    assert "worker died" in admin.reasons[2]

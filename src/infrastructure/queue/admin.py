@@ -24,6 +24,18 @@ SELECT job_id, task, queue, attempt, error_type, error, traceback_digest, failed
 """
 
 
+# What the job middleware records for an exception, for a death it never saw.
+_RECORD_WORKER_DIED = text(
+    """
+    INSERT INTO job_failures (job_id, task, queue, attempt, will_retry, error_type, error,
+                              traceback, traceback_digest)
+    SELECT id, task_name, queue_name, attempts + 1, false, 'WorkerDied', :reason, '',
+           encode(sha256('WorkerDied'::bytea), 'hex')
+      FROM procrastinate_jobs WHERE id = :job_id
+    """
+)
+
+
 class ProcrastinateJobAdmin:
     def __init__(self, app: procrastinate.App, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._app = app
@@ -59,14 +71,21 @@ class ProcrastinateJobAdmin:
     async def cancel(self, job_id: int) -> bool:
         return await self._app.job_manager.cancel_job_by_id_async(job_id)
 
-    async def stalled_job_ids(self, *, seconds_since_heartbeat: float) -> list[int]:
+    async def stalled_jobs(self, *, seconds_since_heartbeat: float) -> list[tuple[int, int]]:
         jobs = await self._app.job_manager.get_stalled_jobs(
             seconds_since_heartbeat=seconds_since_heartbeat
         )
-        return [job.id for job in jobs if job.id is not None]
+        return [(job.id, job.attempts) for job in jobs if job.id is not None]
 
     async def requeue_stalled(self, job_id: int) -> None:
         await self._app.job_manager.retry_job_by_id_async(job_id, retry_at=_now())
+
+    async def fail_stalled(self, job_id: int, reason: str) -> None:
+        await self._app.job_manager.finish_job_by_id_async(
+            job_id, status=procrastinate.jobs.Status.FAILED, delete_job=False
+        )
+        async with self._sessions() as session, session.begin():
+            await session.execute(_RECORD_WORKER_DIED, {"job_id": job_id, "reason": reason})
 
     async def prune_finished(self, *, older_than_hours: int) -> None:
         await self._app.job_manager.delete_old_jobs(

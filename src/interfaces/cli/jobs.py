@@ -37,10 +37,11 @@ def list_jobs(status: str, queue: str | None, limit: int, stalled: bool) -> None
 
     async def action(container: Container) -> None:
         if stalled:
-            ids = await container.job_admin.stalled_job_ids(
+            running = await container.job_admin.stalled_jobs(
                 seconds_since_heartbeat=container.settings.stalled_worker_seconds
             )
-            found = [j for j in [await container.job_admin.get_job(i) for i in ids] if j]
+            jobs = [await container.job_admin.get_job(i) for i, _ in running]
+            found = [j for j in jobs if j]
         else:
             found = await ListJobs(container.job_admin)(status=status, queue=queue, limit=limit)
         click.echo(f"{'id':>8}  {'status':<9} {'try':>3}  {'queue':<12} {'task':<40} last error")
