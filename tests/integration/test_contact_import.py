@@ -5,9 +5,19 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
+import uuid
 
 import pytest
 
+from application.contacts import import_contacts
+from application.contacts.create_contact import CreateContact
+from application.contacts.import_contacts import (
+    ImportContacts,
+    ImportState,
+    RunContactImport,
+    StartContactImport,
+)
+from application.contacts.record_consent import RecordConsent
 from domain.consent import ConsentSource, ConsentState
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
@@ -97,3 +107,60 @@ async def test_cli_import_shows_progress_and_failed_lines(
     assert result.returncode == 0, result.stderr
     assert "2 imported, 3 failed of 5" in result.stdout
     assert "line 4: not a valid phone number" in result.stdout
+
+
+class _CrashOnPhone:
+    """CreateContact, except that one phone crashes it (as a lost connection would)."""
+
+    def __init__(self, create, phone: str) -> None:
+        self._create, self._phone = create, phone
+
+    async def __call__(self, uow, contact):
+        if contact.phone == self._phone:
+            raise RuntimeError("connection lost")
+        return await self._create(uow, contact)
+
+
+def _importer(container, crash_on: str | None) -> RunContactImport:
+    create = CreateContact(container.phones, container.clock, container.ids)
+    if crash_on:
+        create = _CrashOnPhone(create, crash_on)
+    return RunContactImport(
+        container.uow, ImportContacts(create, RecordConsent(container.clock)), container.clock
+    )
+
+
+async def _start(container, shop, phones) -> uuid.UUID:
+    async with container.uow.for_shop(shop.id) as uow:
+        import_id = await StartContactImport(container.ids)(uow, "phone\n" + "\n".join(phones))
+        await uow.commit()
+    return import_id
+
+
+async def test_a_retried_import_resumes_after_the_last_batch_written(container, monkeypatch):
+    monkeypatch.setattr(import_contacts, "BATCH", 2)
+    shop = await add_shop(container)
+    phones = [f"(415) 555-01{n:02d}" for n in range(10, 15)]
+    import_id = await _start(container, shop, phones)
+
+    with pytest.raises(RuntimeError):
+        await _importer(container, crash_on=phones[3])(shop.id, import_id)
+    report = await _importer(container, crash_on=None)(shop.id, import_id)
+
+    assert (report.processed, report.imported, report.errors) == (5, 5, [])
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.imports.get(import_id)
+    assert stored.status is ImportState.DONE
+
+
+async def test_the_last_attempts_failure_marks_the_import_failed_with_its_progress(container):
+    shop = await add_shop(container)
+    import_id = await _start(container, shop, ["(415) 555-0120"])
+
+    with pytest.raises(RuntimeError):
+        await _importer(container, crash_on="(415) 555-0120")(shop.id, import_id, last_attempt=True)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.imports.get(import_id)
+    assert stored.status is ImportState.FAILED and stored.finished_at is not None
+    assert stored.errors == [{"line": 1, "error": "the import stopped (RuntimeError)"}]

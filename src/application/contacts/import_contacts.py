@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import enum
 import io
+import itertools
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -68,8 +69,11 @@ class ImportContacts:
         *,
         actor: str,
         progress: Callable[[ImportReport], Awaitable[object]] | None = None,
+        resume: ImportReport | None = None,
     ) -> ImportReport:
-        report = ImportReport()
+        """`resume`: what an earlier attempt finished; its lines are skipped."""
+        report = resume or ImportReport()
+        rows = itertools.islice(rows, report.processed, None)
         batch: list[tuple[int, Mapping[str, str]]] = []
         for item in rows:
             batch.append(item)
@@ -173,16 +177,18 @@ class StartContactImport:
 
 
 class RunContactImport:
-    """The job: import in batches, writing progress after each one."""
+    """The job: import in batches, writing progress after each one. A retry resumes after
+    the last batch written; the last attempt's failure marks the import failed."""
 
     def __init__(self, uows: UnitOfWorkFactory, importer: ImportContacts, clock: Clock) -> None:
         self._uows = uows
         self._importer = importer
         self._clock = clock
 
-    async def __call__(self, shop_id: uuid.UUID, import_id: uuid.UUID) -> ImportReport | None:
-        async with self._uows.for_shop(shop_id) as uow:
-            job = await uow.imports.get(import_id)
+    async def __call__(
+        self, shop_id: uuid.UUID, import_id: uuid.UUID, *, last_attempt: bool = False
+    ) -> ImportReport | None:
+        job = await self._stored(shop_id, import_id)
         if job is None or job.csv_text is None:
             return None  # finished by an earlier attempt
 
@@ -191,11 +197,27 @@ class RunContactImport:
                 await uow.imports.update(import_id, state, report, self._clock.now())
                 await uow.commit()
 
-        report = await self._importer.run(
-            lambda: self._uows.for_shop(shop_id),
-            read_rows(job.csv_text),
-            actor=f"import:{import_id}",
-            progress=save,
-        )
+        try:
+            report = await self._importer.run(
+                lambda: self._uows.for_shop(shop_id),
+                read_rows(job.csv_text),
+                actor=f"import:{import_id}",
+                progress=save,
+                resume=_saved(job),
+            )
+        except Exception as exc:
+            if last_attempt:  # what the last batch wrote, and why nothing more will come
+                saved = _saved(await self._stored(shop_id, import_id) or job)
+                saved.fail(saved.processed + 1, f"the import stopped ({type(exc).__name__})")
+                await save(saved, ImportState.FAILED)
+            raise
         await save(report, ImportState.DONE)
         return report
+
+    async def _stored(self, shop_id: uuid.UUID, import_id: uuid.UUID) -> ContactImport | None:
+        async with self._uows.for_shop(shop_id) as uow:
+            return await uow.imports.get(import_id)
+
+
+def _saved(job: ContactImport) -> ImportReport:
+    return ImportReport(job.processed, job.imported, list(job.errors))

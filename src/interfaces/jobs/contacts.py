@@ -27,12 +27,20 @@ def contacts_blueprint(container: Container) -> procrastinate.Blueprint:
         push = PushConsentToShopify(container.uow, container.shopify_admin)
         await push(uuid.UUID(shop_id), uuid.UUID(contact_id))
 
+    import_retry = BackoffRetry(max_attempts=3, base_seconds=10)
+
     @bp.task(
         name=IMPORT_CONTACTS.name,
         queue=IMPORT_CONTACTS.queue,
-        retry=BackoffRetry(max_attempts=3, base_seconds=10),
+        retry=import_retry,
+        pass_context=True,
     )
-    async def import_contacts(shop_id: str, import_id: str) -> None:
-        await container.run_contact_import()(uuid.UUID(shop_id), uuid.UUID(import_id))
+    async def import_contacts(
+        context: procrastinate.JobContext, shop_id: str, import_id: str
+    ) -> None:
+        last = context.job.attempts + 1 >= import_retry.max_attempts
+        await container.run_contact_import()(
+            uuid.UUID(shop_id), uuid.UUID(import_id), last_attempt=last
+        )
 
     return bp
