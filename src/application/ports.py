@@ -425,6 +425,7 @@ class ClaimedMessage(Protocol):
     message: Message
     interrupted: bool  # a previous attempt died between claiming and settling it
     consent: ConsentState | None  # its contact's consent as of the claim; None: no contact
+    timezone: str | None  # its contact's time zone, for quiet hours
 
 
 class MessageStore(Protocol):

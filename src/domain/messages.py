@@ -232,6 +232,16 @@ def compose(text: str, category: MessageCategory, brand: str, footer: str) -> st
     return body
 
 
+def keeps_quiet_hours(category: MessageCategory, policy: SendingPolicy) -> bool:
+    """Marketing always waits out quiet hours; transactional texts unless the shop lets
+    them through; system texts (confirmations, keyword replies) never wait."""
+    if category is MessageCategory.SYSTEM:
+        return False
+    return not (
+        category is MessageCategory.TRANSACTIONAL and policy.transactional_bypass_quiet_hours
+    )
+
+
 def consent_allows(category: MessageCategory, state: ConsentState, policy: SendingPolicy) -> bool:
     """Marketing only to subscribed contacts; transactional texts to anyone who has not
     opted out (or only subscribed ones, per shop); system texts (confirmations, keyword

@@ -10,8 +10,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
+from application.billing.debit_wallet import DebitWallet
 from application.contacts.record_consent import ConsentChange, RecordConsent
-from application.messaging.queue_messages import OutgoingMessage
+from application.messaging.queue_messages import OutgoingMessage, QueueMessages
 from application.ports import OutboundSms
 from application.tasks import DELIVER_MESSAGES
 from domain.consent import ConsentSource, ConsentState
@@ -19,7 +20,14 @@ from domain.messages import MessageCategory, MessageStatus
 from domain.shops import ShopStatus
 from infrastructure.mitto.gateway import MittoSmsGateway
 from tests.conftest import add_shop
-from tests.support.messaging import MITTO_KEY, add_contacts, fake_mitto_container, fund, mitto_env
+from tests.support.messaging import (
+    MITTO_KEY,
+    FixedClock,
+    add_contacts,
+    fake_mitto_container,
+    fund,
+    mitto_env,
+)
 from tests.support.processes import blossom, child_env
 from tests.support.queue import drain
 from tests.support.settings import make_environ
@@ -120,6 +128,52 @@ async def test_a_stop_after_queueing_blocks_the_waiting_text_and_releases_its_cr
         assert blocked.status is MessageStatus.BLOCKED_CONSENT and "unsubscribed" in blocked.error
         assert str(leaves) not in fake.accepted_by_reference
         assert await _wallet(container, shop) == (FUNDS - kept_cost, 0)
+
+
+def _zone_where_it_is_night(now: datetime) -> str:
+    """A fixed-offset zone whose local time is now between 01:00 and 05:00."""
+    for offset in range(-12, 15):
+        if 1 <= (now.hour + offset) % 24 <= 5:
+            return f"Etc/GMT{-offset:+d}"  # the Etc names count the other way
+    raise AssertionError("every hour has such a zone")
+
+
+async def test_a_marketing_text_claimed_in_the_recipients_night_waits_for_the_morning(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, FUNDS)
+        now = container.clock.now()
+        [contact] = await add_contacts(
+            container, shop, ["+14155550115"], timezone=_zone_where_it_is_night(now)
+        )
+        # Queued the afternoon before (allowed then), then delayed: a parked key, retries.
+        queue = QueueMessages(
+            FixedClock(now - timedelta(hours=12)),
+            container.ids,
+            container.price_list,
+            DebitWallet(),
+        )
+        request = OutgoingMessage(
+            text="Summer sale: 20% off",
+            category=MessageCategory.MARKETING,
+            source="test",
+            idempotency_key=f"test:{uuid.uuid4()}",
+            contact_id=contact.id,
+        )
+        async with container.uow.for_shop(shop.id) as uow:
+            [queued] = await queue(uow, await uow.shops.get(shop.id), [request])
+            await uow.commit()
+
+        await drain(container, "messages")
+
+        [waiting] = await _messages(container, shop, [queued.message_id])
+        assert waiting.status is MessageStatus.QUEUED and "quiet hours" in waiting.error
+        assert now < waiting.scheduled_at < now + timedelta(hours=8)
+        assert fake.calls["POST /sms"] == 0
+        assert [at for _, at in await _deliver_jobs(container, shop)] == [waiting.scheduled_at]
+        assert (await _wallet(container, shop))[1] == waiting.credits, "still reserved"
 
 
 async def test_an_invalid_number_fails_for_good_and_its_credits_come_back(database_url, data_dir):

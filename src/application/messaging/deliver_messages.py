@@ -31,6 +31,7 @@ from application.ports import (
     SmsGateway,
     UnitOfWorkFactory,
 )
+from domain.errors import InvalidValue
 from domain.messages import (
     Charge,
     MessageCategory,
@@ -38,12 +39,15 @@ from domain.messages import (
     Outcome,
     SendingPolicy,
     consent_allows,
+    keeps_quiet_hours,
 )
 from domain.messaging import Encoding
+from domain.quiet_hours import next_send_time, subdivision_for
 
 log = logging.getLogger("blossom.messages")
 
 INTERRUPTED = "send interrupted and the provider could not say whether it took it"
+QUIET_HOURS = "waiting for the recipient's quiet hours to end"
 # With our key refused, texts wait for an operator: looked at again every ten minutes, for
 # a day at most.
 KEY_REFUSED_RECHECK = timedelta(minutes=10)
@@ -58,6 +62,15 @@ class DeliveryLimits:
     max_attempts: int = 8
     concurrency: int = 32
     chunk: int = 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Sending:
+    """What a shop's texts go out with in one delivery run."""
+
+    policy: SendingPolicy
+    sender: str
+    timezone: str  # the shop's: for a contact without one
 
 
 @dataclass(slots=True)
@@ -116,10 +129,10 @@ class DeliverMessages:
             outcomes = [_failed(c, "the shop uninstalled the app") for c in claimed]
         else:
             policy = SendingPolicy.from_settings(shop.settings)
-            sender = policy.sender or self._default_sender
+            sending = _Sending(policy, policy.sender or self._default_sender, shop.timezone)
             gate = asyncio.Semaphore(self._limits.concurrency)
             outcomes = list(
-                await asyncio.gather(*(self._attempt(c, policy, sender, gate) for c in claimed))
+                await asyncio.gather(*(self._attempt(c, sending, gate) for c in claimed))
             )
         await self._settle(shop_id, claimed, outcomes)
         categories = {c.message.id: c.message.category for c in claimed}
@@ -128,11 +141,7 @@ class DeliverMessages:
         result.unauthorized |= any(o.error == "unauthorized" for o in outcomes)
 
     async def _attempt(
-        self,
-        claimed: ClaimedMessage,
-        policy: SendingPolicy,
-        sender: str,
-        gate: asyncio.Semaphore,
+        self, claimed: ClaimedMessage, sending: _Sending, gate: asyncio.Semaphore
     ) -> Outcome:
         message = claimed.message
         if not message.to:
@@ -147,21 +156,14 @@ class DeliverMessages:
                     return Outcome(
                         message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id
                     )
-            # Consent was checked when the text was queued; a STOP since then still counts
-            # (a text can wait hours for quiet hours to end or for the provider).
-            consent = claimed.consent
-            if consent is not None and not consent_allows(message.category, consent, policy):
-                return Outcome(
-                    message.id,
-                    MessageStatus.BLOCKED_CONSENT,
-                    Charge.RELEASED,
-                    error=f"contact is {consent}",
-                )
+            held = self._held(claimed, sending)
+            if held is not None:
+                return held
             sms = OutboundSms(
                 reference=str(message.id),
                 to=message.to,
                 text=message.text,
-                sender=sender,
+                sender=sending.sender,
                 unicode=message.encoding is Encoding.UCS2,
             )
             try:
@@ -175,6 +177,32 @@ class DeliverMessages:
             except SmsUnavailable as exc:
                 return self._retry(claimed, "provider unavailable", exc.retry_after_seconds)
         return Outcome(message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id)
+
+    def _held(self, claimed: ClaimedMessage, sending: _Sending) -> Outcome | None:
+        """Consent and quiet hours were checked when the text was queued; both can have
+        changed since (a STOP, or a retry or a parked text now falling in the night)."""
+        message, consent, policy = claimed.message, claimed.consent, sending.policy
+        if consent is not None and not consent_allows(message.category, consent, policy):
+            error = f"contact is {consent}"
+            return Outcome(message.id, MessageStatus.BLOCKED_CONSENT, Charge.RELEASED, error=error)
+        if not keeps_quiet_hours(message.category, policy):
+            return None
+        now = self._clock.now()
+        try:
+            allowed = next_send_time(
+                now,
+                claimed.timezone or sending.timezone,
+                country=message.country,
+                subdivision=subdivision_for(message.to),
+                shop=policy.quiet_hours,
+            )
+        except InvalidValue as exc:
+            return _failed(claimed, str(exc))
+        if allowed <= now:
+            return None
+        return Outcome(
+            message.id, MessageStatus.QUEUED, Charge.RESERVED, error=QUIET_HOURS, retry_at=allowed
+        )
 
     def _park(self, claimed: ClaimedMessage) -> Outcome:
         """The provider refused our key: nothing can go until an operator fixes it, so the
@@ -215,7 +243,6 @@ class DeliverMessages:
         def charged(charge: Charge) -> list[tuple[uuid.UUID, int]]:
             return [(o.message_id, credits[o.message_id]) for o in outcomes if o.charge is charge]
 
-        retry_at = [o.retry_at for o in outcomes if o.retry_at is not None]
         async with self._uows.for_shop(shop_id) as uow:
             await uow.messages.settle(outcomes, self._clock.now())
             await self._settle_debits(
@@ -224,9 +251,8 @@ class DeliverMessages:
                 releases=charged(Charge.RELEASED),
                 reason="the message could not be sent",
             )
-            if retry_at:
-                retried = [o.message_id for o in outcomes if o.retry_at is not None]
-                await uow.jobs.defer_many(delivery_jobs(shop_id, retried, max(retry_at)))
+            for at, retried in _follow_ups(outcomes).items():
+                await uow.jobs.defer_many(delivery_jobs(shop_id, retried, at))
             await uow.commit()
 
     async def _revisit_live_claims(
@@ -265,6 +291,20 @@ class DeliverMessages:
     def _chunk_size(self) -> int:
         bursts = [lim.burst for lim in (self._limits.provider, self._limits.shop) if lim]
         return max(1, min([self._limits.chunk, *bursts]))
+
+
+def _follow_ups(outcomes: Sequence[Outcome]) -> dict[datetime, list[uuid.UUID]]:
+    """Requeued texts by when their job should run: each quiet-hours wait at its own
+    window start (whole minutes, so they group), every other retry at the latest."""
+    waits: dict[datetime, list[uuid.UUID]] = {}
+    retries = [o for o in outcomes if o.retry_at is not None and o.error != QUIET_HOURS]
+    for outcome in outcomes:
+        if outcome.retry_at is not None and outcome.error == QUIET_HOURS:
+            waits.setdefault(outcome.retry_at, []).append(outcome.message_id)
+    if retries:
+        latest = max(o.retry_at for o in retries if o.retry_at is not None)
+        waits.setdefault(latest, []).extend(o.message_id for o in retries)
+    return waits
 
 
 def _fate_unknown(claimed: ClaimedMessage) -> Outcome:

@@ -26,6 +26,7 @@ from domain.messages import (
     SendingPolicy,
     compose,
     consent_allows,
+    keeps_quiet_hours,
 )
 from domain.quiet_hours import next_send_time, subdivision_for
 from domain.shops import Shop
@@ -218,12 +219,7 @@ def _first_of_each_key(requests: Sequence[OutgoingMessage]) -> list[OutgoingMess
 
 
 def _keeps_quiet_hours(request: OutgoingMessage, policy: SendingPolicy) -> bool:
-    if request.bypass_quiet_hours or request.category is MessageCategory.SYSTEM:
-        return False
-    return not (
-        request.category is MessageCategory.TRANSACTIONAL
-        and policy.transactional_bypass_quiet_hours
-    )
+    return not request.bypass_quiet_hours and keeps_quiet_hours(request.category, policy)
 
 
 def _quiet_hours_start(

@@ -189,12 +189,14 @@ _INSERT = text(
 _CLAIM = text(
     """
     WITH old AS (
-        SELECT id, status FROM messages
-         WHERE shop_id = :shop_id AND id = ANY(CAST(:ids AS uuid[]))
-           AND ((status = 'queued' AND (scheduled_at IS NULL OR scheduled_at <= :due_by))
-                OR (status = 'sending' AND claimed_at < :lease_start))
-         ORDER BY id
-           FOR UPDATE
+        SELECT m.id, m.status, c.consent_state, c.timezone
+          FROM messages m
+          LEFT JOIN contacts c ON c.id = m.contact_id AND c.shop_id = m.shop_id
+         WHERE m.shop_id = :shop_id AND m.id = ANY(CAST(:ids AS uuid[]))
+           AND ((m.status = 'queued' AND (m.scheduled_at IS NULL OR m.scheduled_at <= :due_by))
+                OR (m.status = 'sending' AND m.claimed_at < :lease_start))
+         ORDER BY m.id
+           FOR UPDATE OF m
     )
     UPDATE messages m
        SET status = 'sending', claimed_at = :now, attempts = m.attempts + 1, updated_at = :now
@@ -203,8 +205,7 @@ _CLAIM = text(
     RETURNING m.id, old.status, m.recipient, m.body, m.encoding, m.credits, m.attempts,
               m.category, m.source, m.contact_id, m.country, m.segments, m.price_version,
               m.idempotency_key, m.dedupe_key, m.scheduled_at, m.created_at,
-              (SELECT c.consent_state FROM contacts c
-                WHERE c.id = m.contact_id AND c.shop_id = m.shop_id) AS consent_state
+              old.consent_state, old.timezone
     """
 )
 _STILL_CLAIMED = text(
@@ -284,6 +285,7 @@ class Claimed:
     message: Message
     interrupted: bool  # it was `sending` already: a previous attempt died mid-send
     consent: ConsentState | None  # its contact's, as of the claim; None without a contact
+    timezone: str | None  # its contact's, for quiet hours
 
 
 class SqlMessages:
@@ -400,6 +402,7 @@ class SqlMessages:
                 ),
                 interrupted=r.status == MessageStatus.SENDING,
                 consent=ConsentState(r.consent_state) if r.consent_state else None,
+                timezone=r.timezone,
             )
             for r in rows
         ]
