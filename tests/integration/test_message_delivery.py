@@ -245,6 +245,29 @@ async def test_a_provider_outage_requeues_the_message_with_a_later_attempt(datab
         assert (await _wallet(container, shop))[1] == waiting.credits, "still reserved"
 
 
+@pytest.mark.parametrize(
+    ("tried", "status"), [(10, MessageStatus.QUEUED), (11, MessageStatus.FAILED)]
+)
+async def test_an_outage_fails_a_text_only_on_its_twelfth_attempt(
+    database_url, data_dir, tried, status
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550116"])
+        fake.fail_next(503, 100)
+        [message_id] = await _queue(container, shop, contacts)
+        async with container.uow.maintenance() as uow:  # an outage of about an hour so far
+            await uow.session.execute(
+                text("UPDATE messages SET attempts = :n WHERE id = :id"),
+                {"n": tried, "id": message_id},
+            )
+            await uow.commit()
+
+        await drain(container, "messages")
+
+        [after] = await _messages(container, shop, [message_id])
+        assert (after.status, after.attempts) == (status, tried + 1)
+
+
 async def _interrupt(container, shop, ids, *, claimed_ago: timedelta) -> None:
     """What a worker killed mid-send leaves behind: messages claimed as `sending`."""
     now = datetime.now(UTC)

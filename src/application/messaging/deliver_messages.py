@@ -59,7 +59,9 @@ class DeliveryLimits:
     provider: RateLimit | None  # None: no limit (messages per second for the account)
     shop: RateLimit | None
     lease: timedelta = timedelta(seconds=60)
-    max_attempts: int = 8
+    # With the backoff below, 12 attempts ride out a provider outage of about an hour
+    # (1.7 h at most) before a text fails; 8 capped at five minutes gave up within minutes.
+    max_attempts: int = 12
     concurrency: int = 32
     chunk: int = 100
 
@@ -224,8 +226,8 @@ class DeliverMessages:
         message = claimed.message
         if message.attempts >= self._limits.max_attempts:
             return _failed(claimed, f"{why} after {message.attempts} attempts")
-        # Exponential with full jitter, capped at five minutes; never sooner than advised.
-        delay = random.uniform(0, min(300.0, 5.0 * 2 ** (message.attempts - 1)))  # noqa: S311
+        # Exponential with full jitter, capped at half an hour; never sooner than advised.
+        delay = random.uniform(0, min(1800.0, 5.0 * 2 ** (message.attempts - 1)))  # noqa: S311
         delay = max(delay, advised or 0.0, 1.0)
         return Outcome(
             message.id,
