@@ -16,7 +16,7 @@ from application.billing.fund_wallet import TopUpWallet
 from application.gdpr.export_customer_data import ExportCustomerData
 from application.messaging.queue_messages import OutgoingMessage
 from domain.consent import ConsentState, verify_chain
-from domain.events import EventStatus
+from domain.events import COMPLIANCE_TOPICS, EventStatus
 from domain.gdpr import GdprRequest, RequestKind, RequestSource, RequestStatus, Subject
 from domain.messages import MessageCategory
 from infrastructure.db.engine import create_owner_engine
@@ -51,6 +51,8 @@ ADA_NEEDLES = ("4155550101", "555-0101", "ada.lovelace@example.com", "Lovelace")
 
 
 async def _deliver(container, shop, topic: str, payload: dict) -> None:
+    if topic in COMPLIANCE_TOPICS:  # as Shopify does, the body names the shop
+        payload = {"shop_domain": shop.domain, **payload}
     async with client(create_app(container)) as http:
         response = await send_webhook(
             http,
@@ -85,7 +87,6 @@ async def _customers(container, shop, *customers: dict) -> None:
 def _compliance(customer: dict, **extra) -> dict:
     return {
         "shop_id": 954889,
-        "shop_domain": "ignored.myshopify.com",
         "customer": {k: customer[k] for k in ("id", "email", "phone")},
         **extra,
     }
@@ -251,6 +252,29 @@ async def test_a_merchant_request_without_a_usable_customer_is_refused(container
     assert response.headers["content-type"].startswith("application/problem+json")
     async with container.uow.for_shop(shop.id) as uow:
         assert await uow.gdpr.page(limit=5) == []
+
+
+async def test_a_signed_body_naming_another_shop_is_ignored_not_applied(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA)
+    payload = {**_compliance(ADA), "shop_domain": "someone-else.myshopify.com"}
+    async with client(create_app(container)) as http:
+        response = await send_webhook(
+            http,
+            "/webhooks/shopify",
+            topic="customers/redact",
+            shop=shop.domain,  # the header, which the signature does not cover
+            payload=payload,
+            secret=container.settings.shopify_api_secret,
+        )
+    await drain(container, "webhooks")
+
+    assert response.status_code == 200
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic="customers/redact", limit=5)
+        ada = await uow.contacts.find(phone=ADA["phone"])
+    assert event.status is EventStatus.IGNORED and "another shop" in event.error
+    assert ada is not None and ada.redacted_at is None, "nothing was erased"
 
 
 async def test_customer_redact_erases_the_customer_everywhere(container, database_url):

@@ -11,6 +11,10 @@ from application.ports import UnitOfWork, UnitOfWorkFactory
 from domain.events import COMPLIANCE_TOPICS, EventStatus, WebhookEvent
 
 _PENDING = (EventStatus.RECEIVED, EventStatus.FAILED)
+# Where payloads name their shop: the compliance topics, and the Shop resource
+# (`app/uninstalled`, `shop/update`), whose `domain` may be a custom one.
+_SHOP_KEYS = ("shop_domain", "myshopify_domain")
+OTHER_SHOP = "the payload names another shop than the delivery's header"
 
 WebhookHandler = Callable[[UnitOfWork, WebhookEvent, Mapping[str, Any]], Awaitable[None]]
 
@@ -39,17 +43,32 @@ class ProcessWebhook:
             if found is None or found[0].status not in _PENDING:
                 return None  # pruned, or already handled by an earlier attempt
             event, payload = found
+            data = json.loads(payload)
             handler = self._handlers.get(event.topic)
+            if await self._names_another_shop(uow, shop_id, data):
+                # Shopify signs the body, not the shop header, with one secret for every
+                # shop: a signed body replayed under another shop's header stops here.
+                await uow.webhooks.mark(event_id, EventStatus.IGNORED, error=OTHER_SHOP)
+                await uow.commit()
+                return EventStatus.IGNORED
             if handler is None:
                 if event.topic in COMPLIANCE_TOPICS:
                     return None  # kept as received until its fulfilment exists
                 status = EventStatus.IGNORED
             else:
-                await handler(uow, event, json.loads(payload))
+                await handler(uow, event, data)
                 status = EventStatus.PROCESSED
             await uow.webhooks.mark(event_id, status)
             await uow.commit()
             return status
+
+    @staticmethod
+    async def _names_another_shop(uow: UnitOfWork, shop_id: uuid.UUID, data: Any) -> bool:
+        named = {data.get(key) for key in _SHOP_KEYS} - {None} if isinstance(data, dict) else set()
+        if not named:
+            return False
+        shop = await uow.shops.get(shop_id)
+        return shop is not None and named != {shop.domain}
 
 
 def _describe(exc: Exception) -> str:
