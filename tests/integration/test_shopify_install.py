@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -218,3 +219,26 @@ async def test_token_exchange_refused_by_shopify_is_answered_as_the_cause_says(
     assert response.headers["content-type"].startswith("application/problem+json")
     if answer == 401:
         assert response.headers["x-shopify-retry-invalid-session-request"] == "1"
+
+
+async def test_install_links_are_rate_limited_per_shop_and_stale_states_pruned(shopify):
+    _, container = shopify
+    domain = "blossom-loop.myshopify.com"
+    async with container.uow.maintenance() as uow:
+        await uow.oauth_states.put("stale", domain, container.clock.now() - timedelta(minutes=1))
+        await uow.commit()
+    async with client(create_app(container)) as http:
+        answers = [
+            (await http.get("/auth/install", params={"shop": domain})).status_code
+            for _ in range(21)
+        ]
+        other = await http.get("/auth/install", params={"shop": "blossom-other.myshopify.com"})
+        refused = await http.get("/auth/install", params={"shop": domain})
+    assert answers == [302] * 20 + [429]
+    assert other.status_code == 302, "the limit is per shop"
+    assert int(refused.headers["retry-after"]) >= 1
+    async with container.uow.maintenance() as uow:
+        states = await uow.session.scalar(
+            text("SELECT count(*) FROM oauth_states WHERE shop_domain = :d"), {"d": domain}
+        )
+    assert states == 20, "the stale state went when new ones came"

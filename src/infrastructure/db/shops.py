@@ -203,6 +203,10 @@ class SqlOAuthStates:
         self._session = session
 
     async def put(self, nonce: str, shop_domain: str, expires_at: datetime) -> None:
+        # States nobody came back for go as new ones arrive, not only when one is used.
+        await self._session.execute(
+            delete(OAuthStateModel).where(OAuthStateModel.expires_at < func.now())
+        )
         await self._session.execute(
             insert(OAuthStateModel).values(
                 nonce=nonce, shop_domain=shop_domain, expires_at=expires_at

@@ -7,11 +7,17 @@ import time
 
 from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
-from litestar.exceptions import ClientException, NotAuthorizedException, ServiceUnavailableException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    ServiceUnavailableException,
+)
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
 from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
+from application.ports import RateLimit
 from application.shops.oauth_install import (
     BeginOAuthInstall,
     CompleteOAuthInstall,
@@ -24,6 +30,9 @@ from infrastructure.shopify.signatures import (
 )
 from interfaces.bootstrap import Container
 from interfaces.http.session import RETRY_HEADERS, session_token
+
+# A merchant installs once; a few retries a minute is generous.
+INSTALL_LIMIT = RateLimit(rate=20, period_seconds=600, burst=20)
 
 log = logging.getLogger("blossom.auth")
 
@@ -44,6 +53,14 @@ class AuthController(Controller):
         self, container: NamedDependency[Container], shop: FromQuery[str | None] = None
     ) -> Redirect:
         domain = _shop(shop)
+        # Unauthenticated and each call stores a state: a loop on it must not fill a table.
+        decision = await container.rate_limiter.acquire(f"install:{domain}", INSTALL_LIMIT)
+        if not decision.allowed:
+            raise HTTPException(
+                status_code=429,
+                detail="too many install attempts for this shop; try again later",
+                headers={"Retry-After": str(max(1, round(decision.retry_after_seconds)))},
+            )
         begin = BeginOAuthInstall(container.uow, container.shopify_auth, container.clock)
         url = await begin(domain, redirect_uri=f"{container.settings.app_url}/auth/callback")
         return Redirect(url, status_code=302)
