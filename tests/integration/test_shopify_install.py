@@ -77,6 +77,27 @@ async def test_oauth_callback_installs_the_shop_and_registers_webhooks(shopify):
     }
 
 
+async def test_a_refused_topic_costs_only_itself_and_is_on_record(shopify):
+    fake, container = shopify
+    domain = "blossom-unapproved.myshopify.com"
+    fake.add_shop(domain, name="Blossom Unapproved")
+    fake.shops[domain].refused_topics = {"CHECKOUTS_CREATE"}
+    async with client(create_app(container)) as http:
+        state = await _begin(http, domain)
+        await http.get(f"/auth/callback?{_callback_query(domain, fake.issue_code(domain), state)}")
+    await drain(container, "webhooks")
+
+    topics = {s["topic"] for s in fake.shops[domain].webhook_subscriptions}
+    assert "CHECKOUTS_CREATE" not in topics and {"ORDERS_CREATE", "SHOP_UPDATE"} <= topics
+    async with container.uow.for_shop_domain(domain) as uow:
+        shop = await uow.shops.get(uow.shop_id)
+        refused = await uow.session.scalar(
+            text("SELECT details FROM audit_log WHERE action = 'webhooks.subscription_refused'")
+        )
+    assert shop.name == "Blossom Unapproved", "the shop's settings were still copied"
+    assert list(refused) == ["checkouts/create"]
+
+
 async def test_tampered_hmac_reused_or_unknown_state_and_bad_shop_are_refused(shopify):
     fake, container = shopify
     domain = "blossom-refuse.myshopify.com"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from application.errors import ShopifyRejected
 from application.ports import ShopifyAdmin, ShopRef, UnitOfWorkFactory
 from domain.events import topics_allowed_by
 
@@ -26,10 +27,15 @@ class AfterInstall:
         if shop is None or not shop.installed or credentials is None:
             return 0
         ref = ShopRef(shop.id, shop.domain)
-        created = 0
+        created, refused = 0, {}
         topics = topics_allowed_by(credentials.scopes) if self._webhook_uri else []
         for topic in topics:
-            created += await self._admin.subscribe_webhook(ref, topic, self._webhook_uri)
+            # One refused topic (e.g. protected customer data not yet approved for the app)
+            # must not cost the others, nor the shop's settings below.
+            try:
+                created += await self._admin.subscribe_webhook(ref, topic, self._webhook_uri)
+            except ShopifyRejected as exc:
+                refused[topic] = str(exc)[:300]
         info = await self._admin.shop_info(ref)
         async with self._uows.for_shop(shop_id) as uow:
             shop = await uow.shops.get(shop_id)
@@ -40,5 +46,9 @@ class AfterInstall:
                 country=info.country,
             )
             await uow.shops.save(shop)
+            if refused:
+                await uow.audit.record(
+                    action="webhooks.subscription_refused", actor="shopify", details=refused
+                )
             await uow.commit()
         return created

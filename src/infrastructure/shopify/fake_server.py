@@ -93,6 +93,9 @@ class FakeShop:
     # Issued with the current refresh token; its first use ends the recovery window.
     replacement_access_token: str | None = None
     webhook_subscriptions: list[dict[str, Any]] = field(default_factory=list)
+    # Topics (GraphQL names) Shopify refuses, as it does protected customer data topics
+    # until the app is approved for them.
+    refused_topics: set[str] = field(default_factory=set)
     consent_updates: list[dict[str, Any]] = field(default_factory=list)
     discounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     purchases: list[dict[str, Any]] = field(default_factory=list)
@@ -574,6 +577,15 @@ class FakeShopify:
         self, shop: FakeShop, variables: dict[str, Any]
     ) -> dict[str, Any]:
         subscription = {"topic": variables["topic"], "uri": variables["webhookSubscription"]["uri"]}
+        if subscription["topic"] in shop.refused_topics:
+            refused = {
+                "field": ["webhookSubscription"],
+                "message": "This app is not approved to subscribe to webhook topics containing "
+                "protected customer data.",
+            }
+            return _mutation(
+                "webhookSubscriptionCreate", webhookSubscription=None, userErrors=[refused]
+            )
         if subscription in shop.webhook_subscriptions:
             taken = {
                 "field": ["webhookSubscription", "callbackUrl"],
