@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from application.billing.fund_wallet import TopUpWallet
 from application.gdpr.export_customer_data import ExportCustomerData
+from application.gdpr.redact_customer import RedactCustomer
 from application.messaging.queue_messages import OutgoingMessage
 from domain.consent import ConsentState, verify_chain
 from domain.events import COMPLIANCE_TOPICS, EventStatus
@@ -451,6 +452,24 @@ async def test_a_failed_attempt_keeps_the_request_owed_until_the_sweep(container
         True,
     )
     assert REGISTRY.get_sample_value("blossom_gdpr_requests_overdue") == 0
+
+
+async def test_a_database_error_in_an_attempt_still_leaves_the_request_on_record(
+    container, monkeypatch
+):
+    shop = await add_shop(container)
+
+    async def broken(self, uow, request, *, actor):
+        await uow.session.execute(text("SELECT 1 / 0"))  # the database refuses mid-attempt
+
+    monkeypatch.setattr(RedactCustomer, "__call__", broken)
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+
+    async with container.uow.for_shop(shop.id) as uow:
+        [request] = await uow.gdpr.page(limit=5)
+        [event] = await uow.webhooks.find(status=None, topic="customers/redact", limit=5)
+    assert (request.status, request.error) == (RequestStatus.PENDING, "DBAPIError")
+    assert event.status is EventStatus.PROCESSED
 
 
 async def test_shop_a_cannot_list_read_or_touch_shop_b_requests(container):

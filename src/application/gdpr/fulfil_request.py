@@ -15,8 +15,8 @@ log = logging.getLogger("blossom.gdpr")
 class FulfilRequest:
     """Export or erase now. A failed attempt is recorded on the request, which stays owed
     (and tracked against its due date) for the periodic job to retry: the webhook that
-    brought it still completes. A database error leaves the transaction unusable, so the
-    recording itself fails and the caller's transaction rolls back as a whole instead."""
+    brought it still completes. The attempt runs in a savepoint, so a database error in it
+    is undone alone and the request and its failure are still recorded."""
 
     def __init__(self, export: ExportCustomerData, redact: RedactCustomer) -> None:
         self._export = export
@@ -28,7 +28,8 @@ class FulfilRequest:
             request.kind
         ]
         try:
-            await run(uow, request, actor=actor)
+            async with uow.savepoint():
+                await run(uow, request, actor=actor)
         except Exception as exc:
             # Only the type: an exception's message may quote the data it choked on.
             error = type(exc).__name__
