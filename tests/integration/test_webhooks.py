@@ -237,6 +237,19 @@ async def test_shop_update_refreshes_name_and_locale(container):
     )
 
 
+async def test_a_payload_naming_its_own_shop_in_another_case_is_applied(container):
+    shop = await add_shop(container)
+    await _send(
+        container,
+        shop,
+        topic="shop/update",
+        payload={"name": "Blossom Case", "myshopify_domain": f" {shop.domain.upper()} "},
+    )
+    await drain(container, "webhooks")
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.shops.get(shop.id)).name == "Blossom Case"
+
+
 async def test_shop_update_with_odd_values_keeps_the_shops_own_and_is_processed(container):
     shop = await add_shop(container)
     await _send(

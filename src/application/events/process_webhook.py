@@ -64,7 +64,9 @@ class ProcessWebhook:
 
     @staticmethod
     async def _names_another_shop(uow: UnitOfWork, shop_id: uuid.UUID, data: Any) -> bool:
-        named = {data.get(key) for key in _SHOP_KEYS} - {None} if isinstance(data, dict) else set()
+        if not isinstance(data, dict):
+            return False
+        named = {str(data[key]).strip().lower() for key in _SHOP_KEYS if data.get(key)}
         if not named:
             return False
         shop = await uow.shops.get(shop_id)
