@@ -21,6 +21,7 @@ import httpx
 from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
 from application.ports import ShopInfo, ShopRef
 from domain.events import subscription_enum
+from infrastructure.shopify.oauth import json_object
 from infrastructure.telemetry.metrics import SHOPIFY_CALLS
 from infrastructure.telemetry.tracing import tracer
 
@@ -203,7 +204,7 @@ class HttpShopifyAdmin:
         if response.status_code == 429 or response.status_code >= 500:
             await self._pause(attempt, _retry_after(response) or self._delay(attempt))
             return None
-        body = _json_object(response)
+        body = json_object(response)
         metered = (body.get("extensions") or {}).get("cost") or {}
         self._observe(domain, metered.get("throttleStatus"), cost)
         if metered.get("requestedQueryCost"):
@@ -276,15 +277,6 @@ def _raise_user_errors(operation: str, errors: list[dict[str, Any]]) -> None:
 
 def _code(error: Any) -> str | None:
     return (error.get("extensions") or {}).get("code") if isinstance(error, dict) else None
-
-
-def _json_object(response: httpx.Response) -> dict[str, Any]:
-    """The body as a JSON object, or {} for HTML, empty or other JSON (e.g. a 404 page)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
 
 
 def _error_list(errors: Any) -> list[Any]:

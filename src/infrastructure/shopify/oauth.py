@@ -92,7 +92,7 @@ class HttpShopifyAuth:
             raise ShopifyUnavailable(f"token endpoint unreachable ({type(exc).__name__})") from exc
         if response.status_code >= 500:
             raise ShopifyUnavailable(f"token endpoint answered {response.status_code}")
-        payload = _json(response)
+        payload = json_object(response)
         if response.status_code == 401:
             raise ShopifyUnauthorized("Shopify refused the app credentials")
         if response.status_code != 200 or "access_token" not in payload:
@@ -117,7 +117,8 @@ class HttpShopifyAuth:
         )
 
 
-def _json(response: httpx.Response) -> dict[str, Any]:
+def json_object(response: httpx.Response) -> dict[str, Any]:
+    """The body as a JSON object, or {} for HTML, empty or other JSON (e.g. a 404 page)."""
     try:
         payload = response.json()
     except ValueError:
