@@ -9,7 +9,6 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.exceptions import (
     ClientException,
-    HTTPException,
     NotAuthorizedException,
     ServiceUnavailableException,
 )
@@ -29,6 +28,7 @@ from infrastructure.shopify.signatures import (
     verify_oauth_query,
 )
 from interfaces.bootstrap import Container
+from interfaces.http.problems import within_limit
 from interfaces.http.session import RETRY_HEADERS, session_token
 
 # A merchant installs once; a few retries a minute is generous.
@@ -54,13 +54,12 @@ class AuthController(Controller):
     ) -> Redirect:
         domain = _shop(shop)
         # Unauthenticated and each call stores a state: a loop on it must not fill a table.
-        decision = await container.rate_limiter.acquire(f"install:{domain}", INSTALL_LIMIT)
-        if not decision.allowed:
-            raise HTTPException(
-                status_code=429,
-                detail="too many install attempts for this shop; try again later",
-                headers={"Retry-After": str(max(1, round(decision.retry_after_seconds)))},
-            )
+        await within_limit(
+            container.rate_limiter,
+            f"install:{domain}",
+            INSTALL_LIMIT,
+            "too many install attempts for this shop; try again later",
+        )
         begin = BeginOAuthInstall(container.uow, container.shopify_auth, container.clock)
         url = await begin(domain, redirect_uri=f"{container.settings.app_url}/auth/callback")
         return Redirect(url, status_code=302)

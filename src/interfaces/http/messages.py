@@ -14,7 +14,6 @@ import msgspec
 from litestar import Controller, Request, get, post, route
 from litestar.di import NamedDependency
 from litestar.exceptions import (
-    HTTPException,
     NotAuthorizedException,
     NotFoundException,
     ValidationException,
@@ -31,6 +30,7 @@ from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
 from interfaces.bootstrap import Container
 from interfaces.http.cursors import decode_cursor, page_of, time_filter
+from interfaces.http.problems import within_limit
 from interfaces.http.session import CurrentShop
 
 log = logging.getLogger("blossom.messages")
@@ -159,13 +159,12 @@ class MessageController(Controller):
         container: NamedDependency[Container],
         data: JSONBody[TestSendIn],
     ) -> QueuedView:
-        decision = await container.rate_limiter.acquire(f"test-send:{shop.id}", TEST_SEND_LIMIT)
-        if not decision.allowed:
-            raise HTTPException(
-                status_code=429,
-                detail="too many test sends; try again later",
-                headers={"Retry-After": str(max(1, round(decision.retry_after_seconds)))},
-            )
+        await within_limit(
+            container.rate_limiter,
+            f"test-send:{shop.id}",
+            TEST_SEND_LIMIT,
+            "too many test sends; try again later",
+        )
         phone = container.phones.parse(data.phone, shop.country)
         request = OutgoingMessage(
             text=data.text,

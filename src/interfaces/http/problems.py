@@ -12,6 +12,7 @@ from litestar.plugins.problem_details import (
     ProblemDetailsPlugin,
 )
 
+from application.ports import RateLimit, RateLimiter
 from domain.errors import DomainError, InvalidValue, NotFound
 
 PROBLEM_BASE = "https://sms-blossom.app/problems/"
@@ -82,3 +83,14 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             },
         )
     )
+
+
+async def within_limit(limiter: RateLimiter, key: str, limit: RateLimit, detail: str) -> None:
+    """Take one from `key`'s allowance, or refuse with 429 and when to come back."""
+    decision = await limiter.acquire(key, limit)
+    if not decision.allowed:
+        raise HTTPException(
+            status_code=429,
+            detail=detail,
+            headers={"Retry-After": str(max(1, round(decision.retry_after_seconds)))},
+        )
