@@ -299,13 +299,16 @@ def _follow_ups(outcomes: Sequence[Outcome]) -> dict[datetime, list[uuid.UUID]]:
     """Requeued texts by when their job should run: each quiet-hours wait at its own
     window start (whole minutes, so they group), every other retry at the latest."""
     waits: dict[datetime, list[uuid.UUID]] = {}
-    retries = [o for o in outcomes if o.retry_at is not None and o.error != QUIET_HOURS]
+    retries: dict[uuid.UUID, datetime] = {}
     for outcome in outcomes:
-        if outcome.retry_at is not None and outcome.error == QUIET_HOURS:
+        if outcome.retry_at is None:
+            continue
+        if outcome.error == QUIET_HOURS:
             waits.setdefault(outcome.retry_at, []).append(outcome.message_id)
+        else:
+            retries[outcome.message_id] = outcome.retry_at
     if retries:
-        latest = max(o.retry_at for o in retries if o.retry_at is not None)
-        waits.setdefault(latest, []).extend(o.message_id for o in retries)
+        waits.setdefault(max(retries.values()), []).extend(retries)
     return waits
 
 
