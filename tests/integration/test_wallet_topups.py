@@ -34,19 +34,7 @@ async def test_topup_confirmed_by_return_and_webhook_adds_credits_once(database_
                 "/billing/return",
                 params={"shop": shop.domain, "topup": _topup_id(purchase["returnUrl"])},
             )
-            hook = await send_webhook(
-                http,
-                "/webhooks/shopify",
-                topic="app_purchases_one_time/update",
-                shop=shop.domain,
-                payload={
-                    "app_purchase_one_time": {
-                        "admin_graphql_api_id": purchase["id"],
-                        "status": "ACTIVE",
-                    }
-                },
-                secret=container.settings.shopify_api_secret,
-            )
+            hook = await _purchase_active(http, container, shop, purchase)
             await drain(container, "webhooks")
             wallet = (await http.get("/api/v1/wallet", headers=auth)).json()
             bad_package = await http.post(
@@ -75,23 +63,25 @@ async def test_the_purchase_webhook_alone_credits_a_merchant_who_never_came_back
             await http.post("/api/v1/wallet/topups", headers=auth, json={"package": "starter"})
             [purchase] = fake.shops[shop.domain].purchases
             fake.approve_purchase(shop.domain, purchase["id"])
-            hook = await send_webhook(
-                http,
-                "/webhooks/shopify",
-                topic="app_purchases_one_time/update",
-                shop=shop.domain,
-                payload={
-                    "app_purchase_one_time": {
-                        "admin_graphql_api_id": purchase["id"],
-                        "status": "ACTIVE",
-                    }
-                },
-                secret=container.settings.shopify_api_secret,
-            )
+            hook = await _purchase_active(http, container, shop, purchase)
             await drain(container, "webhooks")
             wallet = (await http.get("/api/v1/wallet", headers=auth)).json()
     assert hook.status_code == 200
     assert wallet["balance"] == 10_000
+
+
+async def _purchase_active(http, container, shop, purchase):
+    """Shopify's `app_purchases_one_time/update` for an approved purchase."""
+    return await send_webhook(
+        http,
+        "/webhooks/shopify",
+        topic="app_purchases_one_time/update",
+        shop=shop.domain,
+        payload={
+            "app_purchase_one_time": {"admin_graphql_api_id": purchase["id"], "status": "ACTIVE"}
+        },
+        secret=container.settings.shopify_api_secret,
+    )
 
 
 def _topup_id(return_url: str) -> str:
