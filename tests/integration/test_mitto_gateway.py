@@ -400,6 +400,24 @@ async def test_lookup_answer_for_another_reference_is_not_trusted(sleeps):
             await gateway.lookup("ours")
 
 
+@pytest.mark.parametrize("answer_id", ["m" * 101, "m-\x00-1", ["m-1"]])
+async def test_an_id_we_cannot_store_is_no_receipt_and_never_resent(sleeps, answer_id):
+    """The message row keeps at most 100 characters of Mitto's id: a longer or odd one
+    would fail the update after Mitto took the text, and the retry would send it again."""
+    calls: list[str] = []
+
+    def mitto(request: httpx.Request) -> httpx.Response:
+        calls.append(request.method)
+        return httpx.Response(200, json={"id": answer_id, "responseCode": 0})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(mitto)) as client:
+        gateway = make_gateway("http://mitto.test", sleeps, client=client)
+        with pytest.raises(SmsFateUnknown):
+            await gateway.send(outbound())
+
+    assert calls.count("POST") == 1
+
+
 # -- the fake's callbacks --------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from opentelemetry import trace
 
 from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
 from application.ports import OutboundSms, SmsReceipt
+from infrastructure.mitto.reports import PROVIDER_ID_LENGTH
 from infrastructure.telemetry.metrics import SMS_PROVIDER_ERRORS, SMS_PROVIDER_LATENCY
 
 log = logging.getLogger("blossom.mitto")
@@ -251,8 +252,9 @@ class MittoSmsGateway:
         body = _json_object(response)
         code = _response_code(body)
         success = response.is_success
-        if success and body is not None and body.get("id") and code in (ACCEPTED, None):
-            return SmsReceipt(str(body["id"]))
+        provider_id = _message_id(body)
+        if success and provider_id is not None and code in (ACCEPTED, None):
+            return SmsReceipt(provider_id)
         if code == INTERNAL_ERROR:
             SMS_PROVIDER_ERRORS.labels("server_error").inc()
             log.warning("mitto internal error", extra={"reference": reference})
@@ -357,13 +359,24 @@ def _mitto_sender(sender: str) -> str:
 
 def _found(reference: str, response: httpx.Response) -> SmsReceipt:
     body = _json_object(response)
-    if body is None or not body.get("id"):
+    provider_id = _message_id(body)
+    if body is None or provider_id is None:
         raise SmsUnavailable("Mitto lookup answered without a message id")
     echoed = body.get("reference")
     if echoed is not None and str(echoed) != reference:
         # The endpoint ignored our filter: its answer says nothing about our message.
         raise SmsUnavailable("Mitto lookup answered for another reference")
-    return SmsReceipt(str(body["id"]))
+    return SmsReceipt(provider_id)
+
+
+def _message_id(body: dict[str, Any] | None) -> str | None:
+    """Mitto's id for the message when the message row can keep it and reports can match it;
+    anything else counts as no answer, since the send may have gone through."""
+    value = (body or {}).get("id")
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value)
+    return text if 0 < len(text) <= PROVIDER_ID_LENGTH and "\x00" not in text else None
 
 
 def _count_transport_error(exc: httpx.TransportError) -> None:
