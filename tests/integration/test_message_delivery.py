@@ -13,6 +13,7 @@ from sqlalchemy import text
 from application.billing.debit_wallet import DebitWallet
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.messaging.queue_messages import OutgoingMessage, QueueMessages
+from application.messaging.record_delivery_report import DeliveryReportIn
 from application.ports import OutboundSms
 from application.tasks import DELIVER_MESSAGES
 from domain.consent import ConsentSource, ConsentState
@@ -215,6 +216,49 @@ async def test_a_refused_key_parks_texts_without_spending_attempts_or_doubling_j
         assert parked.scheduled_at > container.clock.now() + timedelta(minutes=9)
         assert fake.calls["POST /sms"] == 1
         assert len(await _deliver_jobs(container, shop)) == 1, "one follow-up, not a crowd"
+
+
+class _ReportedBeforeSettling:
+    """The real gateway, except that the carrier's rejection of one text arrives, and is
+    recorded, before the delivery job settles its chunk: Mitto's callbacks are fast."""
+
+    def __init__(self, container, reference: str) -> None:
+        self._inner = container.sms_gateway
+        self._container = container
+        self._reference = reference
+
+    async def send(self, sms: OutboundSms):
+        receipt = await self._inner.send(sms)
+        if sms.reference == self._reference:
+            report = DeliveryReportIn(
+                receipt.provider_id, sms.reference, "REJECTD", "34", None, "{}"
+            )
+            await self._container.record_delivery_report()(report)
+        return receipt
+
+    async def lookup(self, reference: str):
+        return await self._inner.lookup(reference)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_a_text_settled_by_its_report_first_is_not_billed_again_by_the_send(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550301", "+14155550302"])
+        rejected, invalid = await _queue(container, shop, contacts)
+        fake.reject_numbers({"14155550302"})
+        container.__dict__["sms_gateway"] = _ReportedBeforeSettling(container, str(rejected))
+
+        await container.deliver_messages()(shop.id, [rejected])
+        await container.deliver_messages()(shop.id, [invalid])
+
+        statuses = [m.status for m in await _messages(container, shop, [rejected, invalid])]
+        assert statuses == [MessageStatus.REJECTED, MessageStatus.FAILED]
+        # Neither was delivered: both reservations come back, none is also captured.
+        assert await _wallet(container, shop) == (FUNDS, 0)
 
 
 async def test_server_errors_are_retried_and_the_text_sent_once(database_url, data_dir):

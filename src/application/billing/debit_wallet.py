@@ -6,6 +6,7 @@ ledger records each reference once.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
 
@@ -19,6 +20,8 @@ from domain.billing import (
     release,
     reserve,
 )
+
+log = logging.getLogger(__name__)
 
 
 def _ref(message_id: uuid.UUID, step: str) -> str:
@@ -76,11 +79,18 @@ class SettleDebits:
         refunds: Sequence[tuple[uuid.UUID, int]] = (),
         reason: str,
     ) -> None:
-        await uow.wallet.apply_many(
+        _, refused = await uow.wallet.apply_many(
             [_capture(m, c) for m, c in captures]
             + [_release(m, c, reason) for m, c in releases]
             + [_refund(m, c, reason) for m, c in refunds]
         )
+        if refused:
+            # Settling never overdraws unless a message was billed twice: the sends stand,
+            # so the ledger keeps what it could and the engineer on call is told.
+            log.error(
+                "wallet refused settling entries",
+                extra={"references": [entry.reference for entry in refused]},
+            )
 
 
 class CaptureDebit:

@@ -241,16 +241,15 @@ class DeliverMessages:
         self, shop_id: uuid.UUID, claimed: Sequence[ClaimedMessage], outcomes: list[Outcome]
     ) -> None:
         credits = {c.message.id: c.message.credits for c in claimed}
-
-        def charged(charge: Charge) -> list[tuple[uuid.UUID, int]]:
-            return [(o.message_id, credits[o.message_id]) for o in outcomes if o.charge is charge]
-
         async with self._uows.for_shop(shop_id) as uow:
-            await uow.messages.settle(outcomes, self._clock.now())
+            moved = await uow.messages.settle(outcomes, self._clock.now())
+            # Bill only what this attempt settled: a message that a delivery report or
+            # another attempt settled first was billed there.
+            outcomes = [o for o in outcomes if o.message_id in moved]
             await self._settle_debits(
                 uow,
-                captures=charged(Charge.CAPTURED),
-                releases=charged(Charge.RELEASED),
+                captures=_charged(outcomes, credits, Charge.CAPTURED),
+                releases=_charged(outcomes, credits, Charge.RELEASED),
                 reason="the message could not be sent",
             )
             for at, retried in _follow_ups(outcomes).items():
@@ -293,6 +292,12 @@ class DeliverMessages:
     def _chunk_size(self) -> int:
         bursts = [lim.burst for lim in (self._limits.provider, self._limits.shop) if lim]
         return max(1, min([self._limits.chunk, *bursts]))
+
+
+def _charged(
+    outcomes: Sequence[Outcome], credits: dict[uuid.UUID, int], charge: Charge
+) -> list[tuple[uuid.UUID, int]]:
+    return [(o.message_id, credits[o.message_id]) for o in outcomes if o.charge is charge]
 
 
 def _follow_ups(outcomes: Sequence[Outcome]) -> dict[datetime, list[uuid.UUID]]:

@@ -413,10 +413,10 @@ class SqlMessages:
             _STILL_CLAIMED, {"shop_id": self._shop_id, "ids": list(ids)}
         )
 
-    async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> int:
-        """Record what became of claimed messages; returns how many were still claimed."""
+    async def settle(self, outcomes: Sequence[Outcome], now: datetime) -> set[uuid.UUID]:
+        """Record what became of claimed messages; returns those that were still claimed."""
         if not outcomes:
-            return 0
+            return set()
         rows = await self._session.execute(
             _SETTLE,
             {
@@ -430,7 +430,7 @@ class SqlMessages:
                 "scheduled_ats": [o.retry_at for o in outcomes],
             },
         )
-        return len(rows.all())
+        return set(rows.scalars())
 
     async def get(self, message_id: uuid.UUID) -> Message | None:
         row = await self._session.get(MessageModel, message_id)
