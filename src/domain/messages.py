@@ -73,13 +73,14 @@ FINAL = frozenset(
     }
 )
 # How far along a message is; a report may only move it to a higher rank. `unknown`
-# (a report we could not read, or a send whose outcome we could not learn) sits above
-# `sent` so a later real report still replaces it.
+# (a report we could not read, or a send whose outcome we could not learn) sits below
+# `sent`: any readable report tells more, and a report of acceptance is what bills a
+# send whose answer was lost.
 _RANK = {
     MessageStatus.QUEUED: 0,
     MessageStatus.SENDING: 1,
-    MessageStatus.SENT: 2,
-    MessageStatus.UNKNOWN: 3,
+    MessageStatus.UNKNOWN: 2,
+    MessageStatus.SENT: 3,
     **dict.fromkeys(FINAL, 4),
 }
 

@@ -493,6 +493,25 @@ async def test_an_unknown_message_with_no_report_in_time_expires_and_is_released
         assert await _wallet(container, shop) == (FUNDS, 0)
 
 
+async def test_a_report_of_acceptance_bills_a_send_whose_fate_was_unknown(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, contacts = await _setup(container, ["+14155550321"])
+        [message_id] = await _queue(container, shop, contacts)
+        await _interrupt(container, shop, [message_id], claimed_ago=timedelta(hours=1))
+        fake.lookup_supported = False
+        await drain(container, "messages")  # the provider cannot say: unknown, reserved
+
+        report = DeliveryReportIn(None, str(message_id), "ACCEPTD", None, None, "{}")
+        outcome, _ = await container.record_delivery_report()(report)
+        await _age(container, [message_id], "updated_at", timedelta(hours=73))
+        await container.sweep_messages()()
+
+        [message] = await _messages(container, shop, [message_id])
+        assert (outcome.value, message.status) == ("applied", MessageStatus.SENT)
+        # Mitto took the text and bills for it: the shop pays once, the sweep releases nothing.
+        assert await _wallet(container, shop) == (FUNDS - message.credits, 0)
+
+
 async def test_messages_cli_lists_shows_history_and_sweeps(database_url, data_dir):
     async with fake_mitto_container(database_url, data_dir) as (fake, container):
         shop, contacts = await _setup(container, ["+14155550124"])
