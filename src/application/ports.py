@@ -286,6 +286,7 @@ class ContactRepository(Protocol):
         phone: str | None = None,
         email: str | None = None,
         shopify_customer_id: int | None = None,
+        for_update: bool = False,
     ) -> Contact | None: ...
 
     async def add(self, contact: Contact, now: datetime) -> None: ...

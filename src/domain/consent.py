@@ -130,6 +130,10 @@ def _aware_iso(value: str) -> datetime | None:
     return parsed if parsed.tzinfo is not None else None
 
 
+def _not_after(at: datetime | None, since: datetime | None) -> bool:
+    return at is not None and since is not None and at <= since
+
+
 def check_transition(
     current: ConsentState,
     new: ConsentState,
@@ -137,11 +141,13 @@ def check_transition(
     *,
     evidence: Mapping[str, str] | None = None,
     current_since: datetime | None = None,
+    occurred_at: datetime | None = None,
 ) -> bool:
     """True when the change must be recorded, False for a no-op; raise when refused.
 
     `current_since` is when the contact entered `current` (the last event's `occurred_at`);
-    it is what a Shopify re-subscribe's `consent_updated_at` must be later than.
+    it is what a Shopify re-subscribe's `consent_updated_at` and a checkout's time
+    (`occurred_at`) must be later than.
     """
     current, new, source = ConsentState(current), ConsentState(new), ConsentSource(source)
     evidence = evidence or {}
@@ -175,8 +181,12 @@ def check_transition(
                     f"a Shopify re-subscribe needs evidence[{SHOPIFY_UPDATED_AT_KEY!r}] "
                     "as an ISO-8601 time with an offset"
                 )
-            if current_since is not None and updated_at <= current_since:
+            if _not_after(updated_at, current_since):
                 raise refuse("Shopify's opt-in is not newer than the opt-out we hold")
+        if source is ConsentSource.CHECKOUT and _not_after(occurred_at, current_since):
+            # Checkout webhooks arrive late and repeat: a box ticked before the STOP is the
+            # act the STOP withdrew, not a new one.
+            raise refuse("the checkout's opt-in is not newer than the opt-out we hold")
     # Remaining moves: unknown → pending/subscribed/unsubscribed, pending → subscribed/
     # unsubscribed, subscribed → unsubscribed, and explicit re-subscribes.
     return True
@@ -293,6 +303,7 @@ def next_event(
         source,
         evidence=evidence,
         current_since=history_tail.occurred_at if history_tail else None,
+        occurred_at=occurred_at,
     ):
         return None
     draft = ConsentEvent(
@@ -338,6 +349,7 @@ def _first_problem(
             event.source,
             evidence=event.evidence,
             current_since=prior.occurred_at if prior else None,
+            occurred_at=event.occurred_at,
         )
     except InvalidConsentTransition as refused:
         return str(refused)

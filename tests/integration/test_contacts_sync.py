@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
@@ -9,6 +12,7 @@ from sqlalchemy.exc import DBAPIError
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from domain.consent import ConsentSource, ConsentState, verify_chain
 from domain.events import EventStatus
+from infrastructure.db.contacts import SqlContacts
 from infrastructure.shopify.fake_server import send_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
@@ -49,6 +53,16 @@ async def _deliver(container, shop, topic: str, payload: dict) -> None:
 async def _count(container, sql: str) -> int:
     async with container.uow.maintenance() as uow:
         return await uow.session.scalar(text(sql))
+
+
+PHONE = "+4915112345678"
+_TICKED = {"token": "c2", "phone": PHONE, "buyer_accepts_sms_marketing": True}
+
+
+async def _contact(container, shop):
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone=PHONE)
+        return contact, await uow.consent.history(contact.id)
 
 
 async def test_consent_webhook_creates_one_contact_with_e164_phone_and_mapped_consent(container):
@@ -153,6 +167,75 @@ async def test_checkout_sms_checkbox_subscribes_with_checkout_source_and_no_push
         )
         == 0
     )
+
+
+async def _stop(container, shop, contact_id, at: datetime | None = None) -> None:
+    """The shopper texts STOP (what an inbound keyword records)."""
+    async with container.uow.for_shop(shop.id) as uow:
+        change = ConsentChange(
+            contact_id, ConsentState.UNSUBSCRIBED, ConsentSource.KEYWORD, "shopper", occurred_at=at
+        )
+        await RecordConsent(container.clock)(uow, change)
+        await uow.commit()
+
+
+async def test_a_checkout_begun_before_a_stop_never_resubscribes_but_a_new_order_does(container):
+    shop = await add_shop(container)
+    checkout = {
+        "token": "c1",
+        "phone": PHONE,
+        "buyer_accepts_sms_marketing": True,
+        "customer": {"id": 77},
+        "created_at": "2026-11-20T09:55:00Z",
+    }
+    await _deliver(
+        container, shop, "checkouts/create", {**checkout, "updated_at": "2026-11-20T10:00:00Z"}
+    )
+    contact, _ = await _contact(container, shop)
+    await _stop(container, shop, contact.id, at=datetime(2026, 11, 20, 12, tzinfo=UTC))
+
+    # Late or repeated updates of that checkout still carry the box ticked before the STOP.
+    for updated_at in ("2026-11-20T10:05:00Z", "2026-11-20T12:30:00Z"):
+        late = {**checkout, "updated_at": updated_at}
+        await _deliver(container, shop, "checkouts/update", late)
+    contact, history = await _contact(container, shop)
+    assert contact.consent_state is ConsentState.UNSUBSCRIBED
+    assert verify_chain(history).valid
+
+    # An order placed after the STOP with the box ticked is the shopper's new act.
+    order = {**checkout, "id": 99001, "created_at": "2026-11-21T09:00:00Z"}
+    await _deliver(container, shop, "orders/create", order)
+    contact, history = await _contact(container, shop)
+    assert contact.consent_state is ConsentState.SUBSCRIBED
+    assert [e.source for e in history][-1] is ConsentSource.CHECKOUT
+
+
+async def test_a_customer_update_racing_a_stop_never_writes_back_the_old_consent(
+    container, monkeypatch
+):
+    shop = await add_shop(container)
+    await _deliver(container, shop, "checkouts/create", {**_TICKED, "customer": {"id": 5}})
+    find = SqlContacts.find
+    stopping: list[asyncio.Task] = []
+
+    async def find_while_a_stop_commits(self, **keys):
+        found = await find(self, **keys)
+        if found is not None and not stopping:
+            # The shopper's STOP, on another connection, right after the sync's read. It
+            # must wait for the sync's transaction; it is given a second to get in first.
+            stopping.append(asyncio.ensure_future(_stop(container, shop, found.id)))
+            await asyncio.wait(stopping, timeout=1.0)
+        return found
+
+    monkeypatch.setattr(SqlContacts, "find", find_while_a_stop_commits)
+    update = {"id": 5, "phone": PHONE, "first_name": "Ada", "updated_at": "2026-11-21T10:00:00Z"}
+    await _deliver(container, shop, "customers/update", update)
+    monkeypatch.undo()
+    await stopping[0]
+
+    contact, history = await _contact(container, shop)
+    assert (contact.first_name, history[-1].new_state) == ("Ada", ConsentState.UNSUBSCRIBED)
+    assert contact.consent_state is ConsentState.UNSUBSCRIBED, "the STOP was written over"
 
 
 async def test_invalid_phone_creates_no_contact_and_the_event_still_completes(container):

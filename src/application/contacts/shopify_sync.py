@@ -95,8 +95,11 @@ class ContactSync:
         shop = await uow.shops.get(uow.shop_id)
         phone = self._phone(facts.raw_phone, facts.country or (shop.country if shop else None))
         email = self._email(facts.email)
+        # Locked: a STOP or an erasure committing meanwhile must not be written back over.
         contact = await uow.contacts.find(
-            shopify_customer_id=facts.shopify_customer_id, phone=phone and phone.e164
+            shopify_customer_id=facts.shopify_customer_id,
+            phone=phone and phone.e164,
+            for_update=True,
         )
         now = self._clock.now()
         if contact is None:
@@ -222,7 +225,11 @@ class HandleCheckoutOrOrder:
                 new_state=ConsentState.SUBSCRIBED,
                 source=ConsentSource.CHECKOUT,
                 actor="shopify_checkout",
-                occurred_at=facts.updated_at or event.triggered_at,
+                # When the shopper was at this checkout, not when it last changed: a late
+                # update of a checkout begun before a STOP is no new act.
+                occurred_at=instant(payload.get("created_at"))
+                or facts.updated_at
+                or event.triggered_at,
                 opt_in_level=OptInLevel.SINGLE_OPT_IN,
                 evidence={"topic": event.topic, "webhook_id": event.webhook_id},
             ),

@@ -148,6 +148,7 @@ class SqlContacts:
         phone: str | None = None,
         email: str | None = None,
         shopify_customer_id: int | None = None,
+        for_update: bool = False,
     ) -> Contact | None:
         """The contact matching any given key, preferring the Shopify id, then the phone."""
         conditions = []
@@ -166,7 +167,9 @@ class SqlContacts:
             .order_by(rank, ContactModel.created_at)
             .limit(1)
         )
-        row = (await self._session.scalars(query)).first()
+        row = (
+            await self._session.scalars(query.with_for_update() if for_update else query)
+        ).first()
         return self._to_domain(row) if row else None
 
     async def add(self, contact: Contact, now: datetime) -> None:
