@@ -106,28 +106,56 @@ async def test_missing_signature_bad_csrf_and_too_many_posts_are_refused(contain
         assert await uow.session.scalar(text("SELECT count(*) FROM contacts")) == 0
 
 
-async def test_confirmation_link_subscribes_and_unsubscribe_needs_a_click(container):
+async def _pending_contact(http, container, shop):
+    csrf = await _csrf(http, shop)
+    await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
+    async with container.uow.for_shop(shop.id) as uow:
+        return await uow.contacts.find(phone="+14155550132")
+
+
+async def _state(container, shop, contact_id) -> ConsentState:
+    async with container.uow.for_shop(shop.id) as uow:
+        return (await uow.contacts.get(contact_id)).consent_state
+
+
+async def test_opening_the_confirmation_link_does_not_confirm_until_the_button(container):
     shop = await add_shop(container)
     async with client(create_app(container)) as http:
-        csrf = await _csrf(http, shop)
-        await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
-        async with container.uow.for_shop(shop.id) as uow:
-            contact = await uow.contacts.find(phone="+14155550132")
+        contact = await _pending_contact(http, container, shop)
         confirm = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
-        confirmed = await http.get(_signed("/confirm", shop, t=confirm))
+        # What a link preview or a carrier's URL scanner does with the link: a plain GET.
+        page = await http.get(
+            _signed("/confirm", shop, t=confirm), headers={"User-Agent": "facebookexternalhit/1.1"}
+        )
+        after_get = await _state(container, shop, contact.id)
+        confirmed = await http.post(_signed("/confirm", shop), data={"t": confirm})
+    assert after_get is ConsentState.PENDING, "a GET alone confirmed the sign-up"
+    assert page.status_code == 200 and "<button" in page.text and f'value="{confirm}"' in page.text
+    assert confirmed.status_code == 200 and "signed up" in confirmed.text
+    assert await _state(container, shop, contact.id) is ConsentState.SUBSCRIBED
+
+
+async def test_confirmation_and_unsubscribe_links_change_consent_only_by_a_click(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        contact = await _pending_contact(http, container, shop)
+        confirm = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
+        confirmed = await http.post(_signed("/confirm", shop), data={"t": confirm})
         link = unsubscribe_link(container, "", contact.id)
         token = link.split("t=", 1)[1]
         page = await http.get(_signed("/unsubscribe", shop, t=token))
-        async with container.uow.for_shop(shop.id) as uow:
-            still = (await uow.contacts.get(contact.id)).consent_state
+        still = await _state(container, shop, contact.id)
         done = await http.post(_signed("/unsubscribe", shop), data={"t": token})
-        forged = await http.get(_signed("/confirm", shop, t=token))
+        forged_page = await http.get(_signed("/confirm", shop, t=token))
+        forged = await http.post(_signed("/confirm", shop), data={"t": token})
     async with container.uow.for_shop(shop.id) as uow:
         history = [e.new_state for e in await uow.consent.history(contact.id)]
     assert confirmed.status_code == 200 and still is ConsentState.SUBSCRIBED
     assert page.status_code == 200 and "<button" in page.text
     assert done.status_code == 200 and "unsubscribed" in done.text
-    assert forged.status_code == 400, "an unsubscribe token is not a confirmation token"
+    assert (forged_page.status_code, forged.status_code) == (400, 400), (
+        "an unsubscribe token is not a confirmation token"
+    )
     assert history == [ConsentState.PENDING, ConsentState.SUBSCRIBED, ConsentState.UNSUBSCRIBED]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Controller, Request, get, post
@@ -56,6 +57,32 @@ def client_address(request: Request[Any, Any, Any]) -> str:
 def unsubscribe_link(container: Container, path_prefix: str, contact_id: uuid.UUID) -> str:
     token = container.tokens.sign("unsubscribe", str(contact_id), ttl_seconds=UNSUBSCRIBE_TTL)
     return f"{path_prefix}/unsubscribe?t={token}"
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkAction:
+    """A consent change a shopper makes from a link we texted them.
+
+    Link previews (iMessage, RCS) and carrier URL scanners fetch such links on their own,
+    so the link only opens a page with a button; the button's POST makes the change. The
+    signed per-contact token rides in the form, so nobody without the link can post it.
+    """
+
+    purpose: str  # of the signed token in the link
+    heading: str  # "{shop}" is replaced by the shop's name
+    button: str
+    expired: str
+
+
+CONFIRM = _LinkAction(
+    "confirm", "Confirm texts from {shop}", "Yes, text me", "Please sign up again."
+)
+UNSUBSCRIBE = _LinkAction(
+    "unsubscribe",
+    "Stop texts from {shop}",
+    "Unsubscribe",
+    "Reply STOP to any text to unsubscribe.",
+)
 
 
 class StorefrontController(Controller):
@@ -136,17 +163,23 @@ class StorefrontController(Controller):
             return _stock_form(container, shop, variant_id, phone, str(exc), 422)
         return _message(shop, "We'll text you", "You'll get one text when it's back in stock.")
 
-    @get("/confirm", summary="Confirm a pending sign-up from the link in the text")
-    async def confirm(
+    @get("/confirm", summary="Confirmation page reached by the link in the 'reply Y' text")
+    async def confirm_page(
         self,
         request: Request[Any, Any, Any],
         container: NamedDependency[Container],
         t: FromQuery[str] = "",
     ) -> Template:
+        return _link_page(container, request.state.shop, CONFIRM, t)
+
+    @post("/confirm", summary="Confirm a pending sign-up", status_code=200)
+    async def confirm(
+        self, request: Request[Any, Any, Any], container: NamedDependency[Container]
+    ) -> Template:
         shop: Shop = request.state.shop
-        contact_id = _token(container, "confirm", t)
+        contact_id = await _posted_contact(container, request, CONFIRM)
         if contact_id is None:
-            return _message(shop, "Link expired", "Please sign up again.", status=400)
+            return _expired(shop, CONFIRM)
         state = await _change(
             container, shop, contact_id, ConsentState.SUBSCRIBED, ConsentSource.DOUBLE_OPT_IN
         )
@@ -161,20 +194,16 @@ class StorefrontController(Controller):
         container: NamedDependency[Container],
         t: FromQuery[str] = "",
     ) -> Template:
-        shop: Shop = request.state.shop
-        if _token(container, "unsubscribe", t) is None:
-            return _message(shop, "Link expired", "Reply STOP to any text to unsubscribe.", 400)
-        # A button, not an instant change: link scanners must not unsubscribe anyone.
-        return _page("unsubscribe", shop_name=shop.name, token=t)
+        return _link_page(container, request.state.shop, UNSUBSCRIBE, t)
 
     @post("/unsubscribe", summary="Unsubscribe", status_code=200)
     async def unsubscribe(
         self, request: Request[Any, Any, Any], container: NamedDependency[Container]
     ) -> Template:
         shop: Shop = request.state.shop
-        contact_id = _token(container, "unsubscribe", str((await request.form()).get("t") or ""))
+        contact_id = await _posted_contact(container, request, UNSUBSCRIBE)
         if contact_id is None:
-            return _message(shop, "Link expired", "Reply STOP to any text to unsubscribe.", 400)
+            return _expired(shop, UNSUBSCRIBE)
         await _change(
             container, shop, contact_id, ConsentState.UNSUBSCRIBED, ConsentSource.STOREFRONT_FORM
         )
@@ -246,6 +275,23 @@ def _token(container: Container, purpose: str, token: str) -> uuid.UUID | None:
         return uuid.UUID(container.tokens.verify(purpose, token))
     except (TokenError, ValueError):
         return None
+
+
+def _link_page(container: Container, shop: Shop, action: _LinkAction, token: str) -> Template:
+    if _token(container, action.purpose, token) is None:
+        return _expired(shop, action)
+    heading = action.heading.replace("{shop}", shop.name)
+    return _page("link_action", heading=heading, button=action.button, token=token)
+
+
+def _expired(shop: Shop, action: _LinkAction) -> Template:
+    return _message(shop, "Link expired", action.expired, 400)
+
+
+async def _posted_contact(
+    container: Container, request: Request[Any, Any, Any], action: _LinkAction
+) -> uuid.UUID | None:
+    return _token(container, action.purpose, str((await request.form()).get("t") or ""))
 
 
 async def _change(
