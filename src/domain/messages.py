@@ -8,6 +8,7 @@ merchant asked for silently vanishes.
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -220,17 +221,35 @@ def _text(raw: Mapping[str, object], key: str, default: str, longest: int) -> st
     return value.strip()
 
 
+# An instruction a shopper can follow, not the word alone: "Nonstop deals" and "Stop by
+# our store" tell nobody how to opt out.
+_OPT_OUT_INSTRUCTION = re.compile(r"\b(?:reply|text|txt)\s+stop\b", re.IGNORECASE)
+
+
 def compose(text: str, category: MessageCategory, brand: str, footer: str) -> str:
     """The text as sent: a marketing text names the brand and says how to opt out
     (contract sms.md §6); other texts go as written."""
     body = text.strip()
     if category is not MessageCategory.MARKETING:
         return body
-    if brand and brand.casefold() not in body.casefold():
+    if brand and not _names(body, brand):
         body = f"{brand}: {body}"
-    if footer and "STOP" not in body.upper():
+    if footer and not _says_how_to_opt_out(body, footer):
         body = f"{body}\n{footer}"
     return body
+
+
+def _names(text: str, brand: str) -> bool:
+    """The brand as a word of its own and in its own case: written in lower case, or
+    inside a longer word, the letters of "Sale" are a common word ("Summer sale",
+    "Wholesale"), not the shop's name. Lookarounds rather than \\b, so a brand that
+    starts or ends with punctuation ("H&M!") is found too."""
+    return re.search(rf"(?<!\w){re.escape(brand)}(?!\w)", text) is not None
+
+
+def _says_how_to_opt_out(text: str, footer: str) -> bool:
+    # The shop's own footer may be worded any way (another language, an opt-out link).
+    return bool(_OPT_OUT_INSTRUCTION.search(text)) or footer.casefold() in text.casefold()
 
 
 def keeps_quiet_hours(category: MessageCategory, policy: SendingPolicy) -> bool:

@@ -1,4 +1,5 @@
-"""SMS encoding and segmentation: the vectors of contract sms.md §2 and the split boundaries."""
+"""SMS encoding and segmentation: the vectors of contract sms.md §2 and the split boundaries;
+and the text that is counted, as composed from a marketing text (sms.md §6)."""
 
 # Texts with curly quotes are written as they look: that is what the tests are about.
 # ruff: noqa: RUF001, RUF003
@@ -8,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from domain.errors import InvalidValue
+from domain.messages import DEFAULT_FOOTER, MessageCategory, compose
 from domain.messaging import (
     GSM7_BASIC,
     GSM7_BASIC_TABLE,
@@ -199,3 +201,71 @@ def test_gsm7_replacement_composes_decomposed_accents_first() -> None:
     # "e" + combining acute: composed it is the GSM-7 é, so the accent survives.
     assert gsm7_replacement("Caf" + "e\u0301") == "Café"
     assert segment_text("Caf" + "e\u0301").culprits == (Culprit("\u0301", 1, ""),)
+
+
+MARKETING = MessageCategory.MARKETING
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Blossom: nonstop deals all weekend!",
+        "Blossom: don't stop shopping, 20% off",
+        "Blossom: stop by our store today",
+        "Blossom: STOPWATCHES half price",
+    ],
+)
+def test_a_marketing_text_that_only_mentions_stop_still_gets_the_opt_out_footer(text: str) -> None:
+    assert compose(text, MARKETING, "Blossom", DEFAULT_FOOTER) == f"{text}\n{DEFAULT_FOOTER}"
+
+
+@pytest.mark.parametrize(
+    ("text", "footer"),
+    [
+        ("Blossom: 20% off. Reply STOP to opt out", DEFAULT_FOOTER),
+        ("Blossom: 20% off, text stop to end", DEFAULT_FOOTER),
+        ("Blossom: 20% off. Txt  STOP to quit", DEFAULT_FOOTER),
+        (
+            "Blossom: -20 %. Répondez ARRET pour vous désabonner",
+            "Répondez ARRET pour vous désabonner",
+        ),
+    ],
+)
+def test_a_text_that_already_says_how_to_opt_out_gets_no_second_footer(
+    text: str, footer: str
+) -> None:
+    assert compose(text, MARKETING, "Blossom", footer) == text
+
+
+@pytest.mark.parametrize(
+    ("brand", "text"),
+    [("Sale", "Summer sale: 20% off"), ("Sale", "Wholesale prices"), ("Bloom", "Blooming deals")],
+)
+def test_the_brand_is_added_unless_the_text_names_it_as_a_word(brand: str, text: str) -> None:
+    assert compose(text, MARKETING, brand, "") == f"{brand}: {text}"
+
+
+@pytest.mark.parametrize(
+    ("brand", "text"),
+    [
+        ("Blossom", "New at Blossom: tulips"),
+        ("H&M!", "H&M! spring drop"),
+        ("Sale", "Sale: 20% off"),
+    ],
+)
+def test_a_text_that_names_the_brand_is_not_prefixed_again(brand: str, text: str) -> None:
+    assert compose(text, MARKETING, brand, "") == text
+
+
+@pytest.mark.parametrize("category", [MessageCategory.TRANSACTIONAL, MessageCategory.SYSTEM])
+def test_other_texts_go_as_written(category: MessageCategory) -> None:
+    assert compose(" Your order shipped ", category, "Blossom", DEFAULT_FOOTER) == (
+        "Your order shipped"
+    )
+
+
+def test_the_footer_a_text_needs_counts_toward_its_segments() -> None:
+    text = "Blossom: stop by " + "a" * 140  # 157 characters: one segment alone
+    sent = compose(text, MARKETING, "Blossom", DEFAULT_FOOTER)
+    assert segment_text(text).segments == 1
+    assert segment_text(sent).segments == 2
