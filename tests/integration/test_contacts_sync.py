@@ -17,10 +17,13 @@ from infrastructure.shopify.fake_server import send_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support.http import client
+from tests.support.messaging import CALLBACK_SECRET, WORDING
 from tests.support.queue import drain
-from tests.support.shopify import fake_shopify_container, install
+from tests.support.shopify import fake_shopify_container, install, proxy_path
 
 pytestmark = pytest.mark.usefixtures("clean_db")
+
+SHOP_NUMBER, SHOPPER = "+15550002099", "+14155550132"
 
 
 def _consent_payload(state: str, updated_at: str, *, phone: str = "(415) 555-0132") -> dict:
@@ -287,6 +290,60 @@ async def test_our_own_consent_change_is_pushed_to_shopify(database_url, data_di
     [update] = fake.shops[shop.domain].consent_updates
     assert update["customerId"] == "gid://shopify/Customer/207119551"
     assert update["smsMarketingConsent"]["marketingState"] == "SUBSCRIBED"
+
+
+async def _confirm_by_reply(http, container, shop, contact) -> None:
+    reply = await http.post(
+        f"/webhooks/mitto/inbound?token={CALLBACK_SECRET}",
+        json={"from": SHOPPER[1:], "to": SHOP_NUMBER[1:], "text": "Y"},
+    )
+    assert reply.json()["keyword"] == "confirm"
+
+
+async def _confirm_on_the_page(http, container, shop, contact) -> None:
+    token = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
+    page = await http.post(proxy_path("/confirm", shop), data={"t": token})
+    assert page.status_code == 200
+
+
+async def _pending_customer(fake, container):
+    """An installed shop that answers texts, and a Shopify customer waiting to confirm."""
+    shop = await install(fake, container)
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.shops.get(shop.id)
+        stored.settings = {"messaging": {"sender": SHOP_NUMBER}}
+        await uow.shops.save(stored)
+        await uow.commit()
+    await _deliver(container, shop, "customers/create", {"id": 207119551, "phone": SHOPPER})
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(shopify_customer_id=207119551)
+        pending = ConsentChange(
+            contact_id=contact.id,
+            new_state=ConsentState.PENDING,
+            source=ConsentSource.STOREFRONT_FORM,
+            actor="shopper",
+            wording=WORDING,
+        )
+        await RecordConsent(container.clock)(uow, pending)
+        await uow.commit()
+    return shop, contact
+
+
+@pytest.mark.parametrize(
+    "confirm", [_confirm_by_reply, _confirm_on_the_page], ids=["reply Y", "confirm page"]
+)
+async def test_a_confirmed_double_opt_in_is_pushed_as_confirmed_opt_in(
+    database_url, data_dir, confirm
+):
+    env = {"MITTO_WEBHOOK_SECRET": CALLBACK_SECRET}
+    async with fake_shopify_container(database_url, data_dir, env=env) as (fake, container):
+        shop, contact = await _pending_customer(fake, container)
+        async with client(create_app(container)) as http:
+            await confirm(http, container, shop, contact)
+        await drain(container, "consent")
+    consent = fake.shops[shop.domain].consent_updates[-1]["smsMarketingConsent"]
+    assert consent["marketingState"] == "SUBSCRIBED"
+    assert consent.get("marketingOptInLevel") == "CONFIRMED_OPT_IN", consent
 
 
 async def test_ledger_is_append_only_for_the_service(container):

@@ -3,46 +3,31 @@
 from __future__ import annotations
 
 import re
-import time
-from urllib.parse import urlencode
 
 import pytest
 from sqlalchemy import text
 
 from domain.consent import ConsentSource, ConsentState
 from domain.messages import MessageStatus
-from infrastructure.shopify.signatures import sign_app_proxy_query
 from interfaces.http.app import create_app
 from interfaces.http.storefront import unsubscribe_link
 from tests.conftest import add_shop
 from tests.support.http import client
 from tests.support.messaging import fund
-from tests.support.shopify import API_SECRET
+from tests.support.shopify import proxy_path
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
 
-def _signed(path: str, shop, **extra: str) -> str:
-    pairs = [
-        ("shop", shop.domain),
-        ("logged_in_customer_id", ""),
-        ("path_prefix", "/apps/sms"),
-        ("timestamp", str(int(time.time()))),
-        *extra.items(),
-    ]
-    signature = sign_app_proxy_query(pairs, API_SECRET)
-    return f"/proxy{path}?{urlencode([*pairs, ('signature', signature)])}"
-
-
 async def _csrf(http, shop) -> str:
-    page = await http.get(_signed("/signup", shop))
+    page = await http.get(proxy_path("/signup", shop))
     assert page.status_code == 200 and '<label for="phone">' in page.text
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
 
 
 async def _post_signup(http, shop, **form):
     return await http.post(
-        _signed("/signup", shop),
+        proxy_path("/signup", shop),
         data=form,
         headers={"X-Forwarded-For": "203.0.113.7", "User-Agent": "TestBrowser"},
     )
@@ -125,10 +110,11 @@ async def test_opening_the_confirmation_link_does_not_confirm_until_the_button(c
         confirm = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
         # What a link preview or a carrier's URL scanner does with the link: a plain GET.
         page = await http.get(
-            _signed("/confirm", shop, t=confirm), headers={"User-Agent": "facebookexternalhit/1.1"}
+            proxy_path("/confirm", shop, t=confirm),
+            headers={"User-Agent": "facebookexternalhit/1.1"},
         )
         after_get = await _state(container, shop, contact.id)
-        confirmed = await http.post(_signed("/confirm", shop), data={"t": confirm})
+        confirmed = await http.post(proxy_path("/confirm", shop), data={"t": confirm})
     assert after_get is ConsentState.PENDING, "a GET alone confirmed the sign-up"
     assert page.status_code == 200 and "<button" in page.text and f'value="{confirm}"' in page.text
     assert confirmed.status_code == 200 and "signed up" in confirmed.text
@@ -140,14 +126,14 @@ async def test_confirmation_and_unsubscribe_links_change_consent_only_by_a_click
     async with client(create_app(container)) as http:
         contact = await _pending_contact(http, container, shop)
         confirm = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
-        confirmed = await http.post(_signed("/confirm", shop), data={"t": confirm})
+        confirmed = await http.post(proxy_path("/confirm", shop), data={"t": confirm})
         link = unsubscribe_link(container, "", contact.id)
         token = link.split("t=", 1)[1]
-        page = await http.get(_signed("/unsubscribe", shop, t=token))
+        page = await http.get(proxy_path("/unsubscribe", shop, t=token))
         still = await _state(container, shop, contact.id)
-        done = await http.post(_signed("/unsubscribe", shop), data={"t": token})
-        forged_page = await http.get(_signed("/confirm", shop, t=token))
-        forged = await http.post(_signed("/confirm", shop), data={"t": token})
+        done = await http.post(proxy_path("/unsubscribe", shop), data={"t": token})
+        forged_page = await http.get(proxy_path("/confirm", shop, t=token))
+        forged = await http.post(proxy_path("/confirm", shop), data={"t": token})
     async with container.uow.for_shop(shop.id) as uow:
         history = [e.new_state for e in await uow.consent.history(contact.id)]
     assert confirmed.status_code == 200 and still is ConsentState.SUBSCRIBED
@@ -162,12 +148,12 @@ async def test_confirmation_and_unsubscribe_links_change_consent_only_by_a_click
 async def test_back_in_stock_request_is_stored_once_with_its_wording(container):
     shop = await add_shop(container)
     async with client(create_app(container)) as http:
-        page = await http.get(_signed("/back-in-stock", shop, variant_id="4455"))
+        page = await http.get(proxy_path("/back-in-stock", shop, variant_id="4455"))
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
         form = {"phone": "(415) 555-0132", "variant_id": "4455", "agree": "yes", "csrf": csrf}
-        first = await http.post(_signed("/back-in-stock", shop), data=form)
-        again = await http.post(_signed("/back-in-stock", shop), data=form)
-        no_box = await http.post(_signed("/back-in-stock", shop), data={**form, "agree": ""})
+        first = await http.post(proxy_path("/back-in-stock", shop), data=form)
+        again = await http.post(proxy_path("/back-in-stock", shop), data=form)
+        no_box = await http.post(proxy_path("/back-in-stock", shop), data={**form, "agree": ""})
     assert page.status_code == 200 and 'value="4455"' in page.text
     assert first.status_code == 200 and again.status_code == 200
     assert no_box.status_code == 422 and "tick the box" in no_box.text
@@ -186,8 +172,8 @@ async def test_back_in_stock_request_is_stored_once_with_its_wording(container):
 async def test_back_in_stock_with_an_unusable_variant_re_renders_the_form(container, variant):
     shop = await add_shop(container)
     async with client(create_app(container)) as http:
-        page = await http.get(_signed("/back-in-stock", shop, variant_id="4455"))
+        page = await http.get(proxy_path("/back-in-stock", shop, variant_id="4455"))
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
         form = {"phone": "(415) 555-0132", "variant_id": variant, "agree": "yes", "csrf": csrf}
-        response = await http.post(_signed("/back-in-stock", shop), data=form)
+        response = await http.post(proxy_path("/back-in-stock", shop), data=form)
     assert response.status_code == 422 and "<form" in response.text

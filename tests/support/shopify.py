@@ -3,13 +3,16 @@ points at the fake), and helpers to install shops through it."""
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlencode
 
 from domain.shops import Shop
 from infrastructure.shopify.fake_server import FakeShopify
+from infrastructure.shopify.signatures import sign_app_proxy_query
 from interfaces.bootstrap import Container, build_container
 from tests.support.settings import make_settings
 
@@ -39,3 +42,16 @@ async def install(fake: FakeShopify, container: Container, domain: str | None = 
     fake.add_shop(domain, name="Fake " + domain.split(".")[0])
     credentials = await container.shopify_auth.exchange_code(domain, fake.issue_code(domain))
     return await container.install_shop()(domain, credentials, source="test")
+
+
+def proxy_path(path: str, shop: Shop, **extra: str) -> str:
+    """`path` under /proxy as Shopify's app proxy forwards it: signed, nobody logged in."""
+    pairs = [
+        ("shop", shop.domain),
+        ("logged_in_customer_id", ""),
+        ("path_prefix", "/apps/sms"),
+        ("timestamp", str(int(time.time()))),
+        *extra.items(),
+    ]
+    signature = sign_app_proxy_query(pairs, API_SECRET)
+    return f"/proxy{path}?{urlencode([*pairs, ('signature', signature)])}"

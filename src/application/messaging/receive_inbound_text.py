@@ -18,7 +18,7 @@ from application.contacts.create_contact import ContactForPhone
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.messaging.queue_messages import OutgoingMessage, QueueMessages
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork, UnitOfWorkFactory
-from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition
+from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition, OptInLevel
 from domain.contacts import Contact
 from domain.errors import InvalidValue
 from domain.keywords import Keyword, classify
@@ -133,7 +133,12 @@ class ReceiveInboundText:
             return STOP_CONFIRMATION if changed else None  # one confirmation, never more
         if keyword is Keyword.CONFIRM and state is ConsentState.PENDING:
             changed = await self._change(
-                uow, contact, ConsentState.SUBSCRIBED, record, ConsentSource.DOUBLE_OPT_IN
+                uow,
+                contact,
+                ConsentState.SUBSCRIBED,
+                record,
+                ConsentSource.DOUBLE_OPT_IN,
+                OptInLevel.CONFIRMED_OPT_IN,
             )
             return OPT_IN_CONFIRMATION if changed else None
         resubscribe = keyword is Keyword.OPT_IN or (
@@ -151,6 +156,7 @@ class ReceiveInboundText:
         state: ConsentState,
         record: InboundText,
         source: ConsentSource = ConsentSource.KEYWORD,
+        opt_in_level: OptInLevel | None = None,
     ) -> bool:
         try:
             event = await self._record(
@@ -162,6 +168,7 @@ class ReceiveInboundText:
                     actor="shopper",
                     occurred_at=record.received_at,
                     wording=record.text[:500],
+                    opt_in_level=opt_in_level,
                     evidence={"inbound_message_id": str(record.id)},
                 ),
             )

@@ -22,7 +22,7 @@ from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.contacts.storefront_signup import SignUp, consent_wording
 from application.events.payloads import shopify_id
 from application.ports import RateLimit
-from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition
+from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition, OptInLevel
 from domain.errors import InvalidValue
 from domain.shops import Shop
 from infrastructure.crypto.signed_tokens import TokenError
@@ -181,7 +181,12 @@ class StorefrontController(Controller):
         if contact_id is None:
             return _expired(shop, CONFIRM)
         state = await _change(
-            container, shop, contact_id, ConsentState.SUBSCRIBED, ConsentSource.DOUBLE_OPT_IN
+            container,
+            shop,
+            contact_id,
+            ConsentState.SUBSCRIBED,
+            ConsentSource.DOUBLE_OPT_IN,
+            OptInLevel.CONFIRMED_OPT_IN,
         )
         if state is ConsentState.SUBSCRIBED:
             return _message(shop, "You're signed up", f"You'll get texts from {shop.name}.")
@@ -300,6 +305,7 @@ async def _change(
     contact_id: uuid.UUID,
     state: ConsentState,
     source: ConsentSource,
+    opt_in_level: OptInLevel | None = None,
 ) -> ConsentState | None:
     async with container.uow.for_shop(shop.id) as uow:
         contact = await uow.contacts.get(contact_id)
@@ -313,6 +319,7 @@ async def _change(
                     new_state=state,
                     source=source,
                     actor="shopper",
+                    opt_in_level=opt_in_level,
                 ),
             )
         except InvalidConsentTransition as exc:
