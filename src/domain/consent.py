@@ -165,6 +165,10 @@ def check_transition(
         raise refuse("unknown is only the initial state")
     if new is ConsentState.REDACTED:
         return True
+    if source is ConsentSource.DOUBLE_OPT_IN and current is not ConsentState.PENDING:
+        # A "Reply Y" text or its link stays in the phone after a STOP: it answers the
+        # sign-up it was sent for, never a later opt-out.
+        raise refuse("a confirmation confirms only a pending sign-up")
     if current is ConsentState.SUBSCRIBED and new is ConsentState.PENDING:
         raise refuse("a confirmed subscription cannot go back to pending")
     if current is ConsentState.UNSUBSCRIBED:  # new is pending or subscribed

@@ -7,6 +7,7 @@ import re
 import pytest
 from sqlalchemy import text
 
+from application.contacts.record_consent import ConsentChange, RecordConsent
 from domain.consent import ConsentSource, ConsentState
 from domain.messages import MessageStatus
 from interfaces.http.app import create_app
@@ -119,6 +120,22 @@ async def test_opening_the_confirmation_link_does_not_confirm_until_the_button(c
     assert page.status_code == 200 and "<button" in page.text and f'value="{confirm}"' in page.text
     assert confirmed.status_code == 200 and "signed up" in confirmed.text
     assert await _state(container, shop, contact.id) is ConsentState.SUBSCRIBED
+
+
+async def test_a_confirmation_link_pressed_after_a_stop_does_not_resubscribe(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        contact = await _pending_contact(http, container, shop)
+        confirm = container.tokens.sign("confirm", str(contact.id), ttl_seconds=60)
+        async with container.uow.for_shop(shop.id) as uow:
+            stop = ConsentChange(
+                contact.id, ConsentState.UNSUBSCRIBED, ConsentSource.KEYWORD, "shopper"
+            )
+            await RecordConsent(container.clock)(uow, stop)
+            await uow.commit()
+        pressed = await http.post(proxy_path("/confirm", shop), data={"t": confirm})
+    assert pressed.status_code == 409
+    assert await _state(container, shop, contact.id) is ConsentState.UNSUBSCRIBED
 
 
 async def test_confirmation_and_unsubscribe_links_change_consent_only_by_a_click(container):

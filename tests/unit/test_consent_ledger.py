@@ -100,6 +100,7 @@ TRANSITIONS = [
     (S.UNKNOWN, S.UNKNOWN, Src.SHOPIFY, "noop"),
     (S.UNKNOWN, S.PENDING, Src.STOREFRONT_FORM, "record"),
     (S.UNKNOWN, S.SUBSCRIBED, Src.CHECKOUT, "record"),  # single opt-in at checkout
+    (S.UNKNOWN, S.SUBSCRIBED, Src.DOUBLE_OPT_IN, "refuse"),  # nothing was pending
     (S.UNKNOWN, S.SUBSCRIBED, Src.SHOPIFY, "record"),
     (S.UNKNOWN, S.SUBSCRIBED, Src.IMPORT, "record"),  # migrating a consented list
     (S.UNKNOWN, S.UNSUBSCRIBED, Src.SHOPIFY, "record"),
@@ -154,7 +155,7 @@ RESUBSCRIBE = [
     (Src.STOREFRONT_FORM, None, "record"),
     (Src.CHECKOUT, None, "record"),  # the box ticked again
     (Src.KEYWORD, None, "record"),  # START / UNSTOP
-    (Src.DOUBLE_OPT_IN, None, "record"),
+    (Src.DOUBLE_OPT_IN, None, "refuse"),  # an old confirmation link after the STOP
     (Src.IMPORT, None, "refuse"),  # an old list never lifts a STOP
     (Src.IMPORT, PROOF, "refuse"),
     (Src.API, None, "refuse"),
@@ -410,7 +411,7 @@ steps = st.builds(
 recording_first = st.builds(
     Step,
     new=st.sampled_from([S.PENDING, S.SUBSCRIBED, S.UNSUBSCRIBED]),
-    source=st.sampled_from(list(Src)),
+    source=st.sampled_from([src for src in Src if src is not Src.DOUBLE_OPT_IN]),
     gap=st.just(timedelta(0)),
     wording=wordings,
     detail=st.integers(0, 2**16 - 1),
@@ -430,6 +431,8 @@ def expected_outcome(current: ConsentState, s: Step) -> str:
         return "refuse"
     if s.new is S.REDACTED:
         return "record"
+    if s.source is Src.DOUBLE_OPT_IN and current is not S.PENDING:
+        return "refuse"
     if current is S.SUBSCRIBED and s.new is S.PENDING:
         return "refuse"
     if current is S.UNSUBSCRIBED:
