@@ -33,14 +33,17 @@ def normalize_email(value: str | None) -> str | None:
 
 
 def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
+    """Lower-cased, trimmed and deduplicated; raises `InvalidValue` naming a bad tag by its
+    position, since quoting it would copy whatever a shifted CSV column put there (an
+    e-mail address, a phone number) into error reports."""
     clean: list[str] = []
-    for tag in tags:
+    for position, tag in enumerate(tags, start=1):
         value = tag.strip().lower()
         if not value:
             continue
         if not _TAG.fullmatch(value):
             raise InvalidValue(
-                f"tag {value[:20]!r} has characters other than letters, digits, .:/-"
+                f"tag {position} has characters other than letters, digits, spaces and .:/-"
             )
         if value not in clean:
             clean.append(value)

@@ -106,33 +106,33 @@ async def test_cli_import_shows_progress_and_failed_lines(
     )
     assert result.returncode == 0, result.stderr
     assert "2 imported, 3 failed of 5" in result.stdout
-    assert "line 4: not a valid phone number" in result.stdout
+    assert "line 4: phone: not a valid phone number" in result.stdout
 
 
 class _CrashOnPhone:
-    """CreateContact, except that one phone crashes it (as a lost connection would)."""
+    """CreateContact, except that one phone raises `error` (a lost connection by default)."""
 
-    def __init__(self, create, phone: str) -> None:
-        self._create, self._phone = create, phone
+    def __init__(self, create, phone: str, error: Exception) -> None:
+        self._create, self._phone, self._error = create, phone, error
 
     async def __call__(self, uow, contact):
         if contact.phone == self._phone:
-            raise RuntimeError("connection lost")
+            raise self._error
         return await self._create(uow, contact)
 
 
-def _importer(container, crash_on: str | None) -> RunContactImport:
+def _importer(container, crash_on: str | None, error: Exception | None = None) -> RunContactImport:
     create = CreateContact(container.phones, container.clock, container.ids)
     if crash_on:
-        create = _CrashOnPhone(create, crash_on)
+        create = _CrashOnPhone(create, crash_on, error or RuntimeError("connection lost"))
     return RunContactImport(
         container.uow, ImportContacts(create, RecordConsent(container.clock)), container.clock
     )
 
 
-async def _start(container, shop, phones) -> uuid.UUID:
+async def _start(container, shop, lines, header: str = "phone") -> uuid.UUID:
     async with container.uow.for_shop(shop.id) as uow:
-        import_id = await StartContactImport(container.ids)(uow, "phone\n" + "\n".join(phones))
+        import_id = await StartContactImport(container.ids)(uow, "\n".join([header, *lines]))
         await uow.commit()
     return import_id
 
@@ -164,3 +164,36 @@ async def test_the_last_attempts_failure_marks_the_import_failed_with_its_progre
         stored = await uow.imports.get(import_id)
     assert stored.status is ImportState.FAILED and stored.finished_at is not None
     assert stored.errors == [{"line": 1, "error": "the import stopped (RuntimeError)"}]
+
+
+async def test_failed_lines_name_the_column_and_never_quote_a_shoppers_details(container):
+    """The report is stored and shown in plain text; a file whose columns slid puts
+    e-mail addresses and phone numbers where the tags or the phone should be."""
+    shop = await add_shop(container)
+    lines = [
+        "(415) 555-0101,,jane.doe@example.com",
+        "(415) 555-0102,,+1 (415) 555-0199",
+        "(415) 555-0103,jane.doe@@example.com,",
+        "jane.doe@example.com,,",
+    ]
+    import_id = await _start(container, shop, lines, header="phone,email,tags")
+
+    report = await _importer(container, crash_on=None)(shop.id, import_id)
+
+    tag = "tags: tag 1 has characters other than letters, digits, spaces and .:/-"
+    assert report.errors == [
+        {"line": 2, "error": tag},
+        {"line": 3, "error": tag},
+        {"line": 4, "error": "email: not an e-mail address"},
+        {"line": 5, "error": "phone: not a phone number (no digits)"},
+    ]
+
+
+async def test_an_unexpected_value_error_is_reported_without_its_text(container):
+    shop = await add_shop(container)
+    import_id = await _start(container, shop, ["(415) 555-0130"])
+    error = ValueError("cannot read jane.doe@example.com")
+
+    report = await _importer(container, "(415) 555-0130", error)(shop.id, import_id)
+
+    assert report.errors == [{"line": 2, "error": "a value could not be read (ValueError)"}]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
 from domain.contacts import Contact, choose_timezone, normalize_email, normalize_tags
-from domain.errors import DomainError
+from domain.errors import DomainError, InvalidValue
 
 
 class DuplicateContact(DomainError):
@@ -32,22 +34,37 @@ class CreateContact:
 
     async def __call__(self, uow: UnitOfWork, new: NewContact) -> Contact:
         shop = await uow.shops.get(uow.shop_id)
-        phone = self._phones.parse(new.phone, shop.country if shop else None)
+        with _field("phone"):
+            phone = self._phones.parse(new.phone, shop.country if shop else None)
         if await uow.contacts.find(phone=phone.e164):
             raise DuplicateContact("a contact with this phone number already exists")
+        with _field("email"):
+            email = normalize_email(new.email)
+        with _field("tags"):
+            tags = normalize_tags(list(new.tags))
         contact = Contact(
             id=self._ids.new_id(),
             shop_id=uow.shop_id,
             phone=phone.e164,
-            email=normalize_email(new.email),
+            email=email,
             first_name=(new.first_name or "").strip() or None,
             last_name=(new.last_name or "").strip() or None,
             country=phone.region,
             timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
-            tags=normalize_tags(list(new.tags)),
+            tags=tags,
         )
         await uow.contacts.add(contact, self._clock.now())
         return contact
+
+
+@contextmanager
+def _field(name: str) -> Iterator[None]:
+    """Refusals say which field (a CSV import's column) to fix: a CSV whose columns slid
+    would otherwise leave the merchant guessing, as the reasons never quote the value."""
+    try:
+        yield
+    except InvalidValue as exc:
+        raise InvalidValue(f"{name}: {exc}") from None
 
 
 class ContactForPhone:
