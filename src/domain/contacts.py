@@ -27,7 +27,9 @@ def normalize_email(value: str | None) -> str | None:
     email = (value or "").strip().lower()
     if not email:
         return None
-    if not _EMAIL.fullmatch(email) or len(email) > 254:
+    # Control and invisible characters (a NUL from a spreadsheet export, an escape code)
+    # make an address no mail server delivers to, and they corrupt exports and logs.
+    if not _EMAIL.fullmatch(email) or len(email) > 254 or not email.isprintable():
         raise InvalidValue("not an e-mail address")
     return email
 

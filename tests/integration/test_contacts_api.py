@@ -101,6 +101,19 @@ async def test_bad_input_is_a_problem_and_duplicates_conflict(container):
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
+@pytest.mark.parametrize(
+    "email", ["jane\u0000@example.com", "jane@exa\u001bmple.com", "jane\u200b@example.com"]
+)
+async def test_an_email_with_control_or_invisible_characters_is_refused(container, email):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        response = await http.post(
+            "/api/v1/contacts", headers=_auth(shop), json={"phone": "+14155550132", "email": email}
+        )
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"] == "email: not an e-mail address"
+
+
 @pytest.mark.parametrize("path", ["/api/v1/contacts", "/api/v1/messages"])
 @pytest.mark.parametrize(
     "params",
