@@ -20,7 +20,7 @@ from typing import Generic, TypeVar
 from opentelemetry import trace
 
 from infrastructure.telemetry.metrics import GROUP_COMMIT_BATCH
-from infrastructure.telemetry.tracing import tracer
+from infrastructure.telemetry.tracing import open_span
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -81,7 +81,7 @@ class GroupCommit(Generic[T, R]):
         GROUP_COMMIT_BATCH.labels(self._name).observe(len(batch))
         links = [trace.Link(waiting.span) for waiting in batch if waiting.span.is_valid]
         try:
-            with tracer.start_as_current_span(
+            with open_span(
                 f"group commit {self._name}", links=links, attributes={"batch.size": len(batch)}
             ):
                 results = await self._write([waiting.item for waiting in batch])

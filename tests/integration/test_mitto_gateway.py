@@ -17,6 +17,7 @@ import pytest
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import StatusCode
 from prometheus_client import REGISTRY
 
 from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
@@ -331,23 +332,48 @@ async def test_no_phone_number_or_text_reaches_the_logs(fake, gateway, caplog):
     assert not [line for line in logged if "20% off" in line]
 
 
-async def test_send_and_lookup_are_spans_with_reference_and_outcome(fake, gateway, monkeypatch):
+@pytest.fixture
+def spans(monkeypatch) -> InMemorySpanExporter:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(gateway_module, "tracer", provider.get_tracer("blossom.mitto"))
+    return exporter
+
+
+async def test_send_and_lookup_are_spans_with_reference_and_outcome(fake, gateway, spans):
     fake.timeout_next(accept=True)
     sms = outbound()
 
     await gateway.send(sms)
 
-    spans = {span.name: span for span in exporter.get_finished_spans()}
-    assert spans["mitto.send"].attributes == {
+    by_name = {span.name: span for span in spans.get_finished_spans()}
+    assert by_name["mitto.send"].attributes == {
         "sms.reference": sms.reference,
         "sms.outcome": "accepted",
     }
-    assert spans["mitto.lookup"].attributes["sms.outcome"] == "found"
-    assert spans["mitto.lookup"].parent.span_id == spans["mitto.send"].context.span_id
+    assert by_name["mitto.lookup"].attributes["sms.outcome"] == "found"
+    assert by_name["mitto.lookup"].parent.span_id == by_name["mitto.send"].context.span_id
+
+
+async def test_a_refusals_span_records_mittos_answer_without_the_number(sleeps, spans):
+    def mitto(request: httpx.Request) -> httpx.Response:
+        answer = f"Invalid receiver {NUMBER}"
+        return httpx.Response(200, json={"responseCode": 8, "responseText": answer})
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(mitto)) as client:
+        gateway = make_gateway("http://mitto.test", sleeps, client=client)
+        # The error carries Mitto's answer as it came; only what leaves the process is redacted.
+        with pytest.raises(SmsRejected, match=NUMBER.removeprefix("+")):
+            await gateway.send(outbound())
+
+    [send] = spans.get_finished_spans()
+    [event] = send.events
+    assert (send.status.status_code, send.status.description) == (StatusCode.ERROR, "SmsRejected")
+    assert event.attributes["exception.message"] == (
+        "invalid_number: responseCode 8 Invalid receiver [phone]"
+    )
+    assert NUMBER not in event.attributes["exception.stacktrace"]
 
 
 # -- lookup --------------------------------------------------------------------------------

@@ -52,6 +52,28 @@ async def test_job_span_continues_the_deferring_trace_and_db_calls_are_spans(con
     assert db_in_trace, "database calls of the deferring transaction are spans in the trace"
 
 
+async def test_a_failed_jobs_span_records_its_error_redacted_like_job_failures(container, spans):
+    tasks.flaky_state["fail"] = True
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.jobs.defer(tasks.FLAKY.job({"n": 7}))
+        await uow.commit()
+    await drain(container, "maintenance")
+
+    name = f"job {tasks.FLAKY.qualified}"
+    [*_, last] = [s for s in spans.get_finished_spans() if s.name == name]
+    [event] = last.events
+    assert (last.status.status_code, last.status.description) == (
+        trace.StatusCode.ERROR,
+        "TransientError",
+    )
+    assert event.name == "exception"
+    assert event.attributes["exception.type"] == "application.errors.TransientError"
+    assert event.attributes["exception.message"] == "flaky failure for [phone] (n=7)"
+    assert "flaky failure for [phone]" in event.attributes["exception.stacktrace"]
+    assert "+14155550132" not in event.attributes["exception.stacktrace"]
+
+
 async def test_http_requests_are_traced(container, spans):
     async with client(create_app(container)) as http:
         await http.get("/readyz")

@@ -31,6 +31,7 @@ from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, Sms
 from application.ports import OutboundSms, SmsReceipt
 from infrastructure.mitto.reports import PROVIDER_ID_LENGTH
 from infrastructure.telemetry.metrics import SMS_PROVIDER_ERRORS, SMS_PROVIDER_LATENCY
+from infrastructure.telemetry.tracing import open_span
 
 log = logging.getLogger("blossom.mitto")
 tracer = trace.get_tracer("blossom.mitto")
@@ -156,7 +157,7 @@ class MittoSmsGateway:
     # -- send --------------------------------------------------------------------------------
 
     async def send(self, sms: OutboundSms) -> SmsReceipt:
-        with tracer.start_as_current_span("mitto.send") as span:
+        with open_span("mitto.send", tracer=tracer) as span:
             span.set_attribute("sms.reference", sms.reference)
             started = time.perf_counter()
             outcome = "unavailable"
@@ -305,7 +306,7 @@ class MittoSmsGateway:
     # -- lookup ------------------------------------------------------------------------------
 
     async def lookup(self, reference: str) -> SmsReceipt | None:
-        with tracer.start_as_current_span("mitto.lookup") as span:
+        with open_span("mitto.lookup", tracer=tracer) as span:
             span.set_attribute("sms.reference", reference)
             started = time.perf_counter()
             outcome = "unavailable"

@@ -17,9 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from infrastructure.queue.defer import META_KEY
 from infrastructure.queue.failures import JobFailureModel
-from infrastructure.telemetry.logging import redact
+from infrastructure.telemetry.logging import redact, redacted_traceback
 from infrastructure.telemetry.metrics import JOB_SECONDS, JOBS
-from infrastructure.telemetry.tracing import attach_job_meta, detach_job_meta, tracer
+from infrastructure.telemetry.tracing import attach_job_meta, detach_job_meta, open_span
 
 log = logging.getLogger("blossom.jobs")
 
@@ -36,7 +36,7 @@ class JobObserver:
         started = time.perf_counter()
         fields = {"job_id": job.id, "task": job.task_name, "attempt": job.attempts}
         try:
-            with tracer.start_as_current_span(
+            with open_span(
                 f"job {job.task_name}",
                 attributes={
                     "job.id": job.id or 0,
@@ -62,7 +62,7 @@ class JobObserver:
 
     async def _record(self, context: JobContext, exc: BaseException, will_retry: bool) -> None:
         job = context.job
-        trace_text = redact("".join(traceback.format_exception(exc)))
+        trace_text = redacted_traceback(exc)
         frames = "".join(traceback.format_tb(exc.__traceback__))
         try:
             async with self._sessions() as session, session.begin():

@@ -23,7 +23,7 @@ from application.ports import ShopInfo, ShopRef
 from domain.events import subscription_enum
 from infrastructure.shopify.oauth import json_object
 from infrastructure.telemetry.metrics import SHOPIFY_CALLS
-from infrastructure.telemetry.tracing import tracer
+from infrastructure.telemetry.tracing import open_span
 
 log = logging.getLogger("blossom.shopify")
 
@@ -160,7 +160,7 @@ class HttpShopifyAdmin:
         cost: int = MUTATION_COST,
     ) -> dict[str, Any]:
         """Run one GraphQL operation and return its `data`; raises typed errors."""
-        with tracer.start_as_current_span("shopify.graphql"):
+        with open_span("shopify.graphql"):
             for attempt in range(self._max_attempts):
                 reserved = await self._reserve(shop.domain, query, cost)
                 try:

@@ -12,6 +12,7 @@ import logging
 import math
 import re
 import sys
+import traceback
 from collections.abc import Mapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
@@ -89,6 +90,11 @@ def redact(text: str) -> str:
     text = _SHOPIFY_TOKEN.sub("[token]", text)
     text = _EMAIL.sub("[email]", text)
     return _PHONE_OR_KEPT.sub(_redact_phone, text)
+
+
+def redacted_traceback(exc: BaseException) -> str:
+    """The exception's full traceback and message, through `redact()`."""
+    return redact("".join(traceback.format_exception(exc)))
 
 
 def _redact_pair(match: re.Match[str]) -> str:

@@ -28,6 +28,7 @@ from application.ports import RateLimit
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
+from infrastructure.telemetry.tracing import open_span
 from interfaces.bootstrap import Container
 from interfaces.http.cursors import decode_cursor, page_of, time_filter
 from interfaces.http.problems import within_limit
@@ -197,7 +198,7 @@ class MittoCallbackController(Controller):
         except ValueError as exc:
             SMS_REPORTS.labels("dlr", "malformed").inc()
             raise ValidationException(detail=str(exc)) from None
-        with tracer.start_as_current_span("mitto.delivery_report"):
+        with open_span("mitto.delivery_report", tracer=tracer):
             outcome, status = await container.record_delivery_report()(
                 DeliveryReportIn(
                     provider_id=report.provider_id,
@@ -223,7 +224,7 @@ class MittoCallbackController(Controller):
         except ValueError as exc:
             SMS_REPORTS.labels("inbound", "malformed").inc()
             raise ValidationException(detail=str(exc)) from None
-        with tracer.start_as_current_span("mitto.inbound"):
+        with open_span("mitto.inbound", tracer=tracer):
             result = await container.receive_inbound_text()(
                 InboundTextIn(
                     provider_id=sms.provider_id,
