@@ -234,7 +234,8 @@ class WebhookInbox(Protocol):
     async def mark(
         self, event_id: uuid.UUID, status: EventStatus, *, error: str | None = None
     ) -> None:
-        """Record an attempt's outcome (increments attempts)."""
+        """Record an attempt's outcome (increments attempts); `error` is stored redacted of
+        personal data and shortened, so a handler's exception text can be passed as it is."""
         ...
 
     async def find(

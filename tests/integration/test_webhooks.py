@@ -323,18 +323,25 @@ async def _statuses(container) -> dict[str, str]:
         return dict(rows.all())
 
 
-async def test_handler_failure_retries_then_is_listed_and_replayable(container, monkeypatch):
-    shop = await add_shop(container)
+def _fail_orders_create(container, monkeypatch, message: str) -> tuple[dict, list]:
+    """The orders/create handler raises `message`; its job is retried at once, 3 times.
+    Returns the handlers (to swap the failing one out) and the calls made."""
     calls = []
 
     async def failing(uow, event, payload):
         calls.append(event.id)
-        raise RuntimeError("handler broke")
+        raise RuntimeError(message)
 
     handlers = {**container.webhook_handlers(), "orders/create": failing}
     monkeypatch.setattr(type(container), "webhook_handlers", lambda self: handlers)
     task = container.queue.tasks["events:process_webhook"]
     monkeypatch.setattr(task, "retry_strategy", BackoffRetry(max_attempts=3, base_seconds=0))
+    return handlers, calls
+
+
+async def test_handler_failure_retries_then_is_listed_and_replayable(container, monkeypatch):
+    shop = await add_shop(container)
+    handlers, calls = _fail_orders_create(container, monkeypatch, "handler broke")
 
     await _send(container, shop, topic="orders/create", payload={"id": 7})
     await drain(container, "webhooks")
@@ -355,6 +362,19 @@ async def test_handler_failure_retries_then_is_listed_and_replayable(container, 
 
 async def _succeed(uow, event, payload):
     return None
+
+
+async def test_a_handler_failure_is_recorded_without_the_shoppers_details(container, monkeypatch):
+    """The payload is encrypted at rest; the error column is not."""
+    shop = await add_shop(container)
+    _fail_orders_create(container, monkeypatch, "no contact for +14155550132 (jane@example.com)")
+
+    await _send(container, shop, topic="orders/create", payload={"id": 7})
+    await drain(container, "webhooks")
+
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=EventStatus.FAILED, topic=None, limit=10)
+    assert event.error == "RuntimeError: no contact for [phone] ([email])"
 
 
 async def test_shop_b_cannot_read_shop_a_events(container):

@@ -74,4 +74,4 @@ class ProcessWebhook:
 
 
 def _describe(exc: Exception) -> str:
-    return f"{type(exc).__name__}: {exc}"[:2000]
+    return f"{type(exc).__name__}: {exc}"

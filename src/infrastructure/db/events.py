@@ -29,8 +29,10 @@ from uuid_utils.compat import uuid7
 from application.ports import Admission, Cipher, InboxEntry, JobRequest
 from domain.events import EventStatus, WebhookEvent
 from infrastructure.queue.defer import encode_args
+from infrastructure.telemetry.logging import redact
 
 _Q = TypeVar("_Q", Select, Update, Delete)
+MAX_ERROR_CHARS = 2000
 
 # Webhook ingress: one statement per batch of deliveries (migration 0013 has the function).
 _ADMIT = """
@@ -143,7 +145,9 @@ class SqlWebhookInbox:
         await self._session.execute(
             self._scoped(update(WebhookEventModel), event_id).values(
                 status=status.value,
-                error=error,
+                # A handler's error can quote the payload's phone numbers and e-mail
+                # addresses, and unlike the payload this column is not encrypted.
+                error=None if error is None else redact(error)[:MAX_ERROR_CHARS],
                 attempts=WebhookEventModel.attempts + 1,
                 processed_at=func.now() if finished else None,
             )
