@@ -227,15 +227,18 @@ class WebhookIntake(Protocol):
 
 
 class WebhookInbox(Protocol):
-    async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:
-        """The event and its decrypted payload."""
+    async def get(
+        self, event_id: uuid.UUID, *, for_update: bool = False
+    ) -> tuple[WebhookEvent, bytes] | None:
+        """The event and its decrypted payload; `for_update` holds it until commit."""
         ...
 
     async def mark(
         self, event_id: uuid.UUID, status: EventStatus, *, error: str | None = None
     ) -> None:
         """Record an attempt's outcome (increments attempts); `error` is stored redacted of
-        personal data and shortened, so a handler's exception text can be passed as it is."""
+        personal data and shortened, so a handler's exception text can be passed as it is.
+        A handled event is never marked failed."""
         ...
 
     async def find(

@@ -13,6 +13,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from application.events.ingest_webhook import IngestWebhook
+from application.events.process_webhook import ProcessWebhook
 from application.events.replay_webhooks import ReplayWebhooks
 from application.ports import InboxEntry
 from application.tasks import PROCESS_WEBHOOK
@@ -356,6 +357,42 @@ async def test_handler_failure_retries_then_is_listed_and_replayable(container, 
     replayed = await ReplayWebhooks(container.uow).failed(shop.id, topic=None, actor="test")
     await drain(container, "webhooks")
     assert replayed == 1
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.webhooks.get(event.id))[0].status is EventStatus.PROCESSED
+
+
+async def test_a_replay_racing_the_waiting_job_runs_the_handler_once(container, monkeypatch):
+    """`webhooks replay` of an event whose job still waits queues a second job; whichever
+    runs second finds the event handled."""
+    shop = await add_shop(container)
+    await _send(container, shop, topic="orders/create", payload={"id": 7})
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+    calls, second = [], []
+
+    async def handler(uow, event, payload):
+        calls.append(event.id)
+        if not second:
+            # The replayed job starts while this one is still inside its handler. It is
+            # given a second to get in, which it must not.
+            second.append(asyncio.ensure_future(process(shop.id, event.id)))
+            await asyncio.wait(second, timeout=1.0)
+
+    process = ProcessWebhook(container.uow, {"orders/create": handler})
+    first = await process(shop.id, event.id)
+
+    assert (first, await second[0]) == (EventStatus.PROCESSED, None)
+    assert calls == [event.id]
+
+
+async def test_a_failing_attempt_never_marks_failed_what_another_handled(container):
+    shop = await add_shop(container)
+    await _send(container, shop, topic="orders/create", payload={"id": 7})
+    await drain(container, "webhooks")
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+        await uow.webhooks.mark(event.id, EventStatus.FAILED, error="late failure")
+        await uow.commit()
     async with container.uow.for_shop(shop.id) as uow:
         assert (await uow.webhooks.get(event.id))[0].status is EventStatus.PROCESSED
 

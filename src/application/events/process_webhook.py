@@ -39,7 +39,9 @@ class ProcessWebhook:
 
     async def _run(self, shop_id: uuid.UUID, event_id: uuid.UUID) -> EventStatus | None:
         async with self._uows.for_shop(shop_id) as uow:
-            found = await uow.webhooks.get(event_id)
+            # Locked: a replay can queue a second job for an event whose job is still
+            # waiting, and the two must not both run its handler.
+            found = await uow.webhooks.get(event_id, for_update=True)
             if found is None or found[0].status not in _PENDING:
                 return None  # pruned, or already handled by an earlier attempt
             event, payload = found

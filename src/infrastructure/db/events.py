@@ -33,6 +33,7 @@ from infrastructure.telemetry.logging import redact
 
 _Q = TypeVar("_Q", Select, Update, Delete)
 MAX_ERROR_CHARS = 2000
+_UNHANDLED = (EventStatus.RECEIVED.value, EventStatus.FAILED.value)
 
 # Webhook ingress: one statement per batch of deliveries (migration 0013 has the function).
 _ADMIT = """
@@ -121,9 +122,12 @@ class SqlWebhookInbox:
         self._shop_id = shop_id
         self._cipher = cipher
 
-    async def get(self, event_id: uuid.UUID) -> tuple[WebhookEvent, bytes] | None:
+    async def get(
+        self, event_id: uuid.UUID, *, for_update: bool = False
+    ) -> tuple[WebhookEvent, bytes] | None:
+        query = self._scoped(select(WebhookEventModel), event_id)
         row = (
-            await self._session.scalars(self._scoped(select(WebhookEventModel), event_id))
+            await self._session.scalars(query.with_for_update() if for_update else query)
         ).first()
         if row is None:
             return None
@@ -142,8 +146,12 @@ class SqlWebhookInbox:
         self, event_id: uuid.UUID, status: EventStatus, *, error: str | None = None
     ) -> None:
         finished = status in (EventStatus.PROCESSED, EventStatus.IGNORED)
+        query = self._scoped(update(WebhookEventModel), event_id)
+        if status is EventStatus.FAILED:
+            # A failing attempt must not mark failed what a concurrent one has handled.
+            query = query.where(WebhookEventModel.status.in_(_UNHANDLED))
         await self._session.execute(
-            self._scoped(update(WebhookEventModel), event_id).values(
+            query.values(
                 status=status.value,
                 # A handler's error can quote the payload's phone numbers and e-mail
                 # addresses, and unlike the payload this column is not encrypted.
