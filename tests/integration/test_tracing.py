@@ -99,6 +99,18 @@ async def test_a_request_span_continues_the_callers_trace_and_is_named_by_route(
     assert span.status.status_code == trace.StatusCode.UNSET, "a client error is no failure"
 
 
+async def test_a_request_matching_no_route_is_named_by_its_method_alone(container, spans):
+    path = "/s/abc/8f14e45fceea167a5a36dedd4bea2543/wp-login.php"
+    async with client(create_app(container)) as http:
+        response = await http.get(path)
+
+    assert response.status_code == 404
+    [span] = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    assert span.name == "GET", "a scanner's random paths must not become span names"
+    assert span.attributes["url.path"] == path
+    assert "http.route" not in span.attributes
+
+
 async def test_metrics_report_queue_depth(container):
     shop = await add_shop(container)
     async with container.uow.for_shop(shop.id) as uow:

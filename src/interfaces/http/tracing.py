@@ -49,8 +49,10 @@ class ServerSpans(OpenTelemetryInstrumentationMiddleware):
             "url.path": scope["path"],
             "url.scheme": scope.get("scheme", "http"),
         }
+        # Named by the method alone until routing gives the route: a raw path (a scanner's,
+        # say) would make every span name unique. The path stays an attribute.
         with tracer.start_as_current_span(
-            f"{method} {scope['path']}",
+            method,
             context=propagate.extract(carrier),
             kind=SpanKind.SERVER,
             attributes=attributes,
