@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import post
 from litestar.params import JSONBody
+from prometheus_client import REGISTRY
 
 from infrastructure.db.engine import create_app_engine
 from interfaces.bootstrap import Container
@@ -44,6 +45,27 @@ async def test_metrics_expose_http_request_counts(container):
         metrics = (await client.get("/metrics")).text
     assert "blossom_requests_total{" in metrics
     assert 'path="/healthz"' in metrics
+
+
+def _unmatched_count(method: str, status: int) -> float:
+    labels = {
+        "method": method,
+        "path": "<unmatched>",
+        "status_code": str(status),
+        "app_name": "sms_blossom",
+    }
+    return REGISTRY.get_sample_value("blossom_requests_total", labels) or 0.0
+
+
+async def test_requests_matching_no_route_are_counted_under_one_path_label(container):
+    before = _unmatched_count("GET", 404), _unmatched_count("DELETE", 405)
+    async with http_client(create_app(container)) as client:
+        await client.get("/webhooks/mitto/dlr-typo")  # a mistyped callback URL
+        await client.delete("/healthz")
+        metrics = (await client.get("/metrics")).text
+    after = _unmatched_count("GET", 404), _unmatched_count("DELETE", 405)
+    assert after == (before[0] + 1, before[1] + 1)
+    assert "dlr-typo" not in metrics, "a raw path would be a new series per probe"
 
 
 async def test_openapi_document_is_served(container):

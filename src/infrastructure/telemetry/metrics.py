@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+# Litestar's Prometheus middleware fills these labels by position, in this order.
+HTTP_REQUESTS = Counter(
+    "blossom_requests_total", "Total requests", ["method", "path", "status_code", "app_name"]
+)
 JOBS = Counter(
     "blossom_jobs_total", "Jobs run by the worker, by task and outcome", ["task", "outcome"]
 )

@@ -10,7 +10,7 @@ from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
-from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.plugins.prometheus import PrometheusController
 from litestar.template.config import TemplateConfig
 from litestar.types import Middleware
 
@@ -20,6 +20,7 @@ from interfaces.http.billing import BillingController, BillingReturnController
 from interfaces.http.contacts import ContactController
 from interfaces.http.gdpr import GdprController
 from interfaces.http.messages import MessageController, MittoCallbackController
+from interfaces.http.metrics import PROMETHEUS, count_unmatched
 from interfaces.http.ops import OpsController, refresh_backlog_gauges
 from interfaces.http.problems import problem_details_plugin
 from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
@@ -47,11 +48,8 @@ class MetricsController(PrometheusController):
 def observability() -> list[Middleware]:
     """Every request: a span, a request id, Prometheus counts and timings."""
     tracing = OpenTelemetryConfig(middleware_class=ServerSpans, exclude=["/metrics", "/healthz"])
-    prometheus = PrometheusConfig(
-        app_name="sms_blossom", prefix="blossom", group_path=True, exclude=["/metrics"]
-    )
     # Litestar lifts the OpenTelemetry middleware out of this list to wrap the whole app.
-    return [tracing.middleware, RequestIdMiddleware(), prometheus.middleware]
+    return [tracing.middleware, RequestIdMiddleware(), PROMETHEUS.middleware]
 
 
 def create_app(container: Container) -> Litestar:
@@ -88,6 +86,7 @@ def create_app(container: Container) -> Litestar:
             "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
         },
         middleware=observability(),
+        after_exception=[count_unmatched],
         plugins=[
             problem_details_plugin(),
         ],
