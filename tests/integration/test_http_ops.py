@@ -77,12 +77,15 @@ async def test_openapi_document_is_served(container):
     assert ui.status_code == 200
 
 
-async def test_unknown_route_is_problem_json_with_a_stable_type(container):
+async def test_unknown_route_or_method_is_problem_json_with_a_stable_type(container):
     async with http_client(create_app(container)) as client:
         response = await client.get("/no/such/thing")
+        wrong_method = await client.delete("/healthz")
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["type"] == "https://sms-blossom.app/problems/not-found"
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
+    assert wrong_method.json()["type"] == "https://sms-blossom.app/problems/method-not-allowed"
 
 
 @post("/boom", include_in_schema=False)

@@ -18,6 +18,7 @@ from tests.support.messaging import fund
 from tests.support.shopify import proxy_path
 
 pytestmark = pytest.mark.usefixtures("clean_db")
+OVERSIZED = b"(one byte more than the settings allow)"
 
 
 async def _csrf(http, shop) -> str:
@@ -194,3 +195,30 @@ async def test_back_in_stock_with_an_unusable_variant_re_renders_the_form(contai
         form = {"phone": "(415) 555-0132", "variant_id": variant, "agree": "yes", "csrf": csrf}
         response = await http.post(proxy_path("/back-in-stock", shop), data=form)
     assert response.status_code == 422 and "<form" in response.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "query", "body", "status"),
+    [
+        ("GET", "/back-in-stock", {"variant_id": "not-a-number"}, None, 400),
+        ("GET", "/no-such-page", {}, None, 404),
+        ("PUT", "/signup", {}, None, 405),
+        ("POST", "/signup", {}, b"--x\r\nbroken", 400),
+        ("POST", "/signup", {}, OVERSIZED, 413),
+    ],
+)
+async def test_errors_behind_the_proxy_are_pages_never_problem_json(
+    container, method, path, query, body, status
+):
+    shop = await add_shop(container)
+    if body is OVERSIZED:
+        body = b"-" * (container.settings.max_request_body_bytes + 1)
+    headers = {"content-type": "multipart/form-data; boundary=x"} if body else {}
+    async with client(create_app(container)) as http:
+        response = await http.request(
+            method, proxy_path(path, shop, **query), content=body, headers=headers
+        )
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("text/html"), response.text[:200]
+    assert response.headers["cache-control"] == "no-store, private"
+    assert "<h1>" in response.text and shop.name not in response.text

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from litestar import Litestar, Response, Router, get
 from litestar.di import NamedDependency, Provide
+from litestar.exceptions import MethodNotAllowedException, NotFoundException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -23,7 +24,13 @@ from interfaces.http.messages import MessageController, MittoCallbackController
 from interfaces.http.metrics import PROMETHEUS, count_unmatched
 from interfaces.http.ops import OpsController, refresh_backlog_gauges
 from interfaces.http.problems import problem_details_plugin
-from interfaces.http.proxy import ProxyController, ProxyUnauthorized, proxy_guard, unauthorized_page
+from interfaces.http.proxy import (
+    ERROR_PAGES,
+    PROXY_PATH,
+    ProxyController,
+    proxy_guard,
+    routing_error,
+)
 from interfaces.http.request_id import RequestIdMiddleware
 from interfaces.http.session import current_shop, session_guard
 from interfaces.http.shops import ShopController
@@ -74,16 +81,20 @@ def create_app(container: Container) -> Litestar:
                 dependencies={"shop": Provide(current_shop, sync_to_thread=False)},
             ),
             Router(
-                "/proxy",
+                PROXY_PATH,
                 route_handlers=[ProxyController, StorefrontController],
                 guards=[proxy_guard(container)],
-                exception_handlers={ProxyUnauthorized: unauthorized_page},
+                exception_handlers=ERROR_PAGES,
                 include_in_schema=False,
             ),
         ],
         template_config=TemplateConfig(directory=TEMPLATES, engine=JinjaTemplateEngine),
         dependencies={
             "container": Provide(lambda: container, use_cache=True, sync_to_thread=False)
+        },
+        exception_handlers={
+            NotFoundException: routing_error,
+            MethodNotAllowedException: routing_error,
         },
         middleware=observability(),
         after_exception=[count_unmatched],

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from http import HTTPStatus
+from typing import Any
 
+from litestar import Request, Response
 from litestar.exceptions import HTTPException
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
@@ -72,15 +75,31 @@ def _from_unexpected(exc: Exception) -> ProblemDetailsException:
     )
 
 
+_TO_PROBLEM: dict[type[Exception], Callable[[Any], ProblemDetailsException]] = {
+    ProblemDetailsException: lambda exc: exc,
+    HTTPException: _from_http,
+    DomainError: _from_domain,
+    Exception: _from_unexpected,
+}
+ANSWERED_AS_PROBLEMS = tuple(_TO_PROBLEM)
+"""A router that answers errors in another form maps all of these: Litestar takes the handler
+of the most specific class in the exception's MRO, whichever layer registered it."""
+
+
+def as_problem(exc: Exception) -> ProblemDetailsException:
+    """The problem the app answers `exc` with."""
+    convert = next(_TO_PROBLEM[cls] for cls in type(exc).__mro__ if cls in _TO_PROBLEM)
+    return convert(exc)
+
+
+def problem_response(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    return as_problem(exc).to_response(request)
+
+
 def problem_details_plugin() -> ProblemDetailsPlugin:
     return ProblemDetailsPlugin(
         ProblemDetailsConfig(
-            enable_for_all_http_exceptions=True,
-            exception_to_problem_detail_map={
-                HTTPException: _from_http,
-                DomainError: _from_domain,
-                Exception: _from_unexpected,
-            },
+            enable_for_all_http_exceptions=True, exception_to_problem_detail_map=_TO_PROBLEM
         )
     )
 
