@@ -241,6 +241,20 @@ async def test_a_customer_update_racing_a_stop_never_writes_back_the_old_consent
     assert contact.consent_state is ConsentState.UNSUBSCRIBED, "the STOP was written over"
 
 
+async def test_a_number_spanning_zones_takes_the_shops_zone_not_utc(container):
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        sydney = await uow.shops.get(shop.id)
+        sydney.timezone = "Australia/Sydney"
+        await uow.shops.save(sydney)
+        await uow.commit()
+    await _deliver(container, shop, "customers/create", {"id": 9, "phone": "+61412345678"})
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone="+61412345678")
+    # UTC would put the quiet-hours window across a Sydney night.
+    assert contact.timezone == "Australia/Sydney"
+
+
 async def test_invalid_phone_creates_no_contact_and_the_event_still_completes(container):
     shop = await add_shop(container)
     await _deliver(container, shop, "customers/create", {"id": 5, "phone": "12"})

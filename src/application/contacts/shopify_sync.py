@@ -105,8 +105,15 @@ class ContactSync:
         if contact is None:
             if phone is None:
                 return None  # nothing we could ever text
-            contact = Contact(id=self._ids.new_id(), shop_id=uow.shop_id, phone=phone.e164)
-            self._apply(contact, facts, email, phone, shop.timezone if shop else None)
+            shop_tz = shop.timezone if shop else None
+            contact = Contact(
+                id=self._ids.new_id(),
+                shop_id=uow.shop_id,
+                phone=phone.e164,
+                # A number spanning zones (Australian mobiles) has none: then the shop's.
+                timezone=choose_timezone(phone.timezone, shop_tz),
+            )
+            self._apply(contact, facts, email, phone, shop_tz)
             await uow.contacts.add(contact, now)
             return contact
         if not contact.newer_from_shopify(facts.updated_at):
