@@ -39,6 +39,8 @@ class Shop:
     timezone: str = "UTC"
     country: str = "US"
     status: ShopStatus = ShopStatus.INSTALLED
+    # When the latest token was granted, not the first install: an `app/uninstalled`
+    # fired before it is older than the installation it would undo.
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     settings: dict[str, object] = field(default_factory=dict)

@@ -53,6 +53,13 @@ async def _count(container, sql: str, **params) -> int:
         return await uow.session.scalar(text(sql), params)
 
 
+async def _handle(container, shop, topic: str) -> None:
+    """What a worker does with the shop's one stored delivery of `topic`."""
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=topic, limit=2)
+    await ProcessWebhook(container.uow, container.webhook_handlers())(shop.id, event.id)
+
+
 async def test_valid_delivery_stores_one_encrypted_inbox_row_and_one_job(container):
     shop = await add_shop(container)
     response = await _send(container, shop, webhook_id="wh-1")
@@ -311,6 +318,24 @@ async def test_app_uninstalled_spares_waiting_work_that_records_what_shoppers_sa
         )
         statuses = dict(rows.all())
     assert statuses == {waiting: "todo", send: "cancelled"}
+
+
+async def test_app_uninstalled_handled_after_a_reinstall_leaves_the_new_install(container):
+    shop = await add_shop(container)
+    fired = container.clock.now().isoformat()
+    await _send(container, shop, topic="app/uninstalled", payload={"id": 1}, triggered_at=fired)
+    # The merchant is back (managed install, token exchange) before a worker got to the
+    # delivery: a backlog, or a first attempt that failed.
+    await container.install_shop()(
+        shop.domain, ShopCredentials("shpat_new", ("read_customers",)), source="test"
+    )
+    await _handle(container, shop, "app/uninstalled")
+
+    async with container.uow.for_shop(shop.id) as uow:
+        current = await uow.shops.get(shop.id)
+        credentials = await uow.credentials.get()
+    assert current.installed
+    assert credentials is not None and credentials.access_token == "shpat_new"
 
 
 async def _statuses(container) -> dict[str, str]:

@@ -13,7 +13,7 @@ REQUIRED_SCOPES = ("read_customers",)
 
 
 class InstallShop:
-    """Idempotent: installing an installed shop only replaces its credentials."""
+    """Idempotent: installing an installed shop replaces its credentials and install time."""
 
     def __init__(
         self, uows: UnitOfWorkFactory, clock: Clock, ids: IdGenerator, *, trial_credits: int = 0
@@ -37,10 +37,12 @@ class InstallShop:
                 action = "shop.installed"
             else:
                 shop = await uow.shops.get(uow.shop_id)
-                action = "shop.reinstalled" if not shop.installed else "shop.credentials_renewed"
-                if not shop.installed:
-                    shop.mark_installed(now)
-                    await uow.shops.save(shop)
+                action = "shop.credentials_renewed" if shop.installed else "shop.reinstalled"
+                # Even a shop we still think installed: Shopify may have uninstalled and
+                # reinstalled it before we handled that `app/uninstalled`, which must then
+                # find itself older than this grant.
+                shop.mark_installed(now)
+                await uow.shops.save(shop)
             await uow.credentials.save(credentials)
             await uow.wallet.ensure()
             if self._trial_credits:
