@@ -161,7 +161,10 @@ class SmsGateway(Protocol):
 
 
 class ShopRepository(Protocol):
-    async def get(self, shop_id: uuid.UUID) -> Shop | None: ...
+    async def get(self, shop_id: uuid.UUID, *, for_update: bool = False) -> Shop | None:
+        """`for_update` locks the row until commit. Read so before a `save`: it writes the
+        whole shop back, undoing whatever another transaction committed in between."""
+        ...
 
     async def get_by_domain(self, domain: str) -> Shop | None: ...
 

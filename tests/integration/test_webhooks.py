@@ -25,9 +25,12 @@ from infrastructure.shopify.fake_server import send_webhook, webhook_signature
 from infrastructure.shopify.signatures import sign_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
+from tests.integration.test_session_and_proxy import _token
 from tests.support import tasks
 from tests.support.http import client
 from tests.support.queue import drain
+from tests.support.races import racing_shop_read
+from tests.support.shopify import fake_shopify_container, install
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -58,6 +61,11 @@ async def _handle(container, shop, topic: str) -> None:
     async with container.uow.for_shop(shop.id) as uow:
         [event] = await uow.webhooks.find(status=None, topic=topic, limit=2)
     await ProcessWebhook(container.uow, container.webhook_handlers())(shop.id, event.id)
+
+
+async def _current(container, shop):
+    async with container.uow.for_shop(shop.id) as uow:
+        return await uow.shops.get(shop.id)
 
 
 async def test_valid_delivery_stores_one_encrypted_inbox_row_and_one_job(container):
@@ -336,6 +344,51 @@ async def test_app_uninstalled_handled_after_a_reinstall_leaves_the_new_install(
         credentials = await uow.credentials.get()
     assert current.installed
     assert credentials is not None and credentials.access_token == "shpat_new"
+
+
+async def test_a_shop_update_racing_app_uninstalled_leaves_the_shop_uninstalled(container):
+    shop = await add_shop(container)
+    await _send(container, shop, topic="shop/update", payload={"name": "Renamed"})
+    await _send(container, shop, topic="app/uninstalled", payload={"id": 1})
+
+    async with racing_shop_read(lambda: _handle(container, shop, "app/uninstalled")):
+        await _handle(container, shop, "shop/update")
+
+    current = await _current(container, shop)
+    assert current.name == "Renamed" and not current.installed
+
+
+async def test_a_settings_change_racing_app_uninstalled_leaves_the_shop_uninstalled(container):
+    shop = await add_shop(container)
+    await _send(container, shop, topic="app/uninstalled", payload={"id": 1})
+
+    uninstall = racing_shop_read(lambda: _handle(container, shop, "app/uninstalled"), nth=2)
+    # The first read is the session check's; the second is the one the change is saved over.
+    async with uninstall, client(create_app(container)) as http:
+        changed = await http.patch(
+            "/api/v1/shop/settings",
+            headers={"Authorization": f"Bearer {_token(shop.domain)}"},
+            json={"cap_count": 2},
+        )
+
+    current = await _current(container, shop)
+    assert changed.status_code == 200 and current.settings["messaging"]["cap_count"] == 2
+    assert not current.installed
+
+
+async def test_settings_copied_after_install_racing_app_uninstalled_leave_it_uninstalled(
+    database_url, data_dir
+):
+    async with fake_shopify_container(database_url, data_dir) as (fake, container):
+        shop = await install(fake, container)
+        await _send(container, shop, topic="app/uninstalled", payload={"id": 1})
+
+        # The first read decides to call Shopify; the second is the one its answer is saved over.
+        async with racing_shop_read(lambda: _handle(container, shop, "app/uninstalled"), nth=2):
+            await container.after_install()(shop.id)
+
+        current = await _current(container, shop)
+    assert current.name == fake.shops[shop.domain].name and not current.installed
 
 
 async def _statuses(container) -> dict[str, str]:

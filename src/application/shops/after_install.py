@@ -38,7 +38,7 @@ class AfterInstall:
                 refused[topic] = str(exc)[:300]
         info = await self._admin.shop_info(ref)
         async with self._uows.for_shop(shop_id) as uow:
-            shop = await uow.shops.get(shop_id)
+            shop = await uow.shops.get(shop_id, for_update=True)
             shop.refresh(
                 name=info.name,
                 currency=info.currency,

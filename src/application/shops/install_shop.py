@@ -36,7 +36,7 @@ class InstallShop:
                 )
                 action = "shop.installed"
             else:
-                shop = await uow.shops.get(uow.shop_id)
+                shop = await uow.shops.get(uow.shop_id, for_update=True)
                 action = "shop.credentials_renewed" if shop.installed else "shop.reinstalled"
                 # Even a shop we still think installed: Shopify may have uninstalled and
                 # reinstalled it before we handled that `app/uninstalled`, which must then

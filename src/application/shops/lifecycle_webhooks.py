@@ -20,7 +20,7 @@ class HandleAppUninstalled:
     async def __call__(
         self, uow: UnitOfWork, event: WebhookEvent, payload: Mapping[str, Any]
     ) -> None:
-        shop = await uow.shops.get(event.shop_id)
+        shop = await uow.shops.get(event.shop_id, for_update=True)
         if shop is None:
             return
         # Deliveries arrive out of order: an uninstall that fired before the latest
@@ -44,7 +44,7 @@ class HandleShopUpdate:
     async def __call__(
         self, uow: UnitOfWork, event: WebhookEvent, payload: Mapping[str, Any]
     ) -> None:
-        shop = await uow.shops.get(event.shop_id)
+        shop = await uow.shops.get(event.shop_id, for_update=True)
         if shop is None:
             return
         shop.refresh(

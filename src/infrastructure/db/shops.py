@@ -66,8 +66,13 @@ class SqlShopRepository:
     def __init__(self, session: AsyncSession) -> None:
         self._rows = _ShopModels(session=session, auto_commit=False, auto_expunge=False)
 
-    async def get(self, shop_id: uuid.UUID) -> Shop | None:
-        row = await self._rows.get_one_or_none(ShopModel.id == shop_id)
+    async def get(self, shop_id: uuid.UUID, *, for_update: bool = False) -> Shop | None:
+        query = select(ShopModel).where(ShopModel.id == shop_id)
+        if for_update:
+            # NO KEY: rows that reference the shop (inserted by every tenant write) only
+            # take a key-share lock, which this one leaves free.
+            query = query.with_for_update(key_share=True)
+        row = (await self._rows.session.scalars(query)).first()
         return _to_domain(row) if row else None
 
     async def get_by_domain(self, domain: str) -> Shop | None:

@@ -116,7 +116,7 @@ class ShopController(Controller):
     ) -> SettingsView:
         _validate(merge_settings(shop.settings, data))
         async with container.uow.for_shop(shop.id) as uow:
-            current = await uow.shops.get(shop.id)
+            current = await uow.shops.get(shop.id, for_update=True)
             if current is None:
                 raise NotFoundException(detail="shop not found")
             current.settings = merge_settings(current.settings, data)
