@@ -566,6 +566,11 @@ class UnitOfWork(Protocol):
 
     async def commit(self) -> None: ...
 
+    async def hold_shop_domain(self, domain: str) -> None:
+        """Wait for, then hold until commit, the lock an exclusive `for_shop_domain` takes:
+        no install of that domain commits meanwhile."""
+        ...
+
     def savepoint(self) -> AbstractAsyncContextManager[None]:
         """A nested transaction: an exception leaving it undoes only the work inside."""
         ...

@@ -20,6 +20,7 @@ from domain.consent import ConsentState, verify_chain
 from domain.events import COMPLIANCE_TOPICS, EventStatus
 from domain.gdpr import GdprRequest, RequestKind, RequestSource, RequestStatus, Subject
 from domain.messages import MessageCategory
+from domain.shops import ShopCredentials
 from infrastructure.db.engine import create_owner_engine
 from infrastructure.shopify.fake_server import send_webhook
 from infrastructure.telemetry.metrics import GDPR_REQUESTS_OVERDUE
@@ -28,6 +29,7 @@ from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
 from tests.support.queue import drain
+from tests.support.races import racing_shop_read
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -379,6 +381,24 @@ async def test_shop_redact_for_a_reinstalled_shop_is_held_for_a_decision(contain
         [request] = await uow.gdpr.page(limit=5)
     assert (request.kind, request.status) == (RequestKind.SHOP_REDACT, RequestStatus.FAILED)
     assert request.error.startswith("held")
+
+
+async def test_a_reinstall_while_the_shop_is_purged_is_not_erased(container):
+    shop = await add_shop(container)
+    await _deliver(container, shop, "app/uninstalled", {"id": 1})
+
+    def reinstall():
+        credentials = ShopCredentials("shpat_new", ("read_customers",))
+        return container.install_shop()(shop.domain, credentials, source="test")
+
+    # The merchant is back between the purge's check that the shop is uninstalled and its
+    # delete.
+    async with racing_shop_read(reinstall):
+        await container.purge_shop()(shop.id, actor="shopify")
+
+    async with container.uow.for_shop(shop.id) as uow:
+        current = await uow.shops.get(shop.id)
+    assert current is not None and current.installed
 
 
 async def _add_overdue_request(container, shop) -> GdprRequest:

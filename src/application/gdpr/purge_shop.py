@@ -12,8 +12,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-from application.ports import Clock, UnitOfWorkFactory
+from application.ports import Clock, UnitOfWork, UnitOfWorkFactory
 from domain.gdpr import RequestKind
+from domain.shops import Shop
 
 log = logging.getLogger("blossom.gdpr")
 
@@ -27,7 +28,7 @@ class PurgeShop:
 
     async def __call__(self, shop_id: uuid.UUID, *, actor: str) -> None:
         async with self._uows.maintenance() as uow:
-            shop = await uow.shops.get(shop_id)
+            shop = await _read_holding_its_domain(uow, shop_id)
             if shop is None:
                 return  # an earlier attempt purged it
             # Shopify does not say what a reinstall before shop/redact means; erasing a
@@ -67,3 +68,13 @@ class PurgeShop:
                     details={"kind": request.kind.value, "reason": "reinstalled"},
                 )
             await uow.commit()
+
+
+async def _read_holding_its_domain(uow: UnitOfWork, shop_id: uuid.UUID) -> Shop | None:
+    """The shop as no install can change it before this transaction ends: a reinstall
+    committing between the check and the delete would be erased with the rest."""
+    shop = await uow.shops.get(shop_id)
+    if shop is None:
+        return None
+    await uow.hold_shop_domain(shop.domain)
+    return await uow.shops.get(shop_id)

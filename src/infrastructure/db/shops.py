@@ -67,7 +67,13 @@ class SqlShopRepository:
         self._rows = _ShopModels(session=session, auto_commit=False, auto_expunge=False)
 
     async def get(self, shop_id: uuid.UUID, *, for_update: bool = False) -> Shop | None:
-        query = select(ShopModel).where(ShopModel.id == shop_id)
+        # Fresh even when the session still holds the row from an earlier read: a re-read
+        # must see what other transactions have committed since.
+        query = (
+            select(ShopModel)
+            .where(ShopModel.id == shop_id)
+            .execution_options(populate_existing=True)
+        )
         if for_update:
             # NO KEY: rows that reference the shop (inserted by every tenant write) only
             # take a key-share lock, which this one leaves free.

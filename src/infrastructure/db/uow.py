@@ -89,7 +89,7 @@ class SqlUnitOfWork:
             await self.session.execute(text(f"SET LOCAL ROLE {MAINTENANCE_ROLE}"))
         elif self._shop_domain is not None:
             if self._exclusive:
-                await self.session.execute(_HOLD_DOMAIN, {"domain": self._shop_domain})
+                await self.hold_shop_domain(self._shop_domain)
             row = (
                 await self.session.execute(_ENTER_BY_DOMAIN, {"domain": self._shop_domain})
             ).first()
@@ -141,6 +141,9 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+
+    async def hold_shop_domain(self, domain: str) -> None:
+        await self.session.execute(_HOLD_DOMAIN, {"domain": domain})
 
     @asynccontextmanager
     async def savepoint(self) -> AsyncIterator[None]:
