@@ -44,6 +44,8 @@ class Shop:
     installed_at: datetime | None = None
     uninstalled_at: datetime | None = None
     settings: dict[str, object] = field(default_factory=dict)
+    # When Shopify made the change `refresh` last applied, if it said.
+    shopify_updated_at: datetime | None = None
 
     @property
     def installed(self) -> bool:
@@ -59,10 +61,23 @@ class Shop:
         self.uninstalled_at = now
 
     def refresh(
-        self, *, name: object, currency: object, time_zone: object, country: object
+        self,
+        *,
+        name: object,
+        currency: object,
+        time_zone: object,
+        country: object,
+        as_of: datetime | None = None,
     ) -> None:
         """Take Shopify's name and locale where each is well-formed and keep ours where not:
-        a missing or odd value must neither fail the update nor blank the shop."""
+        a missing or odd value must neither fail the update nor blank the shop.
+
+        `as_of` is when Shopify made the change. Deliveries arrive out of order, so a change
+        no newer than the last one applied is stale and dropped; one without a time cannot
+        be placed and is applied."""
+        if as_of and self.shopify_updated_at and as_of <= self.shopify_updated_at:
+            return
+        self.shopify_updated_at = as_of or self.shopify_updated_at
         if isinstance(name, str) and name.strip():
             self.name = name.strip()[:NAME_LENGTH]
         self.currency = _matching(_CURRENCY, currency) or self.currency

@@ -282,6 +282,24 @@ async def test_shop_update_with_odd_values_keeps_the_shops_own_and_is_processed(
     assert (updated.name, updated.currency, updated.country) == ("N" * 255, "USD", "US")
 
 
+async def test_a_shop_update_older_than_the_last_one_applied_is_dropped(container):
+    shop = await add_shop(container)
+    deliveries = [
+        ({"name": "New", "updated_at": "2026-11-20T10:05:00Z"}, None),
+        # Older by its own time, which outranks the delivery's.
+        ({"name": "Old", "updated_at": "2026-11-20T10:00:00Z"}, "2026-11-20T10:06:00Z"),
+        # Older by the delivery's time, the payload having none.
+        ({"iana_timezone": "Europe/Paris"}, "2026-11-20T10:04:00Z"),
+        # No time at all: nothing to order it by, so it is applied.
+        ({"currency": "EUR"}, "unreadable"),
+    ]
+    for payload, at in deliveries:
+        await _send(container, shop, topic="shop/update", payload=payload, triggered_at=at)
+        await drain(container, "webhooks")
+    current = await _current(container, shop)
+    assert (current.name, current.timezone, current.currency) == ("New", "UTC", "EUR")
+
+
 async def test_app_uninstalled_erases_token_and_cancels_pending_jobs(container):
     shop = await add_shop(container)
     other = await add_shop(container)

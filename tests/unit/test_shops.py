@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 
 from domain.shops import Shop
 
@@ -38,3 +39,23 @@ def test_refresh_keeps_what_it_has_for_missing_or_malformed_values_and_cuts_a_lo
         "UTC",
         "US",
     )
+
+
+def _at(hour: int) -> datetime:
+    return datetime(2026, 11, 20, hour, tzinfo=UTC)
+
+
+def test_refresh_drops_a_change_no_newer_than_the_last_one_applied():
+    shop = _shop()
+    shop.refresh(name="Noon", currency="EUR", time_zone=None, country=None, as_of=_at(12))
+    shop.refresh(name="Ten", currency="GBP", time_zone=None, country=None, as_of=_at(10))
+    shop.refresh(name="Again", currency="GBP", time_zone=None, country=None, as_of=_at(12))
+    assert (shop.name, shop.currency, shop.shopify_updated_at) == ("Noon", "EUR", _at(12))
+
+
+def test_refresh_applies_a_newer_change_and_one_without_a_time_keeping_the_last_time():
+    shop = _shop()
+    shop.refresh(name="Ten", currency=None, time_zone=None, country=None, as_of=_at(10))
+    shop.refresh(name="Noon", currency=None, time_zone=None, country=None, as_of=_at(12))
+    shop.refresh(name="Untimed", currency=None, time_zone=None, country=None)
+    assert (shop.name, shop.shopify_updated_at) == ("Untimed", _at(12))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from application.events.payloads import instant
 from application.ports import Clock, UnitOfWork
 from application.tasks import OUTLIVES_UNINSTALL
 from domain.events import WebhookEvent
@@ -52,5 +53,6 @@ class HandleShopUpdate:
             currency=payload.get("currency"),
             time_zone=payload.get("iana_timezone"),
             country=payload.get("country_code"),
+            as_of=instant(payload.get("updated_at")) or event.triggered_at,
         )
         await uow.shops.save(shop)

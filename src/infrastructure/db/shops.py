@@ -54,6 +54,7 @@ class ShopModel(UUIDv7AuditBase):
     installed_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     uninstalled_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     settings: Mapped[dict[str, Any]] = mapped_column(JsonB, default=dict)
+    shopify_updated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
 
 
 class _ShopModels(SQLAlchemyAsyncRepository[ShopModel]):
@@ -106,6 +107,7 @@ class SqlShopRepository:
                 installed_at=shop.installed_at,
                 uninstalled_at=shop.uninstalled_at,
                 settings=dict(shop.settings),
+                shopify_updated_at=shop.shopify_updated_at,
                 updated_at=func.now(),
             )
         )
@@ -249,6 +251,7 @@ def _to_row(shop: Shop) -> ShopModel:
         installed_at=shop.installed_at,
         uninstalled_at=shop.uninstalled_at,
         settings=dict(shop.settings),
+        shopify_updated_at=shop.shopify_updated_at,
     )
 
 
@@ -264,4 +267,5 @@ def _to_domain(row: ShopModel) -> Shop:
         installed_at=row.installed_at,
         uninstalled_at=row.uninstalled_at,
         settings=dict(row.settings or {}),
+        shopify_updated_at=row.shopify_updated_at,
     )
