@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -13,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from domain.gdpr import GdprRequest, RequestKind, RequestSource, Subject, due_date
 from infrastructure.telemetry.tracing import tracer
 from interfaces.http.app import create_app
+from interfaces.http.tracing import ServerSpans
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support import tasks
@@ -109,6 +111,25 @@ async def test_a_request_matching_no_route_is_named_by_its_method_alone(containe
     assert span.name == "GET", "a scanner's random paths must not become span names"
     assert span.attributes["url.path"] == path
     assert "http.route" not in span.attributes
+
+
+async def test_an_error_escaping_the_app_is_on_the_request_span_redacted(container, spans):
+    """Litestar answers most errors itself; one that escapes it still must not export the
+    shopper's details its message quotes."""
+
+    async def broken(scope, receive, send):
+        raise RuntimeError("no contact for +14155550132")
+
+    middleware = ServerSpans(broken, OpenTelemetryConfig(middleware_class=ServerSpans))
+    scope = {"type": "http", "method": "POST", "path": "/x", "headers": [], "state": {}}
+    with pytest.raises(RuntimeError):
+        await middleware(scope, None, None)
+
+    [span] = [s for s in spans.get_finished_spans() if s.kind == trace.SpanKind.SERVER]
+    [event] = span.events
+    assert span.status.status_code == trace.StatusCode.ERROR
+    assert event.attributes["exception.message"] == "no contact for [phone]"
+    assert "+14155550132" not in event.attributes["exception.stacktrace"]
 
 
 async def test_metrics_report_queue_depth(container):

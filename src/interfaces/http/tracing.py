@@ -17,7 +17,7 @@ from litestar.plugins.opentelemetry import OpenTelemetryInstrumentationMiddlewar
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from infrastructure.telemetry.tracing import tracer
+from infrastructure.telemetry.tracing import open_span
 
 if TYPE_CHECKING:
     from litestar.plugins.opentelemetry import OpenTelemetryConfig
@@ -51,7 +51,7 @@ class ServerSpans(OpenTelemetryInstrumentationMiddleware):
         }
         # Named by the method alone until routing gives the route: a raw path (a scanner's,
         # say) would make every span name unique. The path stays an attribute.
-        with tracer.start_as_current_span(
+        with open_span(
             method,
             context=propagate.extract(carrier),
             kind=SpanKind.SERVER,
