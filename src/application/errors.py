@@ -32,6 +32,10 @@ class NotInstalled(PermanentError):
     """The shop is unknown, uninstalled or has no credentials."""
 
 
+# The `SmsRejected` code for a receiver the provider refuses: no text to it can ever go.
+INVALID_NUMBER = "invalid_number"
+
+
 class SmsRejected(PermanentError):
     """The provider refused this message for good (`code`: invalid_number, invalid_sender,
     invalid_text …); resending the same message cannot help."""

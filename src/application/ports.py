@@ -327,6 +327,13 @@ class ContactRepository(Protocol):
         """What the sending gates need for each contact, in one round trip."""
         ...
 
+    async def mark_phones_invalid(
+        self, refused: Sequence[tuple[uuid.UUID, str]], at: datetime
+    ) -> None:
+        """Mark each (contact, E.164 number) the provider refused, where the contact's phone
+        is still that number: a number changed meanwhile is a new one, not refused."""
+        ...
+
     async def redact(self, contact_id: uuid.UUID, now: datetime) -> None:
         """Erase the contact's personal data, leaving a `redacted` tombstone."""
         ...

@@ -75,6 +75,9 @@ class Contact:
     shopify_updated_at: datetime | None = None
     created_at: datetime | None = None
     redacted_at: datetime | None = None
+    # When the provider refused `phone` for good. It is about that number only: the
+    # repository drops it whenever the phone changes, and only a delivery sets it.
+    phone_invalid_at: datetime | None = None
 
     def newer_from_shopify(self, updated_at: datetime | None) -> bool:
         """Shopify delivers out of order: apply a change only if it is newer than ours."""

@@ -45,6 +45,7 @@ class MessageStatus(enum.StrEnum):
     BLOCKED_CONSENT = "blocked_consent"
     BLOCKED_CAP = "blocked_cap"
     BLOCKED_INSUFFICIENT_CREDITS = "blocked_insufficient_credits"
+    BLOCKED_INVALID_NUMBER = "blocked_invalid_number"
     DUPLICATE = "duplicate"
 
     @property
@@ -61,6 +62,7 @@ BLOCKED = frozenset(
         MessageStatus.BLOCKED_CONSENT,
         MessageStatus.BLOCKED_CAP,
         MessageStatus.BLOCKED_INSUFFICIENT_CREDITS,
+        MessageStatus.BLOCKED_INVALID_NUMBER,
         MessageStatus.DUPLICATE,
     }
 )
@@ -308,6 +310,7 @@ class Recipient:
     country: str | None
     timezone: str
     consent_state: ConsentState
+    phone_invalid: bool = False  # the provider refused this number for good
 
     @classmethod
     def number(cls, phone: PhoneNumber, fallback_timezone: str) -> Recipient:

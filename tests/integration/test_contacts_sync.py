@@ -17,7 +17,7 @@ from infrastructure.shopify.fake_server import send_webhook
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support.http import client
-from tests.support.messaging import CALLBACK_SECRET, WORDING
+from tests.support.messaging import CALLBACK_SECRET, REFUSED_AT, WORDING, refuse_number
 from tests.support.queue import drain
 from tests.support.shopify import fake_shopify_container, install, proxy_path
 
@@ -142,6 +142,29 @@ async def test_an_older_customer_update_does_not_overwrite_a_newer_one(container
     async with container.uow.for_shop(shop.id) as uow:
         contact = await uow.contacts.find(shopify_customer_id=42)
     assert contact.first_name == "Ada" and contact.email == "ada@example.com"
+
+
+async def test_a_new_number_from_shopify_drops_the_refusal_and_the_same_number_keeps_it(
+    container,
+):
+    shop = await add_shop(container)
+    customer = {"id": 43, "phone": "+14155550178", "updated_at": "2026-11-20T10:00:00Z"}
+    await _deliver(container, shop, "customers/create", customer)
+
+    async def stored():
+        async with container.uow.for_shop(shop.id) as uow:
+            return await uow.contacts.find(shopify_customer_id=43)
+
+    await refuse_number(container, shop, (await stored()).id, customer["phone"])
+    renamed = {**customer, "first_name": "Ada", "updated_at": "2026-11-21T10:00:00Z"}
+    await _deliver(container, shop, "customers/update", renamed)
+    same_number = await stored()
+    moved = {**renamed, "phone": "+14155550179", "updated_at": "2026-11-22T10:00:00Z"}
+    await _deliver(container, shop, "customers/update", moved)
+    new_number = await stored()
+
+    assert (same_number.first_name, same_number.phone_invalid_at) == ("Ada", REFUSED_AT)
+    assert (new_number.phone, new_number.phone_invalid_at) == ("+14155550179", None)
 
 
 async def test_checkout_sms_checkbox_subscribes_with_checkout_source_and_no_push(container):

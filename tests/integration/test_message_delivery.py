@@ -191,6 +191,59 @@ async def test_an_invalid_number_fails_for_good_and_its_credits_come_back(databa
         assert await _wallet(container, shop) == (FUNDS, 0)
 
 
+async def _contact(container, shop, contact_id):
+    async with container.uow.for_shop(shop.id) as uow:
+        return await uow.contacts.get(contact_id)
+
+
+async def test_a_number_refused_as_invalid_is_marked_and_never_sent_to_again(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, [contact] = await _setup(container, ["+14155550104"])
+        fake.reject_numbers({"14155550104"})
+        await _queue(container, shop, [contact])
+        await drain(container, "messages")
+
+        [later] = await _queue(container, shop, [contact])
+        await drain(container, "messages")
+
+        [blocked] = await _messages(container, shop, [later])
+        assert blocked.status is MessageStatus.BLOCKED_INVALID_NUMBER
+        assert fake.calls["POST /sms"] == 1, "the refused number was texted again"
+        assert (await _contact(container, shop, contact.id)).phone_invalid_at is not None
+        assert await _wallet(container, shop) == (FUNDS, 0)
+
+
+async def test_a_refusal_marks_only_the_number_refused_not_one_the_contact_has_since(
+    database_url, data_dir, monkeypatch
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, (kept, changed) = await _setup(container, ["+14155550105", "+14155550106"])
+        fake.reject_numbers({"14155550105", "14155550106"})
+        ids = await _queue(container, shop, [kept, changed])
+        send = container.sms_gateway.send
+
+        async def send_while_the_number_changes(sms: OutboundSms):
+            if sms.reference == str(ids[1]):  # claimed for the old number, then changed
+                async with container.uow.for_shop(shop.id) as uow:
+                    contact = await uow.contacts.get(changed.id, for_update=True)
+                    contact.phone = "+14155550107"
+                    await uow.contacts.save(contact, container.clock.now())
+                    await uow.commit()
+            return await send(sms)
+
+        monkeypatch.setattr(container.sms_gateway, "send", send_while_the_number_changes)
+        await container.deliver_messages()(shop.id, ids)
+
+        assert (await _contact(container, shop, kept.id)).phone_invalid_at is not None
+        moved = await _contact(container, shop, changed.id)
+        assert (moved.phone, moved.phone_invalid_at) == ("+14155550107", None)
+        [to_new_number] = await _queue(container, shop, [moved])
+        [queued] = await _messages(container, shop, [to_new_number])
+        assert queued.status is MessageStatus.QUEUED
+
+
 async def test_a_refused_key_parks_texts_without_spending_attempts_or_doubling_jobs(
     database_url, data_dir
 ):

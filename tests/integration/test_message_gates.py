@@ -17,7 +17,7 @@ from domain.consent import ConsentState
 from domain.contacts import Contact
 from domain.messages import DEFAULT_FOOTER, MessageCategory, MessageStatus, compose
 from tests.conftest import add_shop
-from tests.support.messaging import FixedClock, add_contacts, fund, phone_number
+from tests.support.messaging import FixedClock, add_contacts, fund, phone_number, refuse_number
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -106,6 +106,28 @@ async def test_transactional_texts_reach_anyone_who_has_not_opted_out(container)
     )
 
     assert [r.status for r in results] == [MessageStatus.QUEUED, MessageStatus.BLOCKED_CONSENT]
+
+
+async def test_a_number_the_provider_refused_gets_no_text_of_any_kind_and_no_charge(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [refused, fine] = await add_contacts(container, shop, [phone_number(6), phone_number(7)])
+    await refuse_number(container, shop, refused.id, refused.phone)
+    requests = [_marketing(refused, category=category) for category in MessageCategory]
+
+    *blocked, queued = await _send(container, shop, [*requests, _marketing(fine)])
+
+    assert [r.status for r in blocked] == [MessageStatus.BLOCKED_INVALID_NUMBER] * 3
+    assert queued.status is MessageStatus.QUEUED
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.messages.get(blocked[0].message_id)
+        history = await uow.messages.history(blocked[0].message_id)
+        cost = (await uow.messages.get(queued.message_id)).credits
+    assert stored.error == "the provider refused this number"
+    assert [h.status for h in history] == [MessageStatus.BLOCKED_INVALID_NUMBER]
+    assert await _wallet(container, shop) == (100 - cost, cost), "only the good number reserves"
+    [(ids, _)] = await _jobs(container, shop)
+    assert ids == [str(queued.message_id)]
 
 
 @pytest.mark.parametrize(

@@ -110,3 +110,15 @@ async def fund(container: Container, shop: Shop, credits: int) -> None:
     async with container.uow.for_shop(shop.id) as uow:
         await TopUpWallet()(uow, credits=credits, reference=f"test-{uuid.uuid4()}", source="test")
         await uow.commit()
+
+
+REFUSED_AT = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+
+async def refuse_number(
+    container: Container, shop: Shop, contact_id: uuid.UUID, phone: str
+) -> None:
+    """What a delivery records when Mitto answers that `phone` is no valid receiver."""
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.contacts.mark_phones_invalid([(contact_id, phone)], REFUSED_AT)
+        await uow.commit()

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from application.billing.debit_wallet import SettleDebits
-from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.errors import (
+    INVALID_NUMBER,
+    SmsFateUnknown,
+    SmsRejected,
+    SmsUnauthorized,
+    SmsUnavailable,
+)
 from application.messaging.queue_messages import delivery_jobs
 from application.ports import (
     ClaimedMessage,
@@ -241,8 +247,12 @@ class DeliverMessages:
         self, shop_id: uuid.UUID, claimed: Sequence[ClaimedMessage], outcomes: list[Outcome]
     ) -> None:
         credits = {c.message.id: c.message.credits for c in claimed}
+        now = self._clock.now()
         async with self._uows.for_shop(shop_id) as uow:
-            moved = await uow.messages.settle(outcomes, self._clock.now())
+            # Contacts before messages: the order an erasure locks them in. Marked even when
+            # a report settled the message first: the refusal of the number stands anyway.
+            await uow.contacts.mark_phones_invalid(_refused_numbers(claimed, outcomes), now)
+            moved = await uow.messages.settle(outcomes, now)
             # Bill only what this attempt settled: a message that a delivery report or
             # another attempt settled first was billed there.
             outcomes = [o for o in outcomes if o.message_id in moved]
@@ -298,6 +308,18 @@ def _charged(
     outcomes: Sequence[Outcome], credits: dict[uuid.UUID, int], charge: Charge
 ) -> list[tuple[uuid.UUID, int]]:
     return [(o.message_id, credits[o.message_id]) for o in outcomes if o.charge is charge]
+
+
+def _refused_numbers(
+    claimed: Sequence[ClaimedMessage], outcomes: Sequence[Outcome]
+) -> list[tuple[uuid.UUID, str]]:
+    """(contact, number) of each text the provider refused for its receiver."""
+    refused = {o.message_id for o in outcomes if o.error == INVALID_NUMBER}
+    return [
+        (c.message.contact_id, c.message.to)
+        for c in claimed
+        if c.message.id in refused and c.message.contact_id is not None
+    ]
 
 
 def _follow_ups(outcomes: Sequence[Outcome]) -> dict[datetime, list[uuid.UUID]]:

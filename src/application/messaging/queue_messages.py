@@ -122,6 +122,8 @@ class QueueMessages:
             status, error = MessageStatus.BLOCKED_CONSENT, "no such contact, or no phone"
         elif not consent_allows(request.category, recipient.consent_state, policy):
             status, error = MessageStatus.BLOCKED_CONSENT, f"contact is {recipient.consent_state}"
+        elif recipient.phone_invalid:
+            status, error = MessageStatus.BLOCKED_INVALID_NUMBER, "the provider refused this number"
         elif _keeps_quiet_hours(request, policy):
             scheduled_at = _quiet_hours_start(shop, policy, recipient, now)
         return Message(

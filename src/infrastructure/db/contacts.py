@@ -82,6 +82,7 @@ class ContactModel(UUIDv7Base):
     consent_updated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     shopify_updated_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     redacted_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
+    phone_invalid_at: Mapped[datetime | None] = mapped_column(DateTimeUTC(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
     updated_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
@@ -119,6 +120,26 @@ class ConsentEventModel(UUIDv7Base):
 class ContactPage:
     contacts: list[Contact]
     next_cursor: str | None
+
+
+# Contacts locked in id order, so two deliveries marking the same contacts cannot deadlock;
+# the phone is compared again once the row is locked, so a number changed meanwhile is
+# left alone. NO KEY UPDATE, what a plain UPDATE takes: messages being inserted for the
+# contact (a foreign-key share lock) do not wait for it.
+_MARK_PHONES_INVALID = text(
+    """
+    WITH refused AS (
+        SELECT c.id FROM contacts c
+          JOIN unnest(CAST(:ids AS uuid[]), CAST(:phone_indexes AS varchar[]))
+               AS u(id, phone_index) ON c.id = u.id AND c.phone_index = u.phone_index
+         WHERE c.shop_id = :shop_id AND c.phone_invalid_at IS NULL
+         ORDER BY c.id
+           FOR NO KEY UPDATE OF c
+    )
+    UPDATE contacts c SET phone_invalid_at = :at, updated_at = :at
+      FROM refused WHERE c.id = refused.id
+    """
+)
 
 
 class SqlContacts:
@@ -200,10 +221,17 @@ class SqlContacts:
             )
 
     async def save(self, contact: Contact, now: datetime) -> None:
+        columns = self._columns(contact)
+        # The provider refused the number it was given, not whatever number comes next.
+        same_phone = ContactModel.phone_index == columns["phone_index"]
         await self._session.execute(
             self._scoped(update(ContactModel))
             .where(ContactModel.id == contact.id)
-            .values(updated_at=now, **self._columns(contact))
+            .values(
+                updated_at=now,
+                phone_invalid_at=case((same_phone, ContactModel.phone_invalid_at), else_=None),
+                **columns,
+            )
         )
 
     async def page(
@@ -290,6 +318,7 @@ class SqlContacts:
             shopify_updated_at=row.shopify_updated_at,
             created_at=row.created_at,
             redacted_at=row.redacted_at,
+            phone_invalid_at=row.phone_invalid_at,
         )
 
     async def recipients(self, contact_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Recipient]:
@@ -302,6 +331,7 @@ class SqlContacts:
                     ContactModel.country,
                     ContactModel.timezone,
                     ContactModel.consent_state,
+                    ContactModel.phone_invalid_at,
                 )
             ).where(ContactModel.id == any_(literal(list(contact_ids), ARRAY(Uuid))))
         )
@@ -313,9 +343,25 @@ class SqlContacts:
                 country=r.country,
                 timezone=r.timezone or "UTC",
                 consent_state=ConsentState(r.consent_state),
+                phone_invalid=r.phone_invalid_at is not None,
             )
             for r in rows
         }
+
+    async def mark_phones_invalid(
+        self, refused: Sequence[tuple[uuid.UUID, str]], at: datetime
+    ) -> None:
+        if not refused:
+            return
+        await self._session.execute(
+            _MARK_PHONES_INVALID,
+            {
+                "shop_id": self._shop_id,
+                "ids": [contact_id for contact_id, _ in refused],
+                "phone_indexes": [self._index.digest(p, purpose=PHONE) for _, p in refused],
+                "at": at,
+            },
+        )
 
     async def matching(
         self,

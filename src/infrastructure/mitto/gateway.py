@@ -27,7 +27,13 @@ from typing import Any
 import httpx
 from opentelemetry import trace
 
-from application.errors import SmsFateUnknown, SmsRejected, SmsUnauthorized, SmsUnavailable
+from application.errors import (
+    INVALID_NUMBER,
+    SmsFateUnknown,
+    SmsRejected,
+    SmsUnauthorized,
+    SmsUnavailable,
+)
 from application.ports import OutboundSms, SmsReceipt
 from infrastructure.mitto.reports import PROVIDER_ID_LENGTH
 from infrastructure.telemetry.metrics import SMS_PROVIDER_ERRORS, SMS_PROVIDER_LATENCY
@@ -51,7 +57,7 @@ REJECTION_CODES = {
     5: "invalid_sender",  # empty sender
     6: "invalid_sender",  # invalid sender
     7: "invalid_request",  # empty receiver
-    8: "invalid_number",  # invalid receiver
+    8: INVALID_NUMBER,  # invalid receiver
     9: "invalid_text",  # character-set error
 }
 # The request never left this machine or never reached Mitto: resending cannot duplicate.
