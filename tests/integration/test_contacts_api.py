@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
+
 import pytest
 
 from application.contacts.record_consent import ConsentChange, RecordConsent
@@ -10,6 +13,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
+from tests.support.messaging import REFUSED_AT, refuse_number
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -73,6 +77,20 @@ async def test_create_search_get_tag_and_page_through_contacts(container):
     assert sorted(ids) == sorted(c["id"] for c in created) and len(set(ids)) == 5
     assert rest["next_cursor"] is None
     assert len(vip["items"]) == 4
+
+
+async def test_a_contact_shows_whether_the_provider_refused_its_number(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        created = (
+            await http.post("/api/v1/contacts", headers=_auth(shop), json={"phone": "+14155550100"})
+        ).json()
+        await refuse_number(container, shop, uuid.UUID(created["id"]), created["phone"])
+        read = (await http.get(f"/api/v1/contacts/{created['id']}", headers=_auth(shop))).json()
+        [listed] = (await http.get("/api/v1/contacts", headers=_auth(shop))).json()["items"]
+    assert (created["phone_invalid"], created["phone_invalid_at"]) == (False, None)
+    assert read["phone_invalid"] is listed["phone_invalid"] is True
+    assert datetime.fromisoformat(read["phone_invalid_at"]) == REFUSED_AT
 
 
 async def test_bad_input_is_a_problem_and_duplicates_conflict(container):

@@ -28,6 +28,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
+from tests.support.messaging import REFUSED_AT, refuse_number
 from tests.support.queue import drain
 from tests.support.races import racing_shop_read
 
@@ -319,6 +320,25 @@ async def test_customer_redact_erases_the_customer_everywhere(container, databas
         "customers/data_request",
         "customers/redact",
     ]
+
+
+async def test_a_refused_number_is_in_the_export_and_its_mark_leaves_with_the_erasure(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA)
+    async with container.uow.for_shop(shop.id) as uow:
+        ada = await uow.contacts.find(phone=ADA["phone"])
+    await refuse_number(container, shop, ada.id, ADA["phone"])
+
+    await _deliver(container, shop, "customers/data_request", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        [export] = await uow.gdpr.page(limit=5)
+        bundle = json.loads(await uow.gdpr.bundle(export.id))
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        tombstone = await uow.contacts.get(ada.id)
+
+    assert bundle["contacts"][0]["phone_invalid_at"] == REFUSED_AT.isoformat()
+    assert tombstone.redacted_at is not None and tombstone.phone_invalid_at is None
 
 
 async def test_redacting_twice_is_harmless(container):

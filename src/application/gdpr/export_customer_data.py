@@ -81,6 +81,7 @@ def _contact(contact: Contact) -> dict[str, Any]:
         "id": str(contact.id),
         "shopify_customer_id": contact.shopify_customer_id,
         "phone": contact.phone,
+        "phone_invalid_at": _iso(contact.phone_invalid_at),
         "email": contact.email,
         "first_name": contact.first_name,
         "last_name": contact.last_name,

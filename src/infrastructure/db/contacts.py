@@ -413,6 +413,7 @@ class SqlContacts:
                 consent_state=ConsentState.REDACTED.value,
                 consent_updated_at=func.coalesce(ContactModel.redacted_at, now),
                 shopify_updated_at=None,
+                phone_invalid_at=None,
                 redacted_at=func.coalesce(ContactModel.redacted_at, now),
                 updated_at=now,
             )

@@ -29,6 +29,8 @@ from interfaces.http.session import CurrentShop
 class ContactView(msgspec.Struct, frozen=True):
     id: uuid.UUID
     phone: str | None
+    phone_invalid: bool  # the provider refused the number: texts to it are not sent
+    phone_invalid_at: datetime | None
     email: str | None
     first_name: str | None
     last_name: str | None
@@ -45,6 +47,8 @@ class ContactView(msgspec.Struct, frozen=True):
         return cls(
             id=c.id,
             phone=c.phone,
+            phone_invalid=c.phone_invalid_at is not None,
+            phone_invalid_at=c.phone_invalid_at,
             email=c.email,
             first_name=c.first_name,
             last_name=c.last_name,
