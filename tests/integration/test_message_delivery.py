@@ -305,13 +305,14 @@ async def test_a_text_settled_by_its_report_first_is_not_billed_again_by_the_sen
         fake.reject_numbers({"14155550302"})
         container.__dict__["sms_gateway"] = _ReportedBeforeSettling(container, str(rejected))
 
-        await container.deliver_messages()(shop.id, [rejected])
+        first = await container.deliver_messages()(shop.id, [rejected])
         await container.deliver_messages()(shop.id, [invalid])
 
         statuses = [m.status for m in await _messages(container, shop, [rejected, invalid])]
         assert statuses == [MessageStatus.REJECTED, MessageStatus.FAILED]
         # Neither was delivered: both reservations come back, none is also captured.
         assert await _wallet(container, shop) == (FUNDS, 0)
+        assert not first.statuses, "the report counted it; the send must not count it again"
 
 
 async def test_server_errors_are_retried_and_the_text_sent_once(database_url, data_dir):

@@ -142,9 +142,9 @@ class DeliverMessages:
             outcomes = list(
                 await asyncio.gather(*(self._attempt(c, sending, gate) for c in claimed))
             )
-        await self._settle(shop_id, claimed, outcomes)
+        settled = await self._settle(shop_id, claimed, outcomes)
         categories = {c.message.id: c.message.category for c in claimed}
-        for outcome in outcomes:
+        for outcome in settled:
             result.statuses[(outcome.status, categories[outcome.message_id])] += 1
         result.unauthorized |= any(o.error == "unauthorized" for o in outcomes)
 
@@ -245,7 +245,8 @@ class DeliverMessages:
 
     async def _settle(
         self, shop_id: uuid.UUID, claimed: Sequence[ClaimedMessage], outcomes: list[Outcome]
-    ) -> None:
+    ) -> list[Outcome]:
+        """Records the outcomes; returns those of texts this attempt still held."""
         credits = {c.message.id: c.message.credits for c in claimed}
         now = self._clock.now()
         async with self._uows.for_shop(shop_id) as uow:
@@ -265,6 +266,7 @@ class DeliverMessages:
             for at, retried in _follow_ups(outcomes).items():
                 await uow.jobs.defer_many(delivery_jobs(shop_id, retried, at))
             await uow.commit()
+        return outcomes
 
     async def _revisit_live_claims(
         self, shop_id: uuid.UUID, ids: list[uuid.UUID], claimed: Sequence[ClaimedMessage]
