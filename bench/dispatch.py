@@ -13,9 +13,10 @@ every message. Then, per worker count in `--workers` (default 1,2), one round: M
 
 The messages are transactional order updates ("Your order #10042 has shipped ..."), one GSM
 segment each, with an idempotency key and a dedupe key per order, as an order automation
-would send them. Transactional texts skip quiet hours by default and the marketing cap does
-not count them, so neither the clock nor the recipients' time zones hold any back: every
-message is queued to be sent now, and each has its own number and reference.
+would send them. The shop lets transactional texts skip quiet hours (its
+`transactional_bypass_quiet_hours` setting) and the marketing cap does not count them, so
+neither the clock nor the recipients' time zones hold any back: every message is queued to
+be sent now, and each has its own number and reference.
 
 Measures:
 
@@ -252,6 +253,7 @@ async def add_shop(container: Container) -> Shop:
         domain=f"bench-{uuid.uuid4().hex[:8]}.myshopify.com",
         name="Blossom Botanicals",
         installed_at=datetime.now(UTC),
+        settings={"messaging": {"transactional_bypass_quiet_hours": True}},
     )
     async with container.uow.maintenance() as uow:
         created = await uow.shops.add(shop)

@@ -171,7 +171,9 @@ class SendingPolicy:
 
     cap_count: int = 3
     cap_window: timedelta = timedelta(hours=24)
-    transactional_bypass_quiet_hours: bool = True
+    # Order and shipping updates wait out quiet hours like marketing until the shop opts
+    # in (contract sms.md §4: they "may bypass quiet hours when the shop allows it").
+    transactional_bypass_quiet_hours: bool = False
     transactional_requires_subscription: bool = False
     footer: str = DEFAULT_FOOTER
     help_text: str = DEFAULT_HELP
@@ -195,7 +197,7 @@ class SendingPolicy:
             cap_count=cap,
             cap_window=timedelta(hours=hours),
             transactional_bypass_quiet_hours=bool(
-                raw.get("transactional_bypass_quiet_hours", True)
+                raw.get("transactional_bypass_quiet_hours", False)
             ),
             transactional_requires_subscription=bool(
                 raw.get("transactional_requires_subscription", False)

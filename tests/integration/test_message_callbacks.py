@@ -14,7 +14,13 @@ from domain.messages import MessageCategory, MessageStatus
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.support.http import client
-from tests.support.messaging import CALLBACK_SECRET, add_contacts, fake_mitto_container, fund
+from tests.support.messaging import (
+    CALLBACK_SECRET,
+    add_contacts,
+    fake_mitto_container,
+    fund,
+    set_messaging,
+)
 from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -24,6 +30,8 @@ INBOUND = f"/webhooks/mitto/inbound?token={CALLBACK_SECRET}"
 
 
 async def _sent_message(container, shop, contact) -> uuid.UUID:
+    # An order update goes now, whatever the hour in the contact's zone.
+    await set_messaging(container, shop, transactional_bypass_quiet_hours=True)
     request = OutgoingMessage(
         text="Your order has shipped",
         category=MessageCategory.TRANSACTIONAL,

@@ -13,7 +13,13 @@ from sqlalchemy import text
 from application.messaging.queue_messages import OutgoingMessage
 from domain.messages import MessageCategory
 from tests.conftest import add_shop
-from tests.support.messaging import add_contacts, fake_mitto_container, fund, mitto_env
+from tests.support.messaging import (
+    add_contacts,
+    fake_mitto_container,
+    fund,
+    mitto_env,
+    set_messaging,
+)
 from tests.support.processes import blossom, child_env, eventually, spawn, stop
 from tests.support.settings import make_environ
 
@@ -55,6 +61,8 @@ async def test_killed_workers_never_send_a_message_twice(database_url, data_dir)
     async with fake_mitto_container(database_url, data_dir) as (fake, container):
         fake.latency = 0.01  # keeps sends in flight whenever a kill lands
         shop = await add_shop(container)
+        # Order updates, due now whatever the hour in the contacts' zone.
+        await set_messaging(container, shop, transactional_bypass_quiet_hours=True)
         await fund(container, shop, 1_000_000)
         contacts = await add_contacts(
             container, shop, [f"+1415{2000000 + n:07d}" for n in range(CONTACTS)]

@@ -28,6 +28,7 @@ from tests.support.messaging import (
     fake_mitto_container,
     fund,
     mitto_env,
+    set_messaging,
 )
 from tests.support.processes import blossom, child_env
 from tests.support.queue import drain
@@ -69,6 +70,8 @@ async def _wallet(container, shop) -> tuple[int, int]:
 
 async def _setup(container, phones):
     shop = await add_shop(container)
+    # These are order updates, due now whatever the hour in the recipients' zone.
+    await set_messaging(container, shop, transactional_bypass_quiet_hours=True)
     await fund(container, shop, FUNDS)
     contacts = await add_contacts(container, shop, phones)
     return shop, contacts

@@ -17,7 +17,14 @@ from domain.consent import ConsentState
 from domain.contacts import Contact
 from domain.messages import DEFAULT_FOOTER, MessageCategory, MessageStatus, compose
 from tests.conftest import add_shop
-from tests.support.messaging import FixedClock, add_contacts, fund, phone_number, refuse_number
+from tests.support.messaging import (
+    FixedClock,
+    add_contacts,
+    fund,
+    phone_number,
+    refuse_number,
+    set_messaging,
+)
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -158,6 +165,24 @@ async def test_marketing_at_2230_local_is_scheduled_for_0800_local_next_morning(
     [(ids, job_at)] = await _jobs(container, shop)
     assert ids == [str(result.message_id)] and job_at == expected
     assert (await _wallet(container, shop))[1] > 0, "credits are held for the deferred text"
+
+
+async def test_an_order_update_waits_out_quiet_hours_unless_the_shop_lets_it_through(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [contact] = await add_contacts(
+        container, shop, ["+447700900127"], timezone="Europe/London", country="GB"
+    )
+    london = ZoneInfo("Europe/London")
+    night = datetime(2026, 6, 10, 22, 30, tzinfo=london).astimezone(UTC)
+    order = MessageCategory.TRANSACTIONAL
+
+    [held] = await _send(container, shop, [_marketing(contact, category=order)], at=night)
+    await set_messaging(container, shop, transactional_bypass_quiet_hours=True)
+    [let_through] = await _send(container, shop, [_marketing(contact, category=order)], at=night)
+
+    assert held.scheduled_at == datetime(2026, 6, 11, 8, 0, tzinfo=london)
+    assert let_through.status is MessageStatus.QUEUED and let_through.scheduled_at is None
 
 
 async def test_inside_the_window_a_marketing_text_goes_at_once(container):

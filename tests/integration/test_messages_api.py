@@ -13,7 +13,7 @@ from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
-from tests.support.messaging import add_contacts, fake_mitto_container, fund
+from tests.support.messaging import add_contacts, fake_mitto_container, fund, set_messaging
 from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -40,6 +40,7 @@ async def _queue(container, shop, contact, category=MessageCategory.TRANSACTIONA
 async def test_messages_list_filters_pages_and_shows_history(database_url, data_dir):
     async with fake_mitto_container(database_url, data_dir) as (_, container):
         shop = await add_shop(container)
+        await set_messaging(container, shop, transactional_bypass_quiet_hours=True)
         await fund(container, shop, 1000)
         [subscribed] = await add_contacts(container, shop, ["+14155550301"])
         [gone] = await add_contacts(

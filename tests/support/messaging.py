@@ -122,3 +122,15 @@ async def refuse_number(
     async with container.uow.for_shop(shop.id) as uow:
         await uow.contacts.mark_phones_invalid([(contact_id, phone)], REFUSED_AT)
         await uow.commit()
+
+
+async def set_messaging(container: Container, shop: Shop, **settings: object) -> None:
+    """Change some of the shop's messaging settings, as a PATCH of its settings would."""
+    async with container.uow.for_shop(shop.id) as uow:
+        current = await uow.shops.get(shop.id, for_update=True)
+        current.settings = {
+            **current.settings,
+            "messaging": {**(current.settings.get("messaging") or {}), **settings},
+        }
+        await uow.shops.save(current)
+        await uow.commit()
