@@ -18,7 +18,7 @@ from domain.consent import ConsentState
 from domain.contacts import PhoneNumber
 from domain.errors import InvalidValue
 from domain.messaging import Encoding
-from domain.quiet_hours import ShopQuietHours
+from domain.quiet_hours import ShopQuietHours, cap_for, subdivision_for
 
 
 class MessageCategory(enum.StrEnum):
@@ -165,8 +165,8 @@ class SendingPolicy:
     """A shop's sending rules, from its settings; every field has the safe default.
 
     The cap defaults to three marketing texts per contact per 24 hours, the strictest
-    state limit in the contract (Florida, Oklahoma, Maryland), so one default is lawful
-    everywhere.
+    state limit in the contract (Florida, Oklahoma, Maryland); a shop may raise its own,
+    but never past its recipients' state caps (`marketing_limits`).
     """
 
     cap_count: int = 3
@@ -324,6 +324,42 @@ class Recipient:
             phone.timezone or fallback_timezone,
             ConsentState.UNKNOWN,
         )
+
+    @property
+    def subdivision(self) -> str | None:
+        """The recipient's US state ("US-FL") as its area code tells, for state rules."""
+        return subdivision_for(self.phone or "")
+
+
+@dataclass(frozen=True, slots=True)
+class MarketingLimit:
+    """At most `count` marketing texts to one contact within any `window`; a text past it
+    is recorded as `status`, with `reason`."""
+
+    count: int
+    window: timedelta
+    status: MessageStatus
+    reason: str
+
+
+def marketing_limits(policy: SendingPolicy, recipient: Recipient) -> tuple[MarketingLimit, ...]:
+    """The limits a marketing text to `recipient` must pass, the first reached deciding its
+    status: the shop's cap, then the cap of the recipient's jurisdiction, which holds
+    whatever the shop's says (sms.md §5)."""
+    limits = [_cap_limit(policy.cap_count, policy.cap_window, "")]
+    legal = cap_for(recipient.country, recipient.subdivision)
+    if legal is not None:
+        limits.append(_cap_limit(legal.count, legal.window, " in the recipient's jurisdiction"))
+    return tuple(limits)
+
+
+def _cap_limit(count: int, window: timedelta, where: str) -> MarketingLimit:
+    reason = f"cap of {count} marketing texts per {_hours(window)} h{where} reached"
+    return MarketingLimit(count, window, MessageStatus.BLOCKED_CAP, reason)
+
+
+def _hours(span: timedelta) -> int:
+    return int(span.total_seconds() // 3600)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,4 +1,5 @@
-"""Quiet hours: when a marketing text may reach a recipient (contract sms.md §4).
+"""Quiet hours and caps: when and how often a marketing text may reach a recipient
+(contract sms.md §4, §5).
 
 Marketing texts go out only inside the recipient's local sending window; outside it they
 are deferred to the next allowed minute, never dropped. The windows are data (`RULES`): a
@@ -11,6 +12,9 @@ Windows are local wall-clock times, so the computation goes through the recipien
 zone on every candidate day: "08:00 local" is 12:00 UTC one morning and 13:00 UTC the next
 when the clocks change overnight. Keyword replies and (where the shop allows it)
 transactional messages bypass quiet hours; that choice is the caller's, not this module's.
+
+Some jurisdictions also limit how many marketing texts a recipient may get (`MARKETING_CAPS`),
+whatever the shop's own cap; they are found the same way as the windows.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from types import MappingProxyType
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from domain.errors import InvalidValue
@@ -116,19 +121,46 @@ RULES: Mapping[str, SendingRule] = MappingProxyType(
 )
 
 
-def rule_for(country: str | None, subdivision: str | None) -> SendingRule:
-    """The rule for a recipient's jurisdiction. `subdivision` may be "US-FL" or just "FL"
-    (then `country` supplies the prefix); codes are matched case-insensitively."""
+@dataclass(frozen=True, slots=True)
+class FrequencyCap:
+    """At most `count` marketing texts to one recipient within any `window`."""
+
+    count: int
+    window: timedelta
+
+
+# Keyed like `RULES`; a jurisdiction that is absent sets no cap of its own.
+MARKETING_CAPS: Mapping[str, FrequencyCap] = MappingProxyType(
+    dict.fromkeys(("US-FL", "US-OK", "US-MD"), FrequencyCap(3, timedelta(hours=24)))
+)
+
+_T = TypeVar("_T")
+
+
+def _jurisdiction_entry(
+    table: Mapping[str, _T], country: str | None, subdivision: str | None
+) -> _T | None:
+    """The subdivision's entry, else its country's. `subdivision` may be "US-FL" or just
+    "FL" (then `country` supplies the prefix); codes are matched case-insensitively."""
     country = country.strip().upper() if country else None
     if subdivision:
         key = subdivision.strip().upper()
         if "-" not in key and country:
             key = f"{country}-{key}"
-        if key in RULES:
-            return RULES[key]
-    if country and country in RULES:
-        return RULES[country]
-    return DEFAULT_RULE
+        if key in table:
+            return table[key]
+    return table.get(country) if country else None
+
+
+def rule_for(country: str | None, subdivision: str | None) -> SendingRule:
+    """The quiet-hours rule for a recipient's jurisdiction (see `_jurisdiction_entry`)."""
+    rule = _jurisdiction_entry(RULES, country, subdivision)
+    return DEFAULT_RULE if rule is None else rule
+
+
+def cap_for(country: str | None, subdivision: str | None) -> FrequencyCap | None:
+    """The marketing cap of a recipient's jurisdiction, if it has one."""
+    return _jurisdiction_entry(MARKETING_CAPS, country, subdivision)
 
 
 _HH_MM = re.compile(r"(\d{1,2}):(\d{2})")

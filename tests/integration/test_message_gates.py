@@ -225,6 +225,31 @@ async def test_the_frequency_cap_stops_the_fourth_marketing_text_in_a_day(contai
     ]
 
 
+async def test_a_florida_number_gets_three_marketing_texts_a_day_whatever_the_shop_cap(
+    container,
+):
+    shop = await add_shop(container)
+    await set_messaging(container, shop, cap_count=10)
+    await fund(container, shop, 1000)
+    [florida] = await add_contacts(
+        container, shop, ["+13055550123"], timezone="America/New_York", country="US"
+    )
+    [london] = await add_contacts(
+        container, shop, ["+447700900128"], timezone="Europe/London", country="GB"
+    )
+    afternoon = NOON_UTC + timedelta(hours=4)  # 12:00 in Miami, 17:00 in London
+
+    def both():
+        return [_marketing(contact) for _ in range(2) for contact in (florida, london)]
+
+    first = await _send(container, shop, both(), at=afternoon)
+    later = await _send(container, shop, both(), at=afternoon + timedelta(hours=1))
+
+    statuses = [r.status for r in first + later]
+    assert statuses[0::2] == [MessageStatus.QUEUED] * 3 + [MessageStatus.BLOCKED_CAP]
+    assert statuses[1::2] == [MessageStatus.QUEUED] * 4, "the shop's cap of 10 holds elsewhere"
+
+
 async def test_a_dedupe_key_is_unique_within_its_window(container):
     shop = await add_shop(container)
     await fund(container, shop, 1000)

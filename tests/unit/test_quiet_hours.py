@@ -14,10 +14,12 @@ from domain.quiet_hours import (
     DEFAULT_RULE,
     RULES,
     SEARCH_DAYS,
+    FrequencyCap,
     SendingRule,
     ShopQuietHours,
     Window,
     _instant,
+    cap_for,
     easter_sunday,
     french_public_holidays,
     next_send_time,
@@ -248,6 +250,18 @@ def test_rule_lookup() -> None:
     assert rule_for(None, "us-ct") is RULES["US-CT"]
     assert rule_for("FR", "FR-75") is RULES["FR"]
     assert rule_for("DE", None) is DEFAULT_RULE
+
+
+@pytest.mark.parametrize("state", ["US-FL", "US-OK", "US-MD", "fl", "ok", "md"])
+def test_florida_oklahoma_and_maryland_allow_three_marketing_texts_a_day(state: str) -> None:
+    assert cap_for("US", state) == FrequencyCap(3, timedelta(hours=24))
+
+
+@pytest.mark.parametrize(
+    ("country", "subdivision"), [("US", "US-NY"), ("US", None), ("FR", None), (None, None)]
+)
+def test_elsewhere_no_state_caps_marketing(country: str | None, subdivision: str | None) -> None:
+    assert cap_for(country, subdivision) is None
 
 
 # --- shop overrides -------------------------------------------------------------------------

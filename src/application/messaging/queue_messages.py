@@ -19,6 +19,7 @@ from application.tasks import DELIVER_MESSAGES
 from domain.billing import PriceList, estimate
 from domain.errors import InvalidValue
 from domain.messages import (
+    MarketingLimit,
     Message,
     MessageCategory,
     MessageStatus,
@@ -27,8 +28,9 @@ from domain.messages import (
     compose,
     consent_allows,
     keeps_quiet_hours,
+    marketing_limits,
 )
-from domain.quiet_hours import next_send_time, subdivision_for
+from domain.quiet_hours import next_send_time
 from domain.shops import Shop
 
 # Messages per delivery job: big enough that claiming and settling amortise, small enough
@@ -93,7 +95,7 @@ class QueueMessages:
             [r.contact_id for r in fresh if r.contact_id is not None]
         )
         drafts = [self._draft(shop, policy, r, recipients, now) for r in fresh]
-        drafts = await self._cap(uow, policy, drafts, now)
+        drafts = await self._limit(uow, policy, recipients, drafts, now)
         drafts = await self._dedupe(uow, fresh, drafts, now)
         drafts = await self._reserve(uow, drafts)
         await uow.messages.add_many(drafts, now)
@@ -147,30 +149,34 @@ class QueueMessages:
             error=error,
         )
 
-    async def _cap(
-        self, uow: UnitOfWork, policy: SendingPolicy, drafts: list[Message], now: datetime
+    async def _limit(
+        self,
+        uow: UnitOfWork,
+        policy: SendingPolicy,
+        recipients: dict[uuid.UUID, Recipient],
+        drafts: list[Message],
+        now: datetime,
     ) -> list[Message]:
-        marketing = [
-            d
+        limits = {
+            d.id: marketing_limits(policy, recipients[d.contact_id])
             for d in drafts
             if d.category is MessageCategory.MARKETING and not d.status.blocked and d.contact_id
-        ]
-        if not marketing:
+        }
+        if not limits:
             return drafts
-        counts = Counter(
-            await uow.messages.marketing_counts(
-                list({d.contact_id for d in marketing if d.contact_id}), now - policy.cap_window
-            )
-        )
-        capped: set[uuid.UUID] = set()
-        for draft in marketing:
-            if counts[draft.contact_id] >= policy.cap_count:
-                capped.add(draft.id)
-            else:
-                counts[draft.contact_id] += 1
-        reason = f"cap of {policy.cap_count} marketing texts per {policy.cap_window} reached"
+        windows = {limit.window for each in limits.values() for limit in each}
+        contacts = {d.contact_id for d in drafts if d.id in limits}
+        counts = await _marketing_counts(uow, contacts, windows, now)
+        reached: dict[uuid.UUID, MarketingLimit] = {}
+        for draft in (d for d in drafts if d.id in limits):
+            limit = _first_reached(limits[draft.id], counts, draft.contact_id)
+            if limit is not None:
+                reached[draft.id] = limit
+            else:  # a text this batch queues counts against the ones after it
+                counts.update((draft.contact_id, window) for window in windows)
         return [
-            _block(d, MessageStatus.BLOCKED_CAP, reason) if d.id in capped else d for d in drafts
+            _block(d, reached[d.id].status, reached[d.id].reason) if d.id in reached else d
+            for d in drafts
         ]
 
     async def _dedupe(
@@ -220,6 +226,26 @@ def _first_of_each_key(requests: Sequence[OutgoingMessage]) -> list[OutgoingMess
     return list(unique.values())
 
 
+async def _marketing_counts(
+    uow: UnitOfWork, contact_ids: set[uuid.UUID | None], windows: set[timedelta], now: datetime
+) -> Counter[tuple[uuid.UUID | None, timedelta]]:
+    """Marketing texts each contact got within each window: one query per distinct window,
+    usually one (every default is 24 h)."""
+    counts: Counter[tuple[uuid.UUID | None, timedelta]] = Counter()
+    for window in windows:
+        found = await uow.messages.marketing_counts(list(contact_ids), now - window)
+        counts.update({(contact, window): n for contact, n in found.items()})
+    return counts
+
+
+def _first_reached(
+    limits: Sequence[MarketingLimit],
+    counts: Counter[tuple[uuid.UUID | None, timedelta]],
+    contact_id: uuid.UUID | None,
+) -> MarketingLimit | None:
+    return next((x for x in limits if counts[contact_id, x.window] >= x.count), None)
+
+
 def _keeps_quiet_hours(request: OutgoingMessage, policy: SendingPolicy) -> bool:
     return not request.bypass_quiet_hours and keeps_quiet_hours(request.category, policy)
 
@@ -232,7 +258,7 @@ def _quiet_hours_start(
         now,
         recipient.timezone or shop.timezone,
         country=recipient.country,
-        subdivision=subdivision_for(recipient.phone or ""),
+        subdivision=recipient.subdivision,
         shop=policy.quiet_hours,
     )
     return at if at > now else None
