@@ -1,8 +1,9 @@
 """Messages: one SMS to one phone, from queueing to the carrier's last word (ARCHITECTURE §5).
 
 A message's status only moves forward (contract sms.md §1): a late "sent" report never
-undoes "delivered". Blocked statuses record why a gate stopped a message, so nothing a
-merchant asked for silently vanishes.
+undoes "delivered". Blocked statuses (and `skipped`, for a marketing text the shop's smart
+sending held back) record why a gate stopped a message, so nothing a merchant asked for
+silently vanishes.
 """
 
 from __future__ import annotations
@@ -23,9 +24,9 @@ from domain.quiet_hours import ShopQuietHours, cap_for, subdivision_for
 
 class MessageCategory(enum.StrEnum):
     """Which gates apply: marketing passes all; transactional (order and shipping
-    updates) skips the cap and, when the shop allows, quiet hours; system texts (keyword
-    replies, opt-in and opt-out confirmations, test sends) skip every gate but consent
-    redaction and are still recorded and charged."""
+    updates) skips the caps and smart sending and, when the shop allows, quiet hours;
+    system texts (keyword replies, opt-in and opt-out confirmations, test sends) skip
+    every gate but consent redaction and are still recorded and charged."""
 
     MARKETING = "marketing"
     TRANSACTIONAL = "transactional"
@@ -47,6 +48,7 @@ class MessageStatus(enum.StrEnum):
     BLOCKED_INSUFFICIENT_CREDITS = "blocked_insufficient_credits"
     BLOCKED_INVALID_NUMBER = "blocked_invalid_number"
     DUPLICATE = "duplicate"
+    SKIPPED = "skipped"
 
     @property
     def blocked(self) -> bool:
@@ -64,6 +66,7 @@ BLOCKED = frozenset(
         MessageStatus.BLOCKED_INSUFFICIENT_CREDITS,
         MessageStatus.BLOCKED_INVALID_NUMBER,
         MessageStatus.DUPLICATE,
+        MessageStatus.SKIPPED,
     }
 )
 FINAL = frozenset(
@@ -159,6 +162,10 @@ DOUBLE_OPT_IN_REQUEST = (
     "Reply STOP to opt out."
 )
 
+# Smart sending may hold a contact's marketing texts at most a week apart; anything longer
+# is a frequency cap, which is what `cap_count`/`cap_window_hours` are for.
+SMART_SENDING_MAX_HOURS = 24 * 7
+
 
 @dataclass(frozen=True, slots=True)
 class SendingPolicy:
@@ -166,11 +173,13 @@ class SendingPolicy:
 
     The cap defaults to three marketing texts per contact per 24 hours, the strictest
     state limit in the contract (Florida, Oklahoma, Maryland); a shop may raise its own,
-    but never past its recipients' state caps (`marketing_limits`).
+    but never past its recipients' state caps (`marketing_limits`). Smart sending keeps
+    one contact's marketing texts `smart_sending` apart (default 24 h, zero = off).
     """
 
     cap_count: int = 3
     cap_window: timedelta = timedelta(hours=24)
+    smart_sending: timedelta = timedelta(hours=24)
     # Order and shipping updates wait out quiet hours like marketing until the shop opts
     # in (contract sms.md §4: they "may bypass quiet hours when the shop allows it").
     transactional_bypass_quiet_hours: bool = False
@@ -188,6 +197,7 @@ class SendingPolicy:
             raise InvalidValue("messaging settings must be an object")
         cap = _integer(raw, "cap_count", 3, 0, 100)
         hours = _integer(raw, "cap_window_hours", 24, 1, 24 * 30)
+        cooldown = _integer(raw, "smart_sending_hours", 24, 0, SMART_SENDING_MAX_HOURS)
         words = raw.get("opt_out_words") or ()
         if not isinstance(words, list | tuple) or not all(
             isinstance(w, str) and "\x00" not in w for w in words
@@ -196,6 +206,7 @@ class SendingPolicy:
         return cls(
             cap_count=cap,
             cap_window=timedelta(hours=hours),
+            smart_sending=timedelta(hours=cooldown),
             transactional_bypass_quiet_hours=bool(
                 raw.get("transactional_bypass_quiet_hours", False)
             ),
@@ -345,11 +356,15 @@ class MarketingLimit:
 def marketing_limits(policy: SendingPolicy, recipient: Recipient) -> tuple[MarketingLimit, ...]:
     """The limits a marketing text to `recipient` must pass, the first reached deciding its
     status: the shop's cap, then the cap of the recipient's jurisdiction, which holds
-    whatever the shop's says (sms.md §5)."""
+    whatever the shop's says, then the shop's smart sending (sms.md §5). A cap blocks; smart
+    sending only skips, as it is the shop's courtesy and no rule."""
     limits = [_cap_limit(policy.cap_count, policy.cap_window, "")]
     legal = cap_for(recipient.country, recipient.subdivision)
     if legal is not None:
         limits.append(_cap_limit(legal.count, legal.window, " in the recipient's jurisdiction"))
+    if policy.smart_sending:
+        reason = f"smart sending: another marketing text within {_hours(policy.smart_sending)} h"
+        limits.append(MarketingLimit(1, policy.smart_sending, MessageStatus.SKIPPED, reason))
     return tuple(limits)
 
 

@@ -199,6 +199,7 @@ async def test_inside_the_window_a_marketing_text_goes_at_once(container):
 
 async def test_the_frequency_cap_stops_the_fourth_marketing_text_in_a_day(container):
     shop = await add_shop(container)
+    await set_messaging(container, shop, smart_sending_hours=0)
     await fund(container, shop, 1000)
     [contact] = await add_contacts(
         container, shop, ["+447700900125"], timezone="Europe/London", country="GB"
@@ -229,7 +230,7 @@ async def test_a_florida_number_gets_three_marketing_texts_a_day_whatever_the_sh
     container,
 ):
     shop = await add_shop(container)
-    await set_messaging(container, shop, cap_count=10)
+    await set_messaging(container, shop, cap_count=10, smart_sending_hours=0)
     await fund(container, shop, 1000)
     [florida] = await add_contacts(
         container, shop, ["+13055550123"], timezone="America/New_York", country="US"
@@ -248,6 +249,77 @@ async def test_a_florida_number_gets_three_marketing_texts_a_day_whatever_the_sh
     statuses = [r.status for r in first + later]
     assert statuses[0::2] == [MessageStatus.QUEUED] * 3 + [MessageStatus.BLOCKED_CAP]
     assert statuses[1::2] == [MessageStatus.QUEUED] * 4, "the shop's cap of 10 holds elsewhere"
+
+
+async def test_smart_sending_skips_a_second_marketing_text_within_24_hours_for_good(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(
+        container, shop, ["+447700900129"], timezone="Europe/London", country="GB"
+    )
+    order, system = MessageCategory.TRANSACTIONAL, MessageCategory.SYSTEM
+    first = await _send(container, shop, [_marketing(contact), _marketing(contact)])
+    after_first = await _wallet(container, shop)
+    later = await _send(
+        container,
+        shop,
+        [
+            _marketing(contact, key="campaign:2"),
+            _marketing(contact, category=order),
+            _marketing(contact, category=system),
+        ],
+        at=NOON_UTC + timedelta(hours=23),
+    )
+    again = await _send(
+        container, shop, [_marketing(contact, key="campaign:2")], at=NOON_UTC + timedelta(hours=25)
+    )
+    next_day = await _send(
+        container, shop, [_marketing(contact)], at=NOON_UTC + timedelta(hours=25)
+    )
+
+    assert [r.status for r in first + later + again + next_day] == [
+        MessageStatus.QUEUED,
+        MessageStatus.SKIPPED,  # the same batch
+        MessageStatus.SKIPPED,  # 23 hours later
+        MessageStatus.QUEUED,  # order updates and system texts are never held back
+        MessageStatus.QUEUED,
+        MessageStatus.SKIPPED,  # its key asked again: it stays skipped, not re-queued
+        MessageStatus.QUEUED,  # over 24 hours after the one that went
+    ]
+    assert again[0].replay and again[0].message_id == later[0].message_id
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.messages.get(first[1].message_id)
+        history = await uow.messages.history(first[1].message_id)
+    assert stored.status is MessageStatus.SKIPPED and "smart sending" in stored.error
+    assert [h.status for h in history] == [MessageStatus.SKIPPED]
+    sent = compose(_marketing(contact).text, MessageCategory.MARKETING, shop.name, DEFAULT_FOOTER)
+    cost = estimate(sent, "GB", container.price_list).credits
+    assert after_first == (1000 - cost, cost), "the skipped text holds no credits"
+    results = first + later + next_day
+    queued = {str(r.message_id) for r in results if r.status is MessageStatus.QUEUED}
+    assert {i for ids, _ in await _jobs(container, shop) for i in ids} == queued
+
+
+async def test_a_shop_may_shorten_smart_sending_or_turn_it_off(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(
+        container, shop, ["+447700900130"], timezone="Europe/London", country="GB"
+    )
+    await set_messaging(container, shop, smart_sending_hours=2)
+    shortened = [
+        await _send(container, shop, [_marketing(contact)], at=NOON_UTC + timedelta(hours=h))
+        for h in (0, 1, 3)
+    ]
+    await set_messaging(container, shop, smart_sending_hours=0)
+    off = await _send(container, shop, [_marketing(contact)], at=NOON_UTC + timedelta(hours=3))
+
+    assert [r.status for [r] in shortened] + [r.status for r in off] == [
+        MessageStatus.QUEUED,
+        MessageStatus.SKIPPED,
+        MessageStatus.QUEUED,
+        MessageStatus.QUEUED,  # the shop's cap of 3 a day is all that is left
+    ]
 
 
 async def test_a_dedupe_key_is_unique_within_its_window(container):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -77,6 +78,24 @@ async def test_messages_list_filters_pages_and_shows_history(database_url, data_
         assert [h["status"] for h in body["history"]] == ["queued", "sent"]
         assert bad_status.status_code == 400
         assert bad_status.headers["content-type"].startswith("application/problem+json")
+
+
+async def test_a_marketing_text_skipped_by_smart_sending_is_listed_as_skipped(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(container, shop, ["+14155550305"])
+    # Whatever the hour: a first text deferred to the morning still holds back the second.
+    await _queue(container, shop, contact, MessageCategory.MARKETING)
+    skipped = await _queue(container, shop, contact, MessageCategory.MARKETING)
+
+    async with client(create_app(container)) as http:
+        listed = await http.get(
+            "/api/v1/messages", headers=_auth(shop), params={"status": "skipped"}
+        )
+        one = await http.get(f"/api/v1/messages/{skipped}", headers=_auth(shop))
+
+    assert [m["id"] for m in listed.json()["items"]] == [str(skipped)]
+    assert [h["status"] for h in one.json()["history"]] == ["skipped"]
 
 
 async def test_shop_a_cannot_list_or_read_shop_b_messages(database_url, data_dir):
@@ -160,6 +179,31 @@ async def test_settings_change_quiet_hours_cap_and_sender_and_refuse_bad_values(
     assert loose.status_code == 200, "looser hours are stored; the legal window still applies"
     assert never.status_code == 422
     assert unknown_field.status_code == 400
+
+
+async def test_smart_sending_is_24_hours_until_the_shop_changes_it_within_a_week(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        default = await http.get("/api/v1/shop/settings", headers=_auth(shop))
+        off = await http.patch(
+            "/api/v1/shop/settings", headers=_auth(shop), json={"smart_sending_hours": 0}
+        )
+        refused = [
+            await http.patch(
+                "/api/v1/shop/settings", headers=_auth(shop), json={"smart_sending_hours": hours}
+            )
+            for hours in (-1, 169)
+        ]
+        read = await http.get("/api/v1/shop/settings", headers=_auth(shop))
+        schema = (await http.get("/schema/openapi.json")).json()
+
+    assert default.json()["messaging"]["smart_sending_hours"] == 24
+    assert default.json()["messaging"]["transactional_bypass_quiet_hours"] is False
+    assert off.status_code == 200 and read.json()["messaging"]["smart_sending_hours"] == 0
+    assert [r.status_code for r in refused] == [400, 400]
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in refused)
+    field = schema["components"]["schemas"]["MessagingSettings"]["properties"]
+    assert '"maximum": 168' in json.dumps(field["smart_sending_hours"])
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from litestar.exceptions import ClientException, NotFoundException, ValidationEx
 from litestar.params import JSONBody
 from sqlalchemy.exc import IntegrityError
 
-from domain.messages import SendingPolicy
+from domain.messages import SMART_SENDING_MAX_HOURS, SendingPolicy
 from domain.quiet_hours import next_send_time
 from domain.shops import Shop
 from infrastructure.settings import SENDER_PATTERN
@@ -50,6 +50,18 @@ class QuietHoursIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     end: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
 
 
+# The domain's bounds, stated here too so that the OpenAPI document shows them.
+SmartSendingHours = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=SMART_SENDING_MAX_HOURS,
+        description="Least hours between two marketing texts to one contact (0 = off); "
+        "a marketing text sooner is recorded as skipped",
+    ),
+]
+
+
 class MessagingSettings(
     msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True
 ):
@@ -58,6 +70,7 @@ class MessagingSettings(
     quiet_hours: QuietHoursIn | None = None
     cap_count: int | None = None
     cap_window_hours: int | None = None
+    smart_sending_hours: SmartSendingHours | None = None
     footer: Annotated[str, msgspec.Meta(max_length=80)] | None = None
     help_text: Annotated[str, msgspec.Meta(max_length=300)] | None = None
     sender: Annotated[str, msgspec.Meta(max_length=16)] | None = None
@@ -84,6 +97,7 @@ class SettingsView(msgspec.Struct, frozen=True):
             messaging={
                 "cap_count": policy.cap_count,
                 "cap_window_hours": int(policy.cap_window.total_seconds() // 3600),
+                "smart_sending_hours": int(policy.smart_sending.total_seconds() // 3600),
                 "footer": policy.footer,
                 "help_text": policy.help_text,
                 "sender": policy.sender,
