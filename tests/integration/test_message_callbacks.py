@@ -261,3 +261,18 @@ async def test_an_inbound_text_to_an_unclaimed_number_is_acknowledged(database_u
             INBOUND, json={"from": "14155550206", "to": "15550009999", "text": "STOP"}
         )
     assert response.status_code == 200 and response.json()["status"] == "unknown_number"
+
+
+async def test_an_inbound_text_may_come_as_a_get_with_query_parameters(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        number = "+15550002006"
+        shop = await _with_number(container, number)
+        phone = "+14155550208"
+        [contact] = await add_contacts(container, shop, [phone])
+        query = {"token": CALLBACK_SECRET, "from": phone[1:], "to": number[1:], "text": "STOP"}
+        async with client(create_app(container)) as http:
+            response = await http.get("/webhooks/mitto/inbound", params=query)
+        assert response.status_code == 200 and response.json()["keyword"] == "opt_out"
+        async with container.uow.for_shop(shop.id) as uow:
+            fresh = await uow.contacts.get(contact.id)
+        assert fresh.consent_state is ConsentState.UNSUBSCRIBED

@@ -214,7 +214,12 @@ class MittoCallbackController(Controller):
             log.warning("unreadable delivery status", extra={"status_word": report.status_word})
         return {"status": outcome.value}
 
-    @post("/inbound", status_code=200, summary="Inbound texts (replies, STOP, HELP …)")
+    @route(
+        "/inbound",
+        http_method=["GET", "POST"],
+        status_code=200,
+        summary="Inbound texts (replies, STOP, HELP …)",
+    )
     async def inbound(
         self, request: Request, container: NamedDependency[Container]
     ) -> dict[str, str]:
