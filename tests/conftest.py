@@ -29,8 +29,8 @@ SELECT count(*) FROM wallets w
 """
 
 TABLES = (
-    "audit_log, shops, job_failures, procrastinate_events, procrastinate_periodic_defers, "
-    "procrastinate_jobs, procrastinate_workers"
+    "audit_log, shops, job_failures, unmatched_reports, procrastinate_events, "
+    "procrastinate_periodic_defers, procrastinate_jobs, procrastinate_workers"
 )
 
 

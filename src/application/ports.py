@@ -541,6 +541,36 @@ class MessageStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class DeliveryReportIn:
+    provider_id: str | None
+    reference: str | None
+    status_word: str | None
+    error_code: str | None
+    reported_at: datetime | None
+    raw: str  # the payload as received, kept (encrypted) as evidence
+
+
+@dataclass(frozen=True, slots=True)
+class HeldReport:
+    id: uuid.UUID
+    report: DeliveryReportIn
+
+
+class UnmatchedReports(Protocol):
+    """Delivery reports that matched no message when they came, across shops. The callback
+    may only add to them (`UnitOfWorkFactory.hold_report`); the maintenance scope reads
+    them back."""
+
+    async def oldest(self, limit: int) -> list[HeldReport]: ...
+
+    async def remove(self, ids: Sequence[uuid.UUID]) -> None: ...
+
+    async def drop_received_before(self, before: datetime) -> int:
+        """Forget reports held since before `before`; returns how many."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction, scoped to one shop (or the explicit maintenance path).
 
@@ -561,6 +591,7 @@ class UnitOfWork(Protocol):
     wallet: Wallet
     gdpr: GdprRequests
     messages: MessageStore
+    unmatched_reports: UnmatchedReports
 
     async def __aenter__(self) -> Self: ...
 
@@ -660,6 +691,13 @@ class UnitOfWorkFactory(Protocol):
 
     async def shop_for_number(self, number: str) -> uuid.UUID | None:
         """The shop whose sending number this is."""
+        ...
+
+    async def hold_report(
+        self, report: DeliveryReportIn, status: MessageStatus, now: datetime
+    ) -> bool:
+        """Keep a report no message matches yet, in its own transaction; False when one
+        with this provider id and status is already held."""
         ...
 
 

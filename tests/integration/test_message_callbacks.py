@@ -7,6 +7,8 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from application.messaging.queue_messages import OutgoingMessage
 from domain.consent import ConsentSource, ConsentState
@@ -83,7 +85,7 @@ async def test_delivery_reports_move_a_message_forward_once(database_url, data_d
             "applied",
             "duplicate",
             "stale",
-            "unknown_message",
+            "held",
         ]
         message = await _message(container, shop, message_id)
         assert message.status is MessageStatus.DELIVERED
@@ -95,6 +97,69 @@ async def test_delivery_reports_move_a_message_forward_once(database_url, data_d
             MessageStatus.SENT,
             MessageStatus.DELIVERED,
         ]
+
+
+async def _set_provider_id(container, message_id: uuid.UUID, provider_id: str | None) -> None:
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text("UPDATE messages SET provider_id = :provider_id WHERE id = :id"),
+            {"provider_id": provider_id, "id": message_id},
+        )
+        await uow.commit()
+
+
+async def test_a_report_that_outruns_its_send_is_held_and_applied_by_the_sweep(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 1000)
+        [contact] = await add_contacts(container, shop, ["+14155550209"])
+        message_id = await _sent_message(container, shop, contact)
+        provider_id = fake.by_reference(str(message_id)).provider_id
+        # As between Mitto's answer and our saving its id: the report names only that id.
+        await _set_provider_id(container, message_id, None)
+        report = {"msgid": provider_id, "status": "DELIVRD"}
+        async with client(create_app(container)) as http:
+            early = await http.post(DLR, json=report)
+            replay = await http.post(DLR, json=report)
+        await _set_provider_id(container, message_id, provider_id)
+
+        first = await container.sweep_messages()()
+        again = await container.sweep_messages()()
+
+        assert [r.json()["status"] for r in (early, replay)] == ["held", "duplicate"]
+        assert (first.reports_matched, again.reports_matched) == (1, 0)
+        message = await _message(container, shop, message_id)
+        assert message.status is MessageStatus.DELIVERED
+        async with container.uow.for_shop(shop.id) as uow:
+            assert await uow.wallet.balanced()
+
+
+async def test_a_held_report_is_sealed_from_the_service_and_dropped_after_72_hours(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        async with client(create_app(container)) as http:
+            held = await http.get(DLR + "&msgid=mitto-404&status=Delivered")
+        kept = await container.sweep_messages()()
+        async with container.uow.maintenance() as uow:
+            payload = await uow.session.scalar(text("SELECT payload FROM unmatched_reports"))
+            await uow.session.execute(
+                text("UPDATE unmatched_reports SET received_at = received_at - interval '73h'")
+            )
+            await uow.commit()
+        async with container.sessions() as session:
+            with pytest.raises(DBAPIError, match="permission denied"):
+                await session.execute(text("SELECT payload FROM unmatched_reports"))
+        dropped = await container.sweep_messages()()
+        async with container.uow.maintenance() as uow:
+            left = await uow.session.scalar(text("SELECT count(*) FROM unmatched_reports"))
+
+    assert held.json()["status"] == "held"
+    assert "mitto-404" not in payload, "held payloads are encrypted like stored reports"
+    assert (kept.reports_matched, kept.reports_dropped) == (0, 0)
+    assert (dropped.reports_dropped, left) == (1, 0)
 
 
 async def test_a_rejection_report_refunds_a_captured_message(database_url, data_dir):

@@ -4,18 +4,20 @@ Reports are deduplicated per (message, status); a status only ever moves forward
 late "sent" never undoes "delivered". Money follows the status: a report of acceptance
 captures a reservation still open (a send interrupted by a crash learns its fate here),
 and a rejection releases it, or refunds it when it was already captured.
+
+A report that matches no message yet (it can name only Mitto's id, and outrun the send
+that saves that id) is held, not lost: Mitto is answered 200 and never sends it again. The
+message sweep applies held reports through `apply` once their message is known.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
 
 from application.billing.debit_wallet import CaptureDebit, RefundMessage, ReleaseDebit
-from application.ports import Clock, UnitOfWork, UnitOfWorkFactory
+from application.ports import Clock, DeliveryReportIn, UnitOfWork, UnitOfWorkFactory
 from domain.messages import Charge, MessageStatus, advances, status_from_provider
 
 log = logging.getLogger("blossom.messages")
@@ -36,17 +38,7 @@ class ReportOutcome(StrEnum):
     APPLIED = "applied"
     DUPLICATE = "duplicate"
     STALE = "stale"  # recorded, but the message was already further along
-    UNKNOWN_MESSAGE = "unknown_message"
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryReportIn:
-    provider_id: str | None
-    reference: str | None
-    status_word: str | None
-    error_code: str | None
-    reported_at: datetime | None
-    raw: str  # the payload as received, kept (encrypted) as evidence
+    HELD = "held"  # no message matches yet: kept for the sweep to match later
 
 
 class RecordDeliveryReport:
@@ -56,16 +48,26 @@ class RecordDeliveryReport:
 
     async def __call__(self, report: DeliveryReportIn) -> tuple[ReportOutcome, MessageStatus]:
         status = status_from_provider(report.status_word)
+        outcome = await self.apply(report)
+        if outcome is not None:
+            return outcome, status
+        log.warning("delivery report held: no message matches it yet", extra={"status": status})
+        if not await self._uows.hold_report(report, status, self._clock.now()):
+            return ReportOutcome.DUPLICATE, status
+        return ReportOutcome.HELD, status
+
+    async def apply(self, report: DeliveryReportIn) -> ReportOutcome | None:
+        """Apply a report to its message; None when no message matches it."""
         found = await self._uows.locate_message(_uuid(report.reference), report.provider_id)
         if found is None:
-            log.warning("delivery report for an unknown message", extra={"status": status})
-            return ReportOutcome.UNKNOWN_MESSAGE, status
+            return None
         shop_id, message_id = found
+        status = status_from_provider(report.status_word)
         now = self._clock.now()
         async with self._uows.for_shop(shop_id) as uow:
             locked = await uow.messages.for_update(message_id)
             if locked is None:
-                return ReportOutcome.UNKNOWN_MESSAGE, status
+                return None
             message, charge = locked
             fresh = await uow.messages.add_report(
                 message_id,
@@ -77,17 +79,17 @@ class RecordDeliveryReport:
                 now=now,
             )
             if not fresh:
-                return ReportOutcome.DUPLICATE, status
+                return ReportOutcome.DUPLICATE
             if not advances(message.status, status):
                 await uow.commit()
-                return ReportOutcome.STALE, status
+                return ReportOutcome.STALE
             new_charge = await self._bill(uow, message_id, message.credits, status, charge)
             detail = f"provider error {report.error_code}" if report.error_code else None
             await uow.messages.advance(
                 message_id, status, charge=new_charge, detail=detail, at=report.reported_at or now
             )
             await uow.commit()
-        return ReportOutcome.APPLIED, status
+        return ReportOutcome.APPLIED
 
     async def _bill(
         self,

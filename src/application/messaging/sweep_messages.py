@@ -5,7 +5,8 @@ uninstalled, cancelled by an operator, lost with a worker past its retries) gets
 job: the job sends it, or fails it and releases its credits if the shop is gone. A
 message left `unknown` by an interrupted send with no report within the provider's
 validity period is expired and its credits released: the shop is never charged for a
-text nobody can show was sent.
+text nobody can show was sent. Delivery reports held because no message matched them are
+applied once one does, and forgotten after the same deadline.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from datetime import timedelta
 
 from application.billing.debit_wallet import ReleaseDebit
 from application.messaging.queue_messages import delivery_jobs
+from application.messaging.record_delivery_report import RecordDeliveryReport
 from application.ports import Clock, JobRequest, UnitOfWorkFactory
 from domain.messages import Charge, MessageStatus
 
@@ -34,12 +36,15 @@ SWEEP_LIMIT = 5000
 class SweepResult:
     requeued: int
     expired: int
+    reports_matched: int = 0
+    reports_dropped: int = 0
 
 
 class SweepMessages:
     def __init__(self, uows: UnitOfWorkFactory, clock: Clock) -> None:
         self._uows = uows
         self._clock = clock
+        self._record = RecordDeliveryReport(uows, clock)
 
     async def __call__(self) -> SweepResult:
         now = self._clock.now()
@@ -54,7 +59,26 @@ class SweepMessages:
             log.warning(
                 "message sweep", extra={"requeued": len(orphans), "expired": len(unresolved)}
             )
-        return SweepResult(len(orphans), len(unresolved))
+        matched, dropped = await self._held_reports()
+        return SweepResult(len(orphans), len(unresolved), matched, dropped)
+
+    async def _held_reports(self) -> tuple[int, int]:
+        """(matched, dropped): held reports whose message is now known are applied; those
+        held past the deadline describe a send we never recorded or no longer have."""
+        async with self._uows.maintenance() as uow:
+            dropped = await uow.unmatched_reports.drop_received_before(
+                self._clock.now() - REPORT_DEADLINE
+            )
+            held = await uow.unmatched_reports.oldest(SWEEP_LIMIT)
+            await uow.commit()
+        matched = [h.id for h in held if await self._record.apply(h.report) is not None]
+        if matched:
+            async with self._uows.maintenance() as uow:
+                await uow.unmatched_reports.remove(matched)
+                await uow.commit()
+        if dropped:
+            log.warning("held delivery reports dropped unmatched", extra={"dropped": dropped})
+        return len(matched), dropped
 
     async def _expire(self, shop_id: uuid.UUID, ids: Sequence[uuid.UUID]) -> None:
         now = self._clock.now()

@@ -13,6 +13,7 @@ from infrastructure.db.messages import (
     MessageReportModel,
 )
 from infrastructure.db.shops import OAuthStateModel, ShopCredentialModel, ShopModel
+from infrastructure.db.unmatched_reports import UnmatchedReportModel
 from infrastructure.queue.failures import JobFailureModel
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "OAuthStateModel",
     "ShopCredentialModel",
     "ShopModel",
+    "UnmatchedReportModel",
     "WalletModel",
     "WalletTopUpModel",
     "WalletTransactionModel",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from datetime import datetime
 from functools import partial
 from types import TracebackType
 from typing import Any, Self
@@ -18,7 +19,8 @@ from typing import Any, Self
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from application.ports import BlindIndex, Cipher
+from application.ports import BlindIndex, Cipher, DeliveryReportIn
+from domain.messages import MessageStatus
 from infrastructure.db.audit import SqlAuditLog
 from infrastructure.db.automations import SqlBackInStock
 from infrastructure.db.billing import SqlWallet
@@ -28,6 +30,7 @@ from infrastructure.db.events import SqlWebhookInbox
 from infrastructure.db.gdpr import SqlGdprRequests
 from infrastructure.db.messages import SqlMessages
 from infrastructure.db.shops import SqlCredentialStore, SqlOAuthStates, SqlShopRepository
+from infrastructure.db.unmatched_reports import SqlUnmatchedReports
 from infrastructure.queue.defer import SqlJobQueue
 
 # One round trip: find the shop by domain (a security-definer function, since no scope
@@ -57,6 +60,7 @@ class SqlUnitOfWork:
     back_in_stock: SqlBackInStock
     wallet: SqlWallet
     messages: SqlMessages
+    unmatched_reports: SqlUnmatchedReports
     session: AsyncSession
 
     def __init__(
@@ -116,6 +120,7 @@ class SqlUnitOfWork:
         self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
         self.wallet = SqlWallet(self.session, self.shop_id)
         self.messages = SqlMessages(self.session, self.shop_id, self._cipher)
+        self.unmatched_reports = SqlUnmatchedReports(self.session, self._cipher)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
         if self.maintenance or (self.shop_id is not None and self.shop_id != shop_id):
@@ -163,6 +168,7 @@ class UnitOfWorkFactory:
     ) -> None:
         self._open = partial(SqlUnitOfWork, sessions, cipher, index, job_meta=job_meta)
         self._sessions = sessions
+        self._cipher = cipher
 
     def for_shop(self, shop_id: uuid.UUID) -> SqlUnitOfWork:
         return self._open(shop_id=shop_id)
@@ -183,6 +189,17 @@ class UnitOfWorkFactory:
         """The shop that claimed this sending number (its replies are that shop's)."""
         row = await self._directory(_SENDER_SHOP, number=number)
         return row[0] if row else None
+
+    async def hold_report(
+        self, report: DeliveryReportIn, status: MessageStatus, now: datetime
+    ) -> bool:
+        """Keep a report no message matches yet; False when already held. It names no shop,
+        so it is written unscoped, as `blossom_app`, which may add such rows but not read
+        them."""
+        async with self._sessions() as session:
+            held = await SqlUnmatchedReports(session, self._cipher).hold(report, status, now)
+            await session.commit()
+        return held
 
     async def _directory(self, query: Any, **params: Any) -> Any:
         async with self._sessions() as session:

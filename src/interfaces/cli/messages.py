@@ -69,10 +69,14 @@ def show(domain: str, message_id: uuid.UUID) -> None:
 
 @messages.command()
 def sweep() -> None:
-    """Give due messages without a job a new one; expire unknown outcomes (all shops)."""
+    """Give due messages without a job a new one; expire unknown outcomes; apply or drop
+    held delivery reports (all shops)."""
 
     async def action(container: Container) -> None:
         result = await container.sweep_messages()()
-        click.echo(f"requeued {result.requeued}, expired {result.expired}")
+        click.echo(
+            f"requeued {result.requeued}, expired {result.expired}, "
+            f"held reports matched {result.reports_matched}, dropped {result.reports_dropped}"
+        )
 
     with_container(action, open_queue=False)

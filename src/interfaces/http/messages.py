@@ -23,8 +23,7 @@ from opentelemetry import trace
 
 from application.messaging.queue_messages import OutgoingMessage
 from application.messaging.receive_inbound_text import InboundTextIn
-from application.messaging.record_delivery_report import DeliveryReportIn
-from application.ports import RateLimit
+from application.ports import DeliveryReportIn, RateLimit
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS

@@ -11,7 +11,7 @@ import procrastinate
 from application.tasks import DELIVER_MESSAGES, SWEEP_MESSAGES
 from domain.messages import MessageStatus
 from infrastructure.queue.retry import BackoffRetry
-from infrastructure.telemetry.metrics import MESSAGES
+from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
 
 if TYPE_CHECKING:
     from interfaces.bootstrap import Container
@@ -57,5 +57,7 @@ def messages_blueprint(container: Container) -> procrastinate.Blueprint:
         result = await container.sweep_messages()()
         if result.expired:
             MESSAGES.labels(MessageStatus.EXPIRED.value, "any").inc(result.expired)
+        SMS_REPORTS.labels("dlr", "held_matched").inc(result.reports_matched)
+        SMS_REPORTS.labels("dlr", "held_dropped").inc(result.reports_dropped)
 
     return bp
