@@ -444,6 +444,14 @@ class ClaimedMessage(Protocol):
     timezone: str | None  # its contact's time zone, for quiet hours
 
 
+@dataclass(frozen=True, slots=True)
+class InboundEntry:
+    """An inbound text as the merchant's inbox lists it."""
+
+    message: InboundText
+    needs_review: bool  # it talks of opting out without being a bare keyword
+
+
 class MessageStore(Protocol):
     """Messages of the unit of work's shop; batch methods are one round trip each."""
 
@@ -521,11 +529,19 @@ class MessageStore(Protocol):
         at: datetime,
     ) -> None: ...
 
-    async def add_inbound(self, inbound: InboundText) -> bool:
+    async def add_inbound(self, inbound: InboundText, *, needs_review: bool = False) -> bool:
         """False when the provider already delivered this inbound text."""
         ...
 
-    async def inbound_page(self, *, limit: int) -> list[InboundText]: ...
+    async def inbound_page(
+        self,
+        *,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None = None,
+        needs_review: bool | None = None,
+    ) -> list[InboundEntry]:
+        """Newest first; `before` is the (received_at, id) of the last one seen."""
+        ...
 
     async def orphans(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """(shop, message) pairs due before `before` that no live delivery job names

@@ -166,6 +166,25 @@ def classify(text: str, extra_opt_out: Iterable[str] = ()) -> Keyword:
     re-subscribes an opted-out contact (sms.md §3) is the caller's decision.
     """
     extra = _normalized_words(extra_opt_out)
+    keyword = _bare_keyword(text, extra)
+    if keyword is not None:
+        return keyword
+    return Keyword.OPT_OUT if opt_out_intent(text, extra) else Keyword.NONE
+
+
+def needs_review(text: str, extra_opt_out: Iterable[str] = ()) -> bool:
+    """Whether the merchant should read this reply: it is no bare keyword, yet it talks of
+    opting out. Either `classify` took it as an opt-out from its wording ("please stop
+    texting me"), which a person may want to confirm, or it uses an opt-out word that did
+    not amount to one ("Don't stop the sale!", "cancel my subscription")."""
+    extra = _normalized_words(extra_opt_out)
+    if _bare_keyword(text, extra) is not None:
+        return False
+    return opt_out_intent(text, extra) or mentions_opt_out(text, extra)
+
+
+def _bare_keyword(text: str, extra: frozenset[str]) -> Keyword | None:
+    """The keyword a one-keyword reply gives, courtesy words aside; None for anything else."""
     normalized = normalize(text)
     polite = _without_courtesy(normalized)
     if normalized in OPT_OUT_WORDS or normalized in extra:
@@ -179,6 +198,4 @@ def classify(text: str, extra_opt_out: Iterable[str] = ()) -> Keyword:
     ):
         if normalized in words or polite in words:
             return keyword
-    if opt_out_intent(text, extra):
-        return Keyword.OPT_OUT
-    return Keyword.NONE
+    return None

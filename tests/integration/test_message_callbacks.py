@@ -270,7 +270,7 @@ async def test_start_resubscribes_help_replies_and_other_text_is_kept(database_u
         assert fresh.consent_state is ConsentState.SUBSCRIBED
         assert sorted(m.source for m in replies) == ["keyword"] * 3  # START, HELP, stranger HELP
         assert any(shop.name in m.text and "help" in m.text.lower() for m in replies)
-        assert {i.text for i in inbox} >= {"Do you ship to Canada?"}
+        assert {i.message.text for i in inbox} >= {"Do you ship to Canada?"}
 
 
 async def text_from_stranger(container, number: str) -> dict[str, str]:

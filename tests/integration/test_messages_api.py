@@ -6,12 +6,14 @@ import json
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 
 from application.messaging.queue_messages import OutgoingMessage
 from domain.consent import ConsentState
 from domain.messages import MessageCategory
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
+from tests.integration.test_message_callbacks import INBOUND, _with_number
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
 from tests.support.messaging import add_contacts, fake_mitto_container, fund, set_messaging
@@ -138,6 +140,57 @@ async def test_a_test_send_goes_out_and_is_rate_limited(database_url, data_dir):
         assert bad_phone.status_code in (400, 422)
         assert len(fake.accepted) == 5
         assert fake.accepted[0].text == "Hello from the test button"  # system texts go as written
+
+
+def _needs_review_count() -> float:
+    labels = {"kind": "inbound", "outcome": "needs_review"}
+    return REGISTRY.get_sample_value("blossom_sms_reports_total", labels) or 0
+
+
+async def test_inbound_texts_that_talk_of_opting_out_are_flagged_for_review(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        number = "+15550003101"
+        shop, other = await _with_number(container, number), await add_shop(container)
+        texts = ["Don't stop the sale!", "Do you ship to Canada?", "please stop texting me", "STOP"]
+        counted_before = _needs_review_count()
+        async with client(create_app(container)) as http:
+            for second, body in enumerate(texts):
+                await http.post(
+                    INBOUND,
+                    json={
+                        "from": "14155550310",
+                        "to": number[1:],
+                        "text": body,
+                        "timestamp": f"2026-11-01T10:00:0{second}Z",
+                    },
+                )
+            listing = "/api/v1/messages/inbound"
+            first = await http.get(
+                listing, headers=_auth(shop), params={"needs_review": "true", "limit": 1}
+            )
+            cursor = first.json()["next_cursor"]
+            second_page = await http.get(
+                listing,
+                headers=_auth(shop),
+                params={"needs_review": "true", "limit": 1, "cursor": cursor},
+            )
+            everything = await http.get(listing, headers=_auth(shop))
+            elsewhere = await http.get(listing, headers=_auth(other))
+
+    pages = [first.json(), second_page.json()]
+    assert [i["text"] for page in pages for i in page["items"]] == [
+        "please stop texting me",
+        "Don't stop the sale!",
+    ]
+    assert pages[1]["next_cursor"] is None
+    assert [(i["text"], i["keyword"], i["needs_review"]) for i in everything.json()["items"]] == [
+        ("STOP", "opt_out", False),
+        ("please stop texting me", "opt_out", True),
+        ("Do you ship to Canada?", "none", False),
+        ("Don't stop the sale!", "none", True),
+    ]
+    assert elsewhere.json()["items"] == []
+    assert _needs_review_count() - counted_before == 2
 
 
 async def test_settings_change_quiet_hours_cap_and_sender_and_refuse_bad_values(container):

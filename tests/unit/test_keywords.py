@@ -17,6 +17,7 @@ from domain.keywords import (
     Keyword,
     classify,
     mentions_opt_out,
+    needs_review,
     normalize,
     opt_out_intent,
 )
@@ -221,6 +222,38 @@ def test_mentions_opt_out_flags_for_review(text: str, mentions: bool) -> None:
 def test_mentions_opt_out_includes_shop_words() -> None:
     assert mentions_opt_out("je veux un arrêt", SHOP_WORDS)
     assert not mentions_opt_out("je veux un arrêt")
+
+
+@pytest.mark.parametrize(
+    ("text", "flagged"),
+    [
+        # Honoured as an opt-out from its wording: a person may want to see it.
+        ("please stop texting me", True),
+        ("STOP. Who is this?", True),
+        ("leave me alone", True),
+        # An opt-out word that did not amount to an opt-out.
+        ("Don't stop the sale!", True),
+        ("cancel my subscription", True),
+        ("Cancel please", True),
+        ("yes stop", True),
+        # Bare keywords say what they mean; the rest is ordinary chat.
+        ("STOP", False),
+        ("Stop please", False),
+        ("cancel", False),
+        ("HELP", False),
+        ("yes", False),
+        ("Hi, is this in stock?", False),
+        ("Unstoppable deals", False),
+    ],
+)
+def test_needs_review_flags_opt_out_talk_that_is_no_bare_keyword(text: str, flagged: bool) -> None:
+    assert needs_review(text) is flagged
+
+
+def test_needs_review_knows_the_shop_words() -> None:
+    assert needs_review("je veux un arrêt", SHOP_WORDS)
+    assert not needs_review("ARRÊT", SHOP_WORDS)
+    assert not needs_review("je veux un arrêt")
 
 
 def test_keyword_values_are_stable_strings() -> None:

@@ -2,9 +2,12 @@
 
 STOP and its family unsubscribe and get exactly one confirmation; START/UNSTOP
 re-subscribe; Y/YES confirms a pending double opt-in; HELP/INFO get the shop's help
-text; anything else is kept for the merchant. The number texted decides the shop, so a
-STOP only ever affects the shop it was sent to. Replies are system texts: they skip quiet
-hours and caps but are recorded and charged like every other message.
+text; anything else is kept for the merchant. A text that talks of opting out without
+being a bare keyword is flagged for review: clear wording is honoured as an opt-out
+(sms.md §3), and a person should see what was inferred or left alone. The number texted
+decides the shop, so a STOP only ever affects the shop it was sent to. Replies are system
+texts: they skip quiet hours and caps but are recorded and charged like every other
+message.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork, Unit
 from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition, OptInLevel
 from domain.contacts import Contact
 from domain.errors import InvalidValue
-from domain.keywords import Keyword, classify
+from domain.keywords import Keyword, classify, needs_review
 from domain.messages import (
     OPT_IN_CONFIRMATION,
     START_CONFIRMATION,
@@ -50,6 +53,7 @@ class InboundResult:
     outcome: str  # stored, duplicate, unknown_number
     keyword: Keyword
     replied: bool = False
+    needs_review: bool = False
 
 
 class ReceiveInboundText:
@@ -96,13 +100,14 @@ class ReceiveInboundText:
                 keyword=keyword.value,
                 received_at=inbound.received_at or self._clock.now(),
             )
-            if not await uow.messages.add_inbound(record):
+            review = needs_review(inbound.text, policy.opt_out_words)
+            if not await uow.messages.add_inbound(record, needs_review=review):
                 return InboundResult("duplicate", keyword)
             reply = await self._act(uow, shop, policy, keyword, contact, inbound, record)
             if reply is not None:
                 await self._reply(uow, shop, contact, inbound.sender, reply, record.id)
             await uow.commit()
-        return InboundResult("stored", keyword, replied=reply is not None)
+        return InboundResult("stored", keyword, replied=reply is not None, needs_review=review)
 
     async def _suppressed(self, uow: UnitOfWork, phone: str) -> Contact | None:
         """A STOP from a number we do not know still becomes an opt-out on record, so no

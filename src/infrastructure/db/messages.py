@@ -17,6 +17,7 @@ from advanced_alchemy.base import UUIDv7Base
 from advanced_alchemy.types import DateTimeUTC
 from sqlalchemy import (
     ARRAY,
+    Boolean,
     ColumnElement,
     ForeignKey,
     Index,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     any_,
+    false,
     literal,
     select,
     text,
@@ -33,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
-from application.ports import Cipher
+from application.ports import Cipher, InboundEntry
 from domain.consent import ConsentState
 from domain.messages import (
     Charge,
@@ -140,6 +142,13 @@ class InboundMessageModel(UUIDv7Base):
             postgresql_where=text("provider_id IS NOT NULL"),
         ),
         Index("ix_inbound_messages_shop_received", "shop_id", "received_at", "id"),
+        Index(
+            "ix_inbound_messages_shop_review",
+            "shop_id",
+            "received_at",
+            "id",
+            postgresql_where=text("needs_review"),
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -151,6 +160,7 @@ class InboundMessageModel(UUIDv7Base):
     receiver: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)  # encrypted
     keyword: Mapped[str] = mapped_column(String(16))
+    needs_review: Mapped[bool] = mapped_column(Boolean, server_default=false())
     received_at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
 
 
@@ -561,13 +571,14 @@ class SqlMessages:
             },
         )
 
-    async def add_inbound(self, inbound: InboundText) -> bool:
+    async def add_inbound(self, inbound: InboundText, *, needs_review: bool = False) -> bool:
         """Store an inbound text; False when the provider already delivered this one."""
         inserted = await self._session.scalar(
             text(
                 "INSERT INTO inbound_messages (id, shop_id, contact_id, provider_id, sender,"
-                " receiver, body, keyword, received_at) VALUES (:id, :shop_id, :contact_id,"
-                " :provider_id, :sender, :receiver, :body, :keyword, :received_at)"
+                " receiver, body, keyword, needs_review, received_at) VALUES (:id, :shop_id,"
+                " :contact_id, :provider_id, :sender, :receiver, :body, :keyword,"
+                " :needs_review, :received_at)"
                 " ON CONFLICT (shop_id, provider_id) WHERE provider_id IS NOT NULL DO NOTHING"
                 " RETURNING id"
             ),
@@ -580,32 +591,44 @@ class SqlMessages:
                 "receiver": inbound.receiver,
                 "body": self._cipher.encrypt(inbound.text, context=f"inbound.text:{inbound.id}"),
                 "keyword": inbound.keyword,
+                "needs_review": needs_review,
                 "received_at": inbound.received_at,
             },
         )
         return inserted is not None
 
-    async def inbound_page(self, *, limit: int) -> list[InboundText]:
-        rows = await self._session.scalars(
-            select(InboundMessageModel)
-            .where(InboundMessageModel.shop_id == self._shop_id)
-            .order_by(InboundMessageModel.received_at.desc(), InboundMessageModel.id.desc())
-            .limit(limit)
-        )
-        return [
-            InboundText(
-                id=r.id,
-                shop_id=r.shop_id,
-                contact_id=r.contact_id,
-                provider_id=r.provider_id,
-                sender=self._open(r.sender, context=f"inbound:{r.id}"),
-                receiver=r.receiver,
-                text=self._open(r.body, context=f"inbound.text:{r.id}"),
-                keyword=r.keyword,
-                received_at=r.received_at,
+    async def inbound_page(
+        self,
+        *,
+        limit: int,
+        before: tuple[datetime, uuid.UUID] | None = None,
+        needs_review: bool | None = None,
+    ) -> list[InboundEntry]:
+        model = InboundMessageModel
+        query = select(model).where(model.shop_id == self._shop_id)
+        if before is not None:
+            at, last = before
+            query = query.where(
+                (model.received_at < at) | ((model.received_at == at) & (model.id < last))
             )
-            for r in rows
-        ]
+        if needs_review is not None:
+            query = query.where(model.needs_review.is_(needs_review))
+        query = query.order_by(model.received_at.desc(), model.id.desc()).limit(limit)
+        return [self._inbound(r) for r in await self._session.scalars(query)]
+
+    def _inbound(self, row: InboundMessageModel) -> InboundEntry:
+        message = InboundText(
+            id=row.id,
+            shop_id=row.shop_id,
+            contact_id=row.contact_id,
+            provider_id=row.provider_id,
+            sender=self._open(row.sender, context=f"inbound:{row.id}"),
+            receiver=row.receiver,
+            text=self._open(row.body, context=f"inbound.text:{row.id}"),
+            keyword=row.keyword,
+            received_at=row.received_at,
+        )
+        return InboundEntry(message, row.needs_review)
 
     async def orphans(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
         rows = await self._session.execute(_ORPHANS, {"before": before, "limit": limit})

@@ -1,11 +1,12 @@
-"""Keyset pagination on (created_at, id): opaque cursors, and the time filters beside them."""
+"""Keyset pagination on (time, id), mostly (created_at, id): opaque cursors, and the time
+filters beside them."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol, TypeVar
 
@@ -54,10 +55,17 @@ class _Keyed(Protocol):
 
 
 K = TypeVar("K", bound=_Keyed)
+T = TypeVar("T")
 
 
 def page_of(found: Sequence[K], limit: int) -> tuple[list[K], str | None]:
+    """`keyset_page` of rows keyed by (created_at, id)."""
+    return keyset_page(found, limit, lambda item: (item.created_at, item.id))
+
+
+def keyset_page(
+    found: Sequence[T], limit: int, key: Callable[[T], tuple[datetime, uuid.UUID]]
+) -> tuple[list[T], str | None]:
     """From `limit + 1` rows fetched: the page, and the cursor after it when more exist."""
     items = list(found[:limit])
-    more = len(found) > limit
-    return items, encode_cursor(items[-1].created_at, items[-1].id) if more else None
+    return items, encode_cursor(*key(items[-1])) if len(found) > limit else None

@@ -1,4 +1,5 @@
-"""`/api/v1/messages` (list, read with history, test send) and Mitto's callbacks."""
+"""`/api/v1/messages` (list, read with history, test send, inbound texts) and Mitto's
+callbacks."""
 
 from __future__ import annotations
 
@@ -23,13 +24,13 @@ from opentelemetry import trace
 
 from application.messaging.queue_messages import OutgoingMessage
 from application.messaging.receive_inbound_text import InboundTextIn
-from application.ports import DeliveryReportIn, RateLimit
+from application.ports import DeliveryReportIn, InboundEntry, RateLimit
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
 from infrastructure.telemetry.tracing import open_span
 from interfaces.bootstrap import Container
-from interfaces.http.cursors import decode_cursor, page_of, time_filter
+from interfaces.http.cursors import decode_cursor, keyset_page, page_of, time_filter
 from interfaces.http.problems import within_limit
 from interfaces.http.session import CurrentShop
 
@@ -95,6 +96,36 @@ class MessagePage(msgspec.Struct, frozen=True):
     next_cursor: str | None
 
 
+class InboundView(msgspec.Struct, frozen=True):
+    id: uuid.UUID
+    contact_id: uuid.UUID | None
+    sender: str
+    receiver: str
+    text: str
+    keyword: str
+    needs_review: bool
+    received_at: datetime
+
+    @classmethod
+    def of(cls, entry: InboundEntry) -> InboundView:
+        m = entry.message
+        return cls(
+            id=m.id,
+            contact_id=m.contact_id,
+            sender=m.sender,
+            receiver=m.receiver,
+            text=m.text,
+            keyword=m.keyword,
+            needs_review=entry.needs_review,
+            received_at=m.received_at,
+        )
+
+
+class InboundPage(msgspec.Struct, frozen=True):
+    items: list[InboundView]
+    next_cursor: str | None
+
+
 class TestSendIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     phone: Annotated[str, msgspec.Meta(min_length=3, max_length=32)]
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=1600)]
@@ -135,6 +166,30 @@ class MessageController(Controller):
             )
         items, cursor_after = page_of(found, limit)
         return MessagePage(items=[MessageView.of(m) for m in items], next_cursor=cursor_after)
+
+    @get(
+        "/inbound",
+        summary="Texts shoppers sent, newest first; `needs_review` finds those that talk of "
+        "opting out without being a bare keyword",
+    )
+    async def list_inbound(
+        self,
+        shop: CurrentShop,
+        container: NamedDependency[Container],
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
+        cursor: FromQuery[str | None] = None,
+        needs_review: FromQuery[bool | None] = None,
+    ) -> InboundPage:
+        async with container.uow.for_shop(shop.id) as uow:
+            found = await uow.messages.inbound_page(
+                limit=limit + 1,
+                before=decode_cursor(cursor) if cursor else None,
+                needs_review=needs_review,
+            )
+        items, cursor_after = keyset_page(
+            found, limit, lambda e: (e.message.received_at, e.message.id)
+        )
+        return InboundPage(items=[InboundView.of(e) for e in items], next_cursor=cursor_after)
 
     @get("/{message_id:uuid}", summary="One message with its status history")
     async def get_message(
@@ -239,6 +294,8 @@ class MittoCallbackController(Controller):
                 )
             )
         SMS_REPORTS.labels("inbound", result.outcome).inc()
+        if result.needs_review:
+            SMS_REPORTS.labels("inbound", "needs_review").inc()
         return {"status": result.outcome, "keyword": result.keyword.value}
 
 

@@ -1,13 +1,14 @@
-"""Delivery reports held, shop-less, until a message matches them.
+"""Delivery reports held, shop-less, until a message matches them; inbound texts flagged
+for the merchant to read.
 
 Revision ID: 0016
 Revises: 0015
 Create Date: 2026-11-29
 
-The table mixes every shop's reports, so the tenant policy (one shop per transaction) cannot
-guard it. Row-level security still does: the service role may add rows, as the callback
-must before any shop is known, but may neither read nor change them; only the maintenance
-role, which the message sweep uses, sees them.
+The reports table mixes every shop's reports, so the tenant policy (one shop per
+transaction) cannot guard it. Row-level security still does: the service role may add
+rows, as the callback must before any shop is known, but may neither read nor change them;
+only the maintenance role, which the message sweep uses, sees them.
 """
 
 import sqlalchemy as sa
@@ -56,6 +57,19 @@ def upgrade() -> None:
     )
     op.execute(f"REVOKE SELECT, UPDATE, DELETE ON unmatched_reports FROM {APP_ROLE}")
 
+    op.add_column(
+        "inbound_messages",
+        sa.Column("needs_review", sa.Boolean, nullable=False, server_default=sa.false()),
+    )
+    op.create_index(
+        "ix_inbound_messages_shop_review",
+        "inbound_messages",
+        ["shop_id", "received_at", "id"],
+        postgresql_where=sa.text("needs_review"),
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_inbound_messages_shop_review", "inbound_messages")
+    op.drop_column("inbound_messages", "needs_review")
     op.drop_table("unmatched_reports")
