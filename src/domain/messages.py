@@ -148,7 +148,9 @@ class StatusChange:
 
 
 DEFAULT_FOOTER = "Reply STOP to opt out"
-DEFAULT_HELP = "{shop}: for help reply to this message or contact the store. Reply STOP to opt out."
+# {contact} is the shop's support e-mail (or its domain): with a shop name and an address
+# of usual length the reply stays within one GSM-7 segment.
+DEFAULT_HELP = "{shop}: for help contact {contact} or reply to this text. Reply STOP to opt out."
 STOP_CONFIRMATION = (
     "{shop}: you are unsubscribed and will receive no more messages. Reply START to resubscribe."
 )
@@ -161,6 +163,16 @@ DOUBLE_OPT_IN_REQUEST = (
     "{shop}: reply Y to confirm you want texts from us. Msg & data rates may apply. "
     "Reply STOP to opt out."
 )
+
+_REPLY_FIELDS = re.compile(r"\{(shop|contact)\}")
+
+
+def fill_reply(template: str, *, shop: str, contact: str) -> str:
+    """A keyword reply with the brand name and support contact in place, in one pass, so
+    neither value can inject the other's placeholder."""
+    values = {"shop": shop, "contact": contact}
+    return _REPLY_FIELDS.sub(lambda match: values[match.group(1)], template)
+
 
 # Smart sending may hold a contact's marketing texts at most a week apart; anything longer
 # is a frequency cap, which is what `cap_count`/`cap_window_hours` are for.

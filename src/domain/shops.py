@@ -15,6 +15,7 @@ _CURRENCY = re.compile(r"[A-Z]{3}")
 _COUNTRY = re.compile(r"[A-Z]{2}")
 _TIME_ZONE = re.compile(r"[A-Za-z0-9_+\-/]{1,64}")
 NAME_LENGTH = 255
+SUPPORT_EMAIL = "support_email"  # the settings key
 
 
 def shop_domain(value: str) -> str:
@@ -50,6 +51,18 @@ class Shop:
     @property
     def installed(self) -> bool:
         return self.status is ShopStatus.INSTALLED
+
+    @property
+    def support_email(self) -> str | None:
+        """The address the merchant set for shoppers' questions, if any."""
+        email = self.settings.get(SUPPORT_EMAIL)
+        return email if isinstance(email, str) and email else None
+
+    @property
+    def support_contact(self) -> str:
+        """Where a shopper who texts HELP can get help: the merchant's support address,
+        else the shop's domain (we keep no address of Shopify's for the shop)."""
+        return self.support_email or self.domain
 
     def mark_installed(self, now: datetime) -> None:
         self.status = ShopStatus.INSTALLED

@@ -273,6 +273,31 @@ async def test_start_resubscribes_help_replies_and_other_text_is_kept(database_u
         assert {i.message.text for i in inbox} >= {"Do you ship to Canada?"}
 
 
+async def test_help_names_the_shops_support_address_else_its_domain(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        number = "+15550002007"
+        shop = await _with_number(container, number)
+
+        async def ask_for_help() -> str:
+            async with client(create_app(container)) as http:
+                await http.post(
+                    INBOUND, json={"from": "14155550211", "to": number[1:], "text": "HELP"}
+                )
+            await drain(container, "messages")
+            return fake.accepted[-1].text
+
+        by_domain = await ask_for_help()
+        async with container.uow.for_shop(shop.id) as uow:
+            stored = await uow.shops.get(shop.id, for_update=True)
+            stored.settings = {**stored.settings, "support_email": "care@blossom.example"}
+            await uow.shops.save(stored)
+            await uow.commit()
+        by_email = await ask_for_help()
+
+    assert by_domain.startswith(f"{shop.name}:") and shop.domain in by_domain
+    assert "care@blossom.example" in by_email and "STOP" in by_email
+
+
 async def text_from_stranger(container, number: str) -> dict[str, str]:
     async with client(create_app(container)) as http:
         response = await http.post(

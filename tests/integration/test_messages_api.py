@@ -193,6 +193,28 @@ async def test_inbound_texts_that_talk_of_opting_out_are_flagged_for_review(data
     assert _needs_review_count() - counted_before == 2
 
 
+async def test_settings_set_and_clear_the_support_email_and_refuse_a_malformed_one(container):
+    shop = await add_shop(container)
+    settings = "/api/v1/shop/settings"
+    async with client(create_app(container)) as http:
+        before = await http.get(settings, headers=_auth(shop))
+        named = await http.patch(
+            settings, headers=_auth(shop), json={"support_email": "care@blossom.example"}
+        )
+        malformed = [
+            await http.patch(settings, headers=_auth(shop), json={"support_email": bad})
+            for bad in ("not an address", "{shop}@x.example", "a@b")
+        ]
+        untouched = await http.patch(settings, headers=_auth(shop), json={"cap_count": 2})
+        cleared = await http.patch(settings, headers=_auth(shop), json={"support_email": ""})
+
+    assert before.json()["support_email"] is None
+    assert named.json()["support_email"] == "care@blossom.example"
+    assert [r.status_code for r in malformed] == [400, 400, 400]
+    assert untouched.json()["support_email"] == "care@blossom.example"
+    assert cleared.json()["support_email"] is None
+
+
 async def test_settings_change_quiet_hours_cap_and_sender_and_refuse_bad_values(container):
     shop, other = await add_shop(container), await add_shop(container)
     async with client(create_app(container)) as http:

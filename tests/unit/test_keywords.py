@@ -21,6 +21,8 @@ from domain.keywords import (
     normalize,
     opt_out_intent,
 )
+from domain.messages import DEFAULT_HELP, fill_reply
+from domain.messaging import Encoding, segment_text
 
 SHOP_WORDS = ("ΣΤΟΠ", "ARRÊT")
 
@@ -258,3 +260,18 @@ def test_needs_review_knows_the_shop_words() -> None:
 
 def test_keyword_values_are_stable_strings() -> None:
     assert [k.value for k in Keyword] == ["opt_out", "opt_in", "confirm", "help", "none"]
+
+
+@pytest.mark.parametrize(
+    "contact", ["support@blossom-boutique.com", "blossom-boutique-store.myshopify.com"]
+)
+def test_help_reply_names_brand_contact_and_opt_out_in_one_gsm7_segment(contact: str) -> None:
+    reply = fill_reply(DEFAULT_HELP, shop="Blossom Boutique", contact=contact)
+    assert reply.startswith("Blossom Boutique:") and contact in reply and "STOP" in reply
+    info = segment_text(reply)
+    assert (info.encoding, info.segments) == (Encoding.GSM7, 1)
+
+
+def test_fill_reply_does_not_expand_placeholders_inside_values() -> None:
+    reply = fill_reply("{shop} / {contact}", shop="{contact}", contact="{shop}")
+    assert reply == "{contact} / {shop}"

@@ -59,3 +59,12 @@ def test_refresh_applies_a_newer_change_and_one_without_a_time_keeping_the_last_
     shop.refresh(name="Noon", currency=None, time_zone=None, country=None, as_of=_at(12))
     shop.refresh(name="Untimed", currency=None, time_zone=None, country=None)
     assert (shop.name, shop.shopify_updated_at) == ("Untimed", _at(12))
+
+
+def test_support_contact_is_the_merchants_address_else_the_shop_domain():
+    shop = _shop()
+    assert shop.support_contact == "a.myshopify.com"
+    shop.settings = {"support_email": "help@blossom.example"}
+    assert shop.support_contact == "help@blossom.example"
+    shop.settings = {"support_email": ""}  # cleared in the settings
+    assert shop.support_contact == "a.myshopify.com"

@@ -33,6 +33,7 @@ from domain.messages import (
     MessageCategory,
     Recipient,
     SendingPolicy,
+    fill_reply,
 )
 from domain.shops import Shop
 
@@ -127,9 +128,9 @@ class ReceiveInboundText:
         inbound: InboundTextIn,
         record: InboundText,
     ) -> str | None:
-        """Apply the keyword; the reply text, or None when nothing should be sent."""
+        """Apply the keyword; the reply's template, or None when nothing should be sent."""
         if keyword is Keyword.HELP:
-            return policy.help_text.replace("{shop}", shop.name)
+            return policy.help_text
         if contact is None:
             return None
         state = contact.consent_state
@@ -192,7 +193,7 @@ class ReceiveInboundText:
         inbound_id: uuid.UUID,
     ) -> None:
         request = OutgoingMessage(
-            text=template.replace("{shop}", shop.name),
+            text=fill_reply(template, shop=shop.name, contact=shop.support_contact),
             category=MessageCategory.SYSTEM,
             source="keyword",
             idempotency_key=f"reply:{inbound_id}",

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from domain.messages import SMART_SENDING_MAX_HOURS, SendingPolicy
 from domain.quiet_hours import next_send_time
-from domain.shops import Shop
+from domain.shops import SUPPORT_EMAIL, Shop
 from infrastructure.settings import SENDER_PATTERN
 from interfaces.bootstrap import Container
 from interfaces.http.session import CurrentShop
@@ -43,6 +43,10 @@ class ShopView(msgspec.Struct, frozen=True):
             country=shop.country,
             installed=shop.installed,
         )
+
+
+# Shaped like an address and free of braces (reply placeholders); empty clears it.
+SUPPORT_EMAIL_PATTERN = r"^(?:[^@\s{}]+@[^@\s{}]+\.[^@\s{}]+)?$"
 
 
 class QuietHoursIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -78,12 +82,17 @@ class MessagingSettings(
     transactional_bypass_quiet_hours: bool | None = None
     transactional_requires_subscription: bool | None = None
     double_opt_in: bool | None = None
+    # Named in HELP replies; without it they name the shop's domain.
+    support_email: (
+        Annotated[str, msgspec.Meta(max_length=100, pattern=SUPPORT_EMAIL_PATTERN)] | None
+    ) = None
 
 
 class SettingsView(msgspec.Struct, frozen=True):
     quiet_hours: dict[str, str]
     messaging: dict[str, object]
     double_opt_in: bool
+    support_email: str | None
 
     @classmethod
     def of(cls, shop: Shop) -> SettingsView:
@@ -106,6 +115,7 @@ class SettingsView(msgspec.Struct, frozen=True):
                 "transactional_requires_subscription": policy.transactional_requires_subscription,
             },
             double_opt_in=bool(shop.settings.get("double_opt_in", True)),
+            support_email=shop.support_email,
         )
 
 
@@ -153,15 +163,20 @@ def _validate(settings: Mapping[str, Any]) -> None:
     )
 
 
+# Settings of the shop as a whole, kept beside `messaging` rather than in it.
+_SHOP_WIDE = ("double_opt_in", SUPPORT_EMAIL)
+
+
 def merge_settings(settings: Mapping[str, Any], patch_: MessagingSettings) -> dict[str, Any]:
     merged = dict(settings)
     changes = msgspec.structs.asdict(patch_)
     quiet = changes.pop("quiet_hours")
     if quiet is not None:
         merged["quiet_hours"] = {"start": quiet.start, "end": quiet.end}
-    double_opt_in = changes.pop("double_opt_in")
-    if double_opt_in is not None:
-        merged["double_opt_in"] = double_opt_in
+    for key in _SHOP_WIDE:
+        value = changes.pop(key)
+        if value is not None:
+            merged[key] = value
     messaging = dict(merged.get("messaging") or {})
     for key, value in changes.items():
         if value is not None:
