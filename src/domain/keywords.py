@@ -30,12 +30,14 @@ HELP_WORDS = frozenset({"HELP", "INFO"})
 # as one sentence of a longer message ("STOP. Who is this?"). CANCEL, END and REMOVE are
 # left out: "Cancel, I ordered the wrong size" is about an order.
 _STANDALONE_OPT_OUT = frozenset(
-    {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "OPTOUT", "OPT OUT", "REVOKE"}
+    {"STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "UNSUB", "OPTOUT", "OPT OUT", "REVOKE"}
 )
 
 # Courtesy words that do not change what a one-keyword reply asks ("Stop please", "HELP ME",
 # "yes thanks"). A CANCEL with courtesy is still not an opt-out: see above.
-_COURTESY = frozenset({"PLEASE", "PLS", "PLZ", "NOW", "THANKS", "THANK", "YOU", "THX", "TY", "ME"})
+_COURTESY = frozenset(
+    {"PLEASE", "PLS", "PLZ", "KINDLY", "NOW", "THANKS", "THANK", "YOU", "THX", "TY", "ME"}
+)
 
 # Removed rather than turned into a space, so that "don't" becomes "DONT", not "DON T".
 _APOSTROPHES = str.maketrans(dict.fromkeys("'\u2018\u2019\u02bc\u02b9\u0060\u00b4\u2032"))
@@ -89,6 +91,9 @@ _NEGATABLE_INTENT = tuple(
         r"\b(?:UNSUBSCRIBE|OPT (?:ME )?OUT|OPTOUT)\b",
         r"\b(?:UNSUB|REMOVE|DELETE) (?:ME|MY NUMBER|MY PHONE NUMBER|THIS NUMBER)\b",
         r"\bTAKE (?:ME|MY NUMBER|MY PHONE NUMBER|THIS NUMBER) OFF\b",
+        # I want to be removed / I want off this list / cancel these texts
+        r"\bWANT (?:TO BE REMOVED|TO BE TAKEN OFF|OFF (?:THIS|THE|YOUR) LIST)\b",
+        rf"\bCANCEL {_DETERMINER}{_MESSAGES}\b",
     )
 )
 # A negation among the three words before an ask ("don't want to unsubscribe").
@@ -104,8 +109,15 @@ _INTENT = tuple(
         r"(?:ME|US|THIS NUMBER)\b",
         r"\b(?:DONT|DO NOT|NEVER)(?: EVER)? SEND (?:ME|THIS NUMBER) "
         rf"(?:ANY ?MORE |ANY |MORE )?{_DETERMINER}{_MESSAGES}\b",
-        # no more texts (only as the ask itself: "I got no more texts" wants them)
+        # I don't want these texts anymore / I do not want to receive any more messages
+        r"\b(?:DONT|DO NOT) WANT (?:TO (?:RECEIVE|GET) )?(?:ANY ?MORE |ANY |MORE )?"
+        rf"{_DETERMINER}{_MESSAGES}\b",
+        # no more texts (only as the ask itself: "I got no more texts" wants them), and
+        # "no texts" only as the whole reply
         rf"^(?:PLEASE )?NO MORE {_DETERMINER}{_MESSAGES}\b",
+        rf"^(?:PLEASE )?NO {_DETERMINER}{_MESSAGES}{_COURTEOUS_END}",
+        rf"\bENOUGH (?:WITH )?{_DETERMINER}{_MESSAGES}\b",
+        rf"^STOP IT{_COURTEOUS_END}",
         r"\bLEAVE ME ALONE\b",
         # a threat is a clear ask too: "if you don't stop I'll report you"
         r"\bIF (?:YOU|U) (?:DONT|DO NOT) STOP\b",
