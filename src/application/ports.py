@@ -442,6 +442,7 @@ class ClaimedMessage(Protocol):
     interrupted: bool  # a previous attempt died between claiming and settling it
     consent: ConsentState | None  # its contact's consent as of the claim; None: no contact
     timezone: str | None  # its contact's time zone, for quiet hours
+    phone_invalid: bool  # the provider refused its contact's number after it was queued
 
 
 @dataclass(frozen=True, slots=True)

@@ -218,6 +218,21 @@ async def test_a_number_refused_as_invalid_is_marked_and_never_sent_to_again(
         assert await _wallet(container, shop) == (FUNDS, 0)
 
 
+async def test_texts_queued_before_a_refusal_of_their_number_are_not_sent(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop, [contact] = await _setup(container, ["+14155550108"])
+        fake.reject_numbers({"14155550108"})
+        first, waiting = await _queue(container, shop, [contact, contact])
+
+        await container.deliver_messages()(shop.id, [first])  # refused: the number is marked
+        await container.deliver_messages()(shop.id, [waiting])  # queued before the mark
+
+        [blocked] = await _messages(container, shop, [waiting])
+        assert blocked.status is MessageStatus.BLOCKED_INVALID_NUMBER
+        assert fake.calls["POST /sms"] == 1
+        assert await _wallet(container, shop) == (FUNDS, 0)
+
+
 async def test_a_refusal_marks_only_the_number_refused_not_one_the_contact_has_since(
     database_url, data_dir, monkeypatch
 ):

@@ -187,12 +187,18 @@ class DeliverMessages:
         return Outcome(message.id, MessageStatus.SENT, Charge.CAPTURED, receipt.provider_id)
 
     def _held(self, claimed: ClaimedMessage, sending: _Sending) -> Outcome | None:
-        """Consent and quiet hours were checked when the text was queued; both can have
-        changed since (a STOP, or a retry or a parked text now falling in the night)."""
+        """Consent, the number and quiet hours were checked when the text was queued; each
+        can have changed since (a STOP, a refusal of the number by an earlier text, or a
+        retry or a parked text now falling in the night)."""
         message, consent, policy = claimed.message, claimed.consent, sending.policy
         if consent is not None and not consent_allows(message.category, consent, policy):
             error = f"contact is {consent}"
             return Outcome(message.id, MessageStatus.BLOCKED_CONSENT, Charge.RELEASED, error=error)
+        if claimed.phone_invalid:
+            error = "the provider refused this number for an earlier text"
+            return Outcome(
+                message.id, MessageStatus.BLOCKED_INVALID_NUMBER, Charge.RELEASED, error=error
+            )
         if not keeps_quiet_hours(message.category, policy):
             return None
         now = self._clock.now()

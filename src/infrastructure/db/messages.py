@@ -194,12 +194,14 @@ _INSERT = text(
 
 # Claim queued messages that are due (and `sending` ones whose claim is older than the
 # lease: their worker died mid-send) for this attempt; report what each was before the
-# claim and its contact's consent now (a STOP may have come in since it was queued).
+# claim and its contact's consent now (a STOP may have come in since it was queued), and
+# whether the provider has refused the contact's number since.
 # A message requeued for later is not due: a retry of its job must not send it early.
 _CLAIM = text(
     """
     WITH old AS (
-        SELECT m.id, m.status, c.consent_state, c.timezone
+        SELECT m.id, m.status, c.consent_state, c.timezone,
+               c.phone_invalid_at IS NOT NULL AS phone_invalid
           FROM messages m
           LEFT JOIN contacts c ON c.id = m.contact_id AND c.shop_id = m.shop_id
          WHERE m.shop_id = :shop_id AND m.id = ANY(CAST(:ids AS uuid[]))
@@ -215,7 +217,7 @@ _CLAIM = text(
     RETURNING m.id, old.status, m.recipient, m.body, m.encoding, m.credits, m.attempts,
               m.category, m.source, m.contact_id, m.country, m.segments, m.price_version,
               m.idempotency_key, m.dedupe_key, m.scheduled_at, m.created_at,
-              old.consent_state, old.timezone
+              old.consent_state, old.timezone, old.phone_invalid
     """
 )
 _STILL_CLAIMED = text(
@@ -296,6 +298,7 @@ class Claimed:
     interrupted: bool  # it was `sending` already: a previous attempt died mid-send
     consent: ConsentState | None  # its contact's, as of the claim; None without a contact
     timezone: str | None  # its contact's, for quiet hours
+    phone_invalid: bool = False  # the provider has since refused its contact's number
 
 
 class SqlMessages:
@@ -413,6 +416,7 @@ class SqlMessages:
                 interrupted=r.status == MessageStatus.SENDING,
                 consent=ConsentState(r.consent_state) if r.consent_state else None,
                 timezone=r.timezone,
+                phone_invalid=bool(r.phone_invalid),
             )
             for r in rows
         ]
