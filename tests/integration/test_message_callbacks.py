@@ -242,6 +242,39 @@ async def test_stop_unsubscribes_only_at_the_texted_shop_and_confirms_once(datab
         assert fake.accepted[0].sender == number_a[1:]
 
 
+async def test_the_ledger_records_what_a_reply_asked_never_its_words(database_url, data_dir):
+    """The ledger is plain and append-only: a name in a reply could never be erased there."""
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        number, phone = "+15550002011", "+14155550211"
+        shop = await _with_number(container, number)
+        [contact] = await add_contacts(container, shop, [phone])
+        body = {"from": phone[1:], "to": number[1:], "text": "Ada Lovelace here, stop texting me"}
+        async with client(create_app(container)) as http:
+            await http.post(INBOUND, json=body)
+        async with container.uow.for_shop(shop.id) as uow:
+            [*_, stop] = await uow.consent.history(contact.id)
+        assert (stop.new_state, stop.wording) == (ConsentState.UNSUBSCRIBED, "reply: opt_out")
+
+
+async def test_a_report_for_an_erased_recipient_keeps_no_payload(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        shop = await add_shop(container)
+        await fund(container, shop, 1000)
+        [contact] = await add_contacts(container, shop, ["+14155550212"])
+        message_id = await _sent_message(container, shop, contact)
+        async with container.uow.for_shop(shop.id) as uow:
+            await uow.messages.redact_contact(contact.id)
+            await uow.commit()
+        report = {"reference": str(message_id), "status": "DELIVRD", "to": "14155550212"}
+        async with client(create_app(container)) as http:
+            assert (await http.post(DLR, json=report)).status_code == 200
+        async with container.uow.maintenance() as uow:
+            [(report_id, sealed)] = (
+                await uow.session.execute(text("SELECT id, payload FROM message_reports"))
+            ).all()
+        assert container.cipher.decrypt(sealed, context=f"message_reports:{report_id}") == ""
+
+
 async def test_start_resubscribes_help_replies_and_other_text_is_kept(database_url, data_dir):
     async with fake_mitto_container(database_url, data_dir) as (_, container):
         number = "+15550002003"

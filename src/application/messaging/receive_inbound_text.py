@@ -173,7 +173,10 @@ class ReceiveInboundText:
                     source=source,
                     actor="shopper",
                     occurred_at=record.received_at,
-                    wording=record.text[:500],
+                    # What the reply asked, not its words: the ledger is plain and
+                    # append-only, so an erasure could never take a name out of it. The
+                    # text itself stays, encrypted and erasable, on the inbound message.
+                    wording=f"reply: {record.keyword}",
                     opt_in_level=opt_in_level,
                     evidence={"inbound_message_id": str(record.id)},
                 ),

@@ -74,7 +74,8 @@ class RecordDeliveryReport:
                 status,
                 provider_status=report.status_word,
                 error_code=report.error_code,
-                payload=report.raw,
+                # An erased recipient's report keeps no raw payload: it can name the number.
+                payload=report.raw if message.to else "",
                 reported_at=report.reported_at,
                 now=now,
             )
