@@ -73,6 +73,8 @@ def normalize(text: str) -> str:
 # mean nothing else here, count on their own.
 _MESSAGES = r"(?:TEXTS?|TXTS?|TEXT MESSAGES?|MESSAGES?|MSGS?|SMS|SPAM|PROMOS?|ADS|MARKETING)"
 _DETERMINER = r"(?:(?:THE|THESE|THOSE|THIS|YOUR|ALL|ANY|MORE|OF) )*"
+# Texts in general, not one text or a promo code: "cancel the text I sent" is about a text.
+_PLURAL_MESSAGES = r"(?:TEXTS|TXTS|TEXT MESSAGES|MESSAGES|MSGS|SMS|SPAM|ADS|MARKETING)"
 _COURTEOUS_END = r"(?: (?:PLEASE|PLS|PLZ|NOW|THANKS|THANK YOU|THX))*$"
 
 # Asks that a negation just before them reverses: "please don't stop texting me",
@@ -93,7 +95,7 @@ _NEGATABLE_INTENT = tuple(
         r"\bTAKE (?:ME|MY NUMBER|MY PHONE NUMBER|THIS NUMBER) OFF\b",
         # I want to be removed / I want off this list / cancel these texts
         r"\bWANT (?:TO BE REMOVED|TO BE TAKEN OFF|OFF (?:THIS|THE|YOUR) LIST)\b",
-        rf"\bCANCEL {_DETERMINER}{_MESSAGES}\b",
+        rf"\bCANCEL (?:ALL |THESE |THOSE |YOUR |THE )*{_PLURAL_MESSAGES}{_COURTEOUS_END}",
     )
 )
 # A negation among the three words before an ask ("don't want to unsubscribe").
@@ -111,12 +113,12 @@ _INTENT = tuple(
         rf"(?:ANY ?MORE |ANY |MORE )?{_DETERMINER}{_MESSAGES}\b",
         # I don't want these texts anymore / I do not want to receive any more messages
         r"\b(?:DONT|DO NOT) WANT (?:TO (?:RECEIVE|GET) )?(?:ANY ?MORE |ANY |MORE )?"
-        rf"{_DETERMINER}{_MESSAGES}\b",
+        rf"{_DETERMINER}{_PLURAL_MESSAGES}(?: ANY ?MORE)?{_COURTEOUS_END}",
         # no more texts (only as the ask itself: "I got no more texts" wants them), and
         # "no texts" only as the whole reply
         rf"^(?:PLEASE )?NO MORE {_DETERMINER}{_MESSAGES}\b",
         rf"^(?:PLEASE )?NO {_DETERMINER}{_MESSAGES}{_COURTEOUS_END}",
-        rf"\bENOUGH (?:WITH )?{_DETERMINER}{_MESSAGES}\b",
+        rf"^(?:PLEASE )?ENOUGH (?:WITH )?{_DETERMINER}{_MESSAGES}{_COURTEOUS_END}",
         rf"^STOP IT{_COURTEOUS_END}",
         r"\bLEAVE ME ALONE\b",
         # a threat is a clear ask too: "if you don't stop I'll report you"

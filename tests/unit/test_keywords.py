@@ -211,6 +211,13 @@ def test_clear_opt_out_wording(text: str) -> None:
         "I don't want to cancel these texts",
         "cancel my subscription",  # may be the shop's product: flagged for a human instead
         "I don't want the blue one",
+        "I didn't get enough texts about my order",
+        "I haven't had enough messages from you lately",
+        "Can you cancel the text I sent earlier? Wrong address",
+        "Cancel this message, wrong size",
+        "Can I cancel promo code SAVE10?",
+        "I don't want the text to go to my husband",
+        "I don't want these texts to stop",
         "The text on your site is broken",
         "thanks!",
         "Hi, is this in stock?",
