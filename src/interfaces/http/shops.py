@@ -45,8 +45,10 @@ class ShopView(msgspec.Struct, frozen=True):
         )
 
 
-# Shaped like an address and free of braces (reply placeholders); empty clears it.
-SUPPORT_EMAIL_PATTERN = r"^(?:[^@\s{}]+@[^@\s{}]+\.[^@\s{}]+)?$"
+# Shaped like an address, free of braces (reply placeholders) and of control characters
+# (Postgres refuses a NUL; the rest would go out in every HELP reply); empty clears it.
+_ADDRESS_CHAR = r"[^@\s{}\x00-\x1f\x7f]"
+SUPPORT_EMAIL_PATTERN = rf"^(?:{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.{_ADDRESS_CHAR}+)?$"
 
 
 class QuietHoursIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
