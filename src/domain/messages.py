@@ -109,7 +109,9 @@ def status_from_provider(word: str | None) -> MessageStatus:
 def advances(current: MessageStatus, new: MessageStatus) -> bool:
     """Whether `new` moves a message forward from `current` (never back, never sideways
     between two final states: the first final word stands)."""
-    if current.blocked or current in FINAL:
+    if current.blocked or current in FINAL or new is MessageStatus.UNKNOWN:
+        # A report we cannot read says nothing: above all not that a send in flight,
+        # whose settle bills it, has an unknown fate.
         return False
     return _RANK[new] > _RANK[current]
 

@@ -290,19 +290,20 @@ async def test_a_refused_key_parks_texts_without_spending_attempts_or_doubling_j
 
 
 class _ReportedBeforeSettling:
-    """The real gateway, except that the carrier's rejection of one text arrives, and is
-    recorded, before the delivery job settles its chunk: Mitto's callbacks are fast."""
+    """The real gateway, except that a report on one text arrives, and is recorded, before
+    the delivery job settles its chunk: Mitto's callbacks are fast."""
 
-    def __init__(self, container, reference: str) -> None:
+    def __init__(self, container, reference: str, word: str = "REJECTD") -> None:
         self._inner = container.sms_gateway
         self._container = container
         self._reference = reference
+        self._word = word
 
     async def send(self, sms: OutboundSms):
         receipt = await self._inner.send(sms)
         if sms.reference == self._reference:
             report = DeliveryReportIn(
-                receipt.provider_id, sms.reference, "REJECTD", "34", None, "{}"
+                receipt.provider_id, sms.reference, self._word, "34", None, "{}"
             )
             await self._container.record_delivery_report()(report)
         return receipt
@@ -326,11 +327,32 @@ async def test_a_text_settled_by_its_report_first_is_not_billed_again_by_the_sen
         first = await container.deliver_messages()(shop.id, [rejected])
         await container.deliver_messages()(shop.id, [invalid])
 
-        statuses = [m.status for m in await _messages(container, shop, [rejected, invalid])]
-        assert statuses == [MessageStatus.REJECTED, MessageStatus.FAILED]
+        first_message, second_message = await _messages(container, shop, [rejected, invalid])
+        assert (first_message.status, second_message.status) == (
+            MessageStatus.REJECTED,
+            MessageStatus.FAILED,
+        )
+        # Later reports may name only Mitto's id: it is kept though the report won the race.
+        assert first_message.provider_id == fake.by_reference(str(rejected)).provider_id
         # Neither was delivered: both reservations come back, none is also captured.
         assert await _wallet(container, shop) == (FUNDS, 0)
         assert not first.statuses, "the report counted it; the send must not count it again"
+
+
+async def test_an_unreadable_report_during_the_send_leaves_it_to_the_settle(database_url, data_dir):
+    async with fake_mitto_container(database_url, data_dir) as (_, container):
+        shop, contacts = await _setup(container, ["+14155550303"])
+        [message_id] = await _queue(container, shop, contacts)
+        reports = _ReportedBeforeSettling(container, str(message_id), word="SCHEDULD")
+        container.__dict__["sms_gateway"] = reports
+
+        await container.deliver_messages()(shop.id, [message_id])
+
+        [message] = await _messages(container, shop, [message_id])
+        # Mitto answered with its id: the text went out and is billed, not left unknown
+        # for the sweep to expire and release.
+        assert message.status is MessageStatus.SENT
+        assert await _wallet(container, shop) == (FUNDS - message.credits, 0)
 
 
 async def test_server_errors_are_retried_and_the_text_sent_once(database_url, data_dir):

@@ -243,6 +243,13 @@ _SETTLE = text(
           FROM u
          WHERE m.id = u.id AND m.shop_id = :shop_id AND m.status = 'sending'
         RETURNING m.id, m.status, m.error
+    ), kept AS (
+        -- A report settled it first: keep the provider's id all the same, as later reports
+        -- may name only that.
+        UPDATE messages m SET provider_id = u.provider_id, updated_at = :now
+          FROM u
+         WHERE m.id = u.id AND m.shop_id = :shop_id AND m.status <> 'sending'
+           AND m.provider_id IS NULL AND u.provider_id IS NOT NULL
     )
     INSERT INTO message_events (id, shop_id, message_id, status, detail, at)
     SELECT gen_random_uuid(), :shop_id, m.id, m.status, m.error, :now FROM m
