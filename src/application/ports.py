@@ -386,7 +386,9 @@ class GdprRequests(Protocol):
 class ContactImports(Protocol):
     async def create(self, import_id: uuid.UUID, csv_text: str) -> None: ...
 
-    async def get(self, import_id: uuid.UUID) -> ContactImport | None: ...
+    async def get(
+        self, import_id: uuid.UUID, *, for_update: bool = False
+    ) -> ContactImport | None: ...
 
     async def update(
         self, import_id: uuid.UUID, state: ImportState, report: ImportReport, now: datetime

@@ -73,45 +73,36 @@ class ImportContacts:
         *,
         actor: str,
         progress: Callable[[ImportReport], Awaitable[object]] | None = None,
-        resume: ImportReport | None = None,
     ) -> ImportReport:
-        """`resume`: what an earlier attempt finished; its lines are skipped."""
-        report = resume or ImportReport()
-        rows = itertools.islice(rows, report.processed, None)
-        batch: list[tuple[int, Mapping[str, str]]] = []
-        for item in rows:
-            batch.append(item)
-            if len(batch) == BATCH:
-                await self._batch(open_uow, batch, report, actor, progress)
-                batch = []
-        if batch:
-            await self._batch(open_uow, batch, report, actor, progress)
+        report, rows = ImportReport(), iter(rows)
+        while batch := list(itertools.islice(rows, BATCH)):
+            async with open_uow() as uow:
+                await self.batch(uow, batch, report, actor)
+                await uow.commit()
+            if progress:
+                await progress(report)
         return report
 
-    async def _batch(
+    async def batch(
         self,
-        open_uow: Callable[[], UnitOfWork],
+        uow: UnitOfWork,
         batch: list[tuple[int, Mapping[str, str]]],
         report: ImportReport,
         actor: str,
-        progress: Callable[[ImportReport], Awaitable[object]] | None,
     ) -> None:
-        async with open_uow() as uow:
-            for line, row in batch:
-                try:
-                    async with uow.savepoint():
-                        await self._line(uow, row, actor)
-                    report.imported += 1
-                except DomainError as exc:
-                    report.fail(line, str(exc))
-                except ValueError as exc:
-                    # Not our wording: its text may quote the cell, and reports are stored
-                    # and shown in plain text.
-                    report.fail(line, f"a value could not be read ({type(exc).__name__})")
-            await uow.commit()
+        """Import `batch` in the caller's transaction, adding its outcome to `report`."""
+        for line, row in batch:
+            try:
+                async with uow.savepoint():
+                    await self._line(uow, row, actor)
+                report.imported += 1
+            except DomainError as exc:
+                report.fail(line, str(exc))
+            except ValueError as exc:
+                # Not our wording: its text may quote the cell, and reports are stored
+                # and shown in plain text.
+                report.fail(line, f"a value could not be read ({type(exc).__name__})")
         report.processed += len(batch)
-        if progress:
-            await progress(report)
 
     async def _line(self, uow: UnitOfWork, row: Mapping[str, str], actor: str) -> None:
         consent = _CONSENT.get(row.get("consent", "").lower())
@@ -185,8 +176,9 @@ class StartContactImport:
 
 
 class RunContactImport:
-    """The job: import in batches, writing progress after each one. A retry resumes after
-    the last batch written; the last attempt's failure marks the import failed."""
+    """The job: import in batches, each committed with the progress it makes, so a retry
+    resumes right after the last batch written; the last attempt's failure marks the
+    import failed."""
 
     def __init__(self, uows: UnitOfWorkFactory, importer: ImportContacts, clock: Clock) -> None:
         self._uows = uows
@@ -196,35 +188,48 @@ class RunContactImport:
     async def __call__(
         self, shop_id: uuid.UUID, import_id: uuid.UUID, *, last_attempt: bool = False
     ) -> ImportReport | None:
-        job = await self._stored(shop_id, import_id)
-        if job is None or job.csv_text is None:
-            return None  # finished by an earlier attempt
-
-        async def save(report: ImportReport, state: ImportState = ImportState.RUNNING) -> None:
-            async with self._uows.for_shop(shop_id) as uow:
-                await uow.imports.update(import_id, state, report, self._clock.now())
-                await uow.commit()
-
         try:
-            report = await self._importer.run(
-                lambda: self._uows.for_shop(shop_id),
-                read_rows(job.csv_text),
-                actor=f"import:{import_id}",
-                progress=save,
-                resume=_saved(job),
-            )
+            while step := await self._next_batch(shop_id, import_id):
+                report, state = step
+                if state is ImportState.DONE:
+                    return report
+            return None  # finished by an earlier attempt
         except Exception as exc:
-            if last_attempt:  # what the last batch wrote, and why nothing more will come
-                saved = _saved(await self._stored(shop_id, import_id) or job)
-                saved.fail(saved.processed + 1, f"the import stopped ({type(exc).__name__})")
-                await save(saved, ImportState.FAILED)
+            if last_attempt:
+                await self._give_up(shop_id, import_id, exc)
             raise
-        await save(report, ImportState.DONE)
-        return report
 
-    async def _stored(self, shop_id: uuid.UUID, import_id: uuid.UUID) -> ContactImport | None:
+    async def _next_batch(
+        self, shop_id: uuid.UUID, import_id: uuid.UUID
+    ) -> tuple[ImportReport, ImportState] | None:
         async with self._uows.for_shop(shop_id) as uow:
-            return await uow.imports.get(import_id)
+            # The file is read afresh, and its row held until the batch is written: an
+            # erasure waits for the batch in flight and changes what the next one reads.
+            job = await uow.imports.get(import_id, for_update=True)
+            if job is None or job.csv_text is None:
+                return None
+            report = _saved(job)
+            batch = list(
+                itertools.islice(
+                    read_rows(job.csv_text), report.processed, report.processed + BATCH
+                )
+            )
+            await self._importer.batch(uow, batch, report, f"import:{import_id}")
+            state = ImportState.RUNNING if len(batch) == BATCH else ImportState.DONE
+            await uow.imports.update(import_id, state, report, self._clock.now())
+            await uow.commit()
+        return report, state
+
+    async def _give_up(self, shop_id: uuid.UUID, import_id: uuid.UUID, exc: Exception) -> None:
+        """What the last batch wrote, and why nothing more will come."""
+        async with self._uows.for_shop(shop_id) as uow:
+            job = await uow.imports.get(import_id, for_update=True)
+            if job is None or job.csv_text is None:
+                return  # finished meanwhile, by another run of the same job
+            saved = _saved(job)
+            saved.fail(saved.processed + 1, f"the import stopped ({type(exc).__name__})")
+            await uow.imports.update(import_id, ImportState.FAILED, saved, self._clock.now())
+            await uow.commit()
 
 
 def _saved(job: ContactImport) -> ImportReport:

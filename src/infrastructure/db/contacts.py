@@ -15,6 +15,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    Select,
     String,
     Text,
     UniqueConstraint,
@@ -531,16 +532,23 @@ class SqlContactImports:
             )
         )
 
-    async def get(self, import_id: uuid.UUID) -> ContactImport | None:
+    async def get(self, import_id: uuid.UUID, *, for_update: bool = False) -> ContactImport | None:
+        query = self._select().where(ContactImportModel.id == import_id)
         row = (
-            await self._session.scalars(
-                select(ContactImportModel).where(
-                    ContactImportModel.shop_id == self._shop_id, ContactImportModel.id == import_id
-                )
-            )
+            await self._session.scalars(query.with_for_update() if for_update else query)
         ).first()
-        if row is None:
-            return None
+        return self._entity(row) if row else None
+
+    def _select(self) -> Select[tuple[ContactImportModel]]:
+        # A read after waiting for a lock must see the row its holder left, not a copy the
+        # session loaded before.
+        return (
+            select(ContactImportModel)
+            .where(ContactImportModel.shop_id == self._shop_id)
+            .execution_options(populate_existing=True)
+        )
+
+    def _entity(self, row: ContactImportModel) -> ContactImport:
         return ContactImport(
             id=row.id,
             status=ImportState(row.status),
