@@ -6,6 +6,7 @@ import csv
 import io
 import subprocess
 import uuid
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -109,22 +110,31 @@ async def test_cli_import_shows_progress_and_failed_lines(
     assert "line 4: phone: not a valid phone number" in result.stdout
 
 
-class _CrashOnPhone:
-    """CreateContact, except that one phone raises `error` (a lost connection by default)."""
+class _BeforePhone:
+    """CreateContact, except that `act` runs just before the contact for `phone` is made."""
 
-    def __init__(self, create, phone: str, error: Exception) -> None:
-        self._create, self._phone, self._error = create, phone, error
+    def __init__(self, create, phone: str, act: Callable[[], Awaitable[object]]) -> None:
+        self._create, self._phone, self._act = create, phone, act
 
     async def __call__(self, uow, contact):
         if contact.phone == self._phone:
-            raise self._error
+            await self._act()
         return await self._create(uow, contact)
 
 
 def _importer(container, crash_on: str | None, error: Exception | None = None) -> RunContactImport:
+    async def crash() -> None:
+        raise error or RuntimeError("connection lost")
+
+    return _importer_acting_at(container, crash_on, crash)
+
+
+def _importer_acting_at(
+    container, phone: str | None, act: Callable[[], Awaitable[object]]
+) -> RunContactImport:
     create = CreateContact(container.phones, container.clock, container.ids)
-    if crash_on:
-        create = _CrashOnPhone(create, crash_on, error or RuntimeError("connection lost"))
+    if phone:
+        create = _BeforePhone(create, phone, act)
     return RunContactImport(
         container.uow, ImportContacts(create, RecordConsent(container.clock)), container.clock
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import uuid
@@ -13,6 +14,7 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from application.billing.fund_wallet import TopUpWallet
+from application.contacts import import_contacts
 from application.gdpr.export_customer_data import ExportCustomerData
 from application.gdpr.redact_customer import RedactCustomer
 from application.messaging.queue_messages import OutgoingMessage
@@ -26,6 +28,7 @@ from infrastructure.shopify.fake_server import send_webhook
 from infrastructure.telemetry.metrics import GDPR_REQUESTS_OVERDUE
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
+from tests.integration.test_contact_import import _importer_acting_at, _start
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
 from tests.support.messaging import REFUSED_AT, refuse_number
@@ -576,3 +579,81 @@ async def test_customer_redact_erases_the_numbers_and_texts_of_their_messages(co
         ada_message, bob_message = [await uow.messages.get(q.message_id) for q in queued]
     assert (ada_message.to, ada_message.text) == ("", "")
     assert bob_message.to == BOB["phone"] and "Bob" in bob_message.text
+
+
+async def test_customer_redact_takes_the_customer_out_of_an_import_still_queued(container):
+    shop = await add_shop(container)
+    await _customers(container, shop, ADA)
+    rows = [
+        "(415) 555-0101,,Ada,Lovelace",  # her phone, as a merchant types it
+        "(415) 555-0177,ADA.Lovelace@Example.com,Ada,",  # her e-mail, on another number
+        f"{BOB['phone']},{BOB['email']},Bob,Babbage",
+    ]
+    import_id = await _start(container, shop, rows, header="phone,email,first_name,last_name")
+
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+    async with container.uow.for_shop(shop.id) as uow:
+        queued = await uow.imports.get(import_id)
+    await drain(container, "consent")
+
+    left = queued.csv_text.lower()
+    assert not [n for n in (*ADA_NEEDLES, "555-0177") if n.lower() in left]
+    async with container.uow.for_shop(shop.id) as uow:
+        done = await uow.imports.get(import_id)
+        found = [await uow.contacts.find(phone=p) for p in (ADA["phone"], "+14155550177")]
+        bob = await uow.contacts.find(phone=BOB["phone"])
+    assert found == [None, None], "the erased customer is back"
+    assert bob.last_name == "Babbage"
+    assert (done.processed, done.imported, done.errors) == (3, 1, [])
+
+
+async def _someone_waits_for_a_lock(container) -> bool:
+    async with container.uow.maintenance() as uow:
+        waiting = await uow.session.scalar(
+            text(
+                "SELECT count(*) FROM pg_locks JOIN pg_stat_activity USING (pid) "
+                "WHERE NOT granted AND datname = current_database()"
+            )
+        )
+    return bool(waiting)
+
+
+async def _redaction_in_flight(container, shop, customer: dict) -> asyncio.Future[None]:
+    """Another worker's redaction, let go until it is done or waits for a lock."""
+    redaction = asyncio.ensure_future(
+        _deliver(container, shop, "customers/redact", _compliance(customer))
+    )
+    while not redaction.done() and not await _someone_waits_for_a_lock(container):
+        pass
+    return redaction
+
+
+async def test_a_redaction_during_an_import_batch_erases_what_it_wrote_and_the_rows_to_come(
+    container, monkeypatch
+):
+    monkeypatch.setattr(import_contacts, "BATCH", 2)
+    shop = await add_shop(container)
+    rows = [
+        "(415) 555-0110,,",
+        "(415) 555-0101,,Ada",  # her phone: the redaction starts while this batch writes
+        '(415) 555-0177,ada.lovelace@example.com,"Ada\nLovelace"',  # her e-mail, two lines
+        "12,,",  # fails, and must still be reported as line 6
+        "(415) 555-0111,,",
+    ]
+    import_id = await _start(container, shop, rows, header="phone,email,first_name")
+    redactions = []
+
+    async def redact() -> None:
+        redactions.append(await _redaction_in_flight(container, shop, ADA))
+
+    report = await _importer_acting_at(container, "(415) 555-0101", redact)(shop.id, import_id)
+    await redactions[0]
+
+    async with container.uow.for_shop(shop.id) as uow:
+        found = [
+            await uow.contacts.find(phone=p)
+            for p in ("+14155550110", ADA["phone"], "+14155550177", "+14155550111")
+        ]
+    assert [c is not None for c in found] == [True, False, False, True]
+    assert (report.processed, report.imported) == (5, 3), "no row skipped, none twice"
+    assert [e["line"] for e in report.errors] == [6]

@@ -47,15 +47,43 @@ class ImportReport:
 def read_rows(text: str) -> Iterator[tuple[int, Mapping[str, str]]]:
     """(line number, row) pairs; the header is line 1. Cells lose NUL characters, which a
     spreadsheet export can carry and Postgres cannot store."""
-    reader = csv.DictReader(io.StringIO(text))
+    reader = _reader(io.StringIO(text))
+    for row in reader:
+        yield reader.line_num, _cells(row)
+
+
+def erase_rows(text: str, doomed: Callable[[Mapping[str, str]], bool]) -> tuple[str, int]:
+    """The file with each row `doomed` picks turned into a row of empty cells on as many
+    lines, and how many rows that was. Every other row keeps its position, which a resumed
+    import counts rows by, and its line number, which the import reports errors by."""
+    lines = list(io.StringIO(text))  # the very lines the csv reader consumes
+    kept = list(lines)
+    reader = _reader(iter(lines))
+    start, erased = reader.line_num, 0
+    for row in reader:
+        if doomed(_cells(row)):
+            span = [_ending(line) for line in lines[start : reader.line_num]]
+            span[-1] = "," + span[-1]
+            kept[start : reader.line_num] = span
+            erased += 1
+        start = reader.line_num
+    return "".join(kept), erased
+
+
+def _reader(lines: Iterator[str]) -> csv.DictReader[str]:
+    reader = csv.DictReader(lines)
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames or []]
     if "phone" not in reader.fieldnames:
         raise InvalidValue("the CSV needs a header row with a phone column")
-    for row in reader:
-        yield (
-            reader.line_num,
-            {k: (v or "").replace("\x00", "").strip() for k, v in row.items() if k},
-        )
+    return reader
+
+
+def _cells(row: Mapping[str | None, str | None]) -> dict[str, str]:
+    return {k: (v or "").replace("\x00", "").strip() for k, v in row.items() if k}
+
+
+def _ending(line: str) -> str:
+    return "\n" if line.endswith("\n") else ""
 
 
 class ImportContacts:
@@ -92,6 +120,10 @@ class ImportContacts:
     ) -> None:
         """Import `batch` in the caller's transaction, adding its outcome to `report`."""
         for line, row in batch:
+            if not any(row.values()):
+                # Neither imported nor failed: what a spreadsheet leaves after its data,
+                # and what an erasure leaves of a shopper's row (`erase_rows`).
+                continue
             try:
                 async with uow.savepoint():
                     await self._line(uow, row, actor)

@@ -12,20 +12,25 @@
   retention.
 - Earlier requests about the person lose their subject and export bundle; so does this
   one once fulfilled. The audit log only ever held ids and counts.
+- Contact imports not finished yet lose the person's rows (by phone or e-mail, read as the
+  import reads them), or their job would create the person again. A file uploaded after
+  the erasure is the merchant's new act, and may add them again.
 """
 
 from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 
+from application.contacts.import_contacts import ContactImport, erase_rows
 from application.gdpr.requests import record_fulfilled
 from application.gdpr.subjects import Identity, find_subject
 from application.ports import Clock, PhoneNumbers, UnitOfWork
 from domain.consent import ConsentSource, ConsentState, next_event
 from domain.contacts import Contact
 from domain.events import COMPLIANCE_TOPICS
-from domain.gdpr import GdprRequest, RequestKind
+from domain.gdpr import GdprRequest, RequestKind, Subject
 
 LEDGER_ACTOR = "shopify:customers/redact"
 _BATCH = 200
@@ -42,6 +47,9 @@ class RedactCustomer:
     async def __call__(self, uow: UnitOfWork, request: GdprRequest, *, actor: str) -> None:
         shop = await uow.shops.get(request.shop_id)
         region = shop.country if shop else None
+        # Taken before the contacts are looked up: a batch holds its import until it has
+        # written its contacts, so whatever one created is found and erased below.
+        imports = await uow.imports.lock_unfinished()
         contacts, identity = await find_subject(uow, request.subject, self._phones, region)
         now = self._clock.now()
         messages = 0
@@ -51,6 +59,7 @@ class RedactCustomer:
             messages += await uow.messages.redact_contact(contact.id)
         events = await self._forget_inbox(uow, identity, region)
         requests = await self._forget_requests(uow, identity, region, request)
+        import_rows = await self._forget_imports(uow, imports, identity, region)
         await record_fulfilled(
             uow,
             request,
@@ -61,6 +70,7 @@ class RedactCustomer:
                 "messages": messages,
                 "webhook_events": events,
                 "requests": requests,
+                "import_rows": import_rows,
             },
         )
         await uow.gdpr.erase_personal_data([request.id])
@@ -115,6 +125,27 @@ class RedactCustomer:
             )
         await uow.gdpr.erase_personal_data(about_them)
         return len(about_them)
+
+    async def _forget_imports(
+        self,
+        uow: UnitOfWork,
+        imports: list[ContactImport],
+        identity: Identity,
+        region: str | None,
+    ) -> int:
+        def theirs(row: Mapping[str, str]) -> bool:
+            listed = Subject(phone=row.get("phone"), email=row.get("email"))
+            return identity.shares_a_key_with(Identity.of(listed, self._phones, region))
+
+        erased = 0
+        for pending in imports:
+            if pending.csv_text is None:
+                continue
+            kept, rows = erase_rows(pending.csv_text, theirs)
+            if rows:
+                await uow.imports.replace_file(pending.id, kept)
+            erased += rows
+        return erased
 
 
 def _json(payload: bytes) -> object:

@@ -528,7 +528,7 @@ class SqlContactImports:
                 id=import_id,
                 shop_id=self._shop_id,
                 status=ImportState.QUEUED.value,
-                source=self._cipher.encrypt(csv_text, context=f"contact_imports:{import_id}"),
+                source=self._seal(import_id, csv_text),
             )
         )
 
@@ -539,6 +539,22 @@ class SqlContactImports:
         ).first()
         return self._entity(row) if row else None
 
+    async def lock_unfinished(self) -> list[ContactImport]:
+        rows = await self._session.scalars(
+            self._select()
+            .where(ContactImportModel.source.is_not(None))
+            .order_by(ContactImportModel.id)  # one order for every locker: no deadlock
+            .with_for_update()
+        )
+        return [self._entity(row) for row in rows]
+
+    async def replace_file(self, import_id: uuid.UUID, csv_text: str) -> None:
+        await self._session.execute(
+            update(ContactImportModel)
+            .where(ContactImportModel.shop_id == self._shop_id, ContactImportModel.id == import_id)
+            .values(source=self._seal(import_id, csv_text))
+        )
+
     def _select(self) -> Select[tuple[ContactImportModel]]:
         # A read after waiting for a lock must see the row its holder left, not a copy the
         # session loaded before.
@@ -547,6 +563,9 @@ class SqlContactImports:
             .where(ContactImportModel.shop_id == self._shop_id)
             .execution_options(populate_existing=True)
         )
+
+    def _seal(self, import_id: uuid.UUID, csv_text: str) -> str:
+        return self._cipher.encrypt(csv_text, context=f"contact_imports:{import_id}")
 
     def _entity(self, row: ContactImportModel) -> ContactImport:
         return ContactImport(
