@@ -461,6 +461,16 @@ class InboundEntry:
     needs_review: bool  # it talks of opting out without being a bare keyword
 
 
+@dataclass(frozen=True, slots=True)
+class Correspondent:
+    """Whose texts to find: a person's contacts, and their numbers for the texts no contact
+    was linked to (a number can text the shop, and get the HELP reply, before it becomes a
+    contact)."""
+
+    contact_ids: tuple[uuid.UUID, ...]
+    phones: tuple[str, ...]  # E.164
+
+
 class MessageStore(Protocol):
     """Messages of the unit of work's shop; batch methods are one round trip each."""
 
@@ -561,8 +571,9 @@ class MessageStore(Protocol):
         """(shop, message) pairs left `unknown` since before `before` (maintenance scope)."""
         ...
 
-    async def redact_contact(self, contact_id: uuid.UUID) -> int:
-        """Erase the contact's numbers and texts from its messages; returns how many."""
+    async def redact_correspondent(self, who: Correspondent) -> int:
+        """Erase the person's numbers and texts from the messages sent to them and from the
+        texts they sent; returns how many messages sent to them were erased."""
         ...
 
 

@@ -18,6 +18,7 @@ from application.contacts import import_contacts
 from application.gdpr.export_customer_data import ExportCustomerData
 from application.gdpr.redact_customer import RedactCustomer
 from application.messaging.queue_messages import OutgoingMessage
+from application.messaging.receive_inbound_text import InboundTextIn
 from domain.consent import ConsentState, verify_chain
 from domain.events import COMPLIANCE_TOPICS, EventStatus
 from domain.gdpr import GdprRequest, RequestKind, RequestSource, RequestStatus, Subject
@@ -31,7 +32,7 @@ from tests.conftest import add_shop
 from tests.integration.test_contact_import import _importer_acting_at, _start
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
-from tests.support.messaging import REFUSED_AT, refuse_number
+from tests.support.messaging import REFUSED_AT, fund, refuse_number, set_messaging
 from tests.support.queue import drain
 from tests.support.races import racing_shop_read
 
@@ -657,3 +658,77 @@ async def test_a_redaction_during_an_import_batch_erases_what_it_wrote_and_the_r
     assert [c is not None for c in found] == [True, False, False, True]
     assert (report.processed, report.imported) == (5, 3), "no row skipped, none twice"
     assert [e["line"] for e in report.errors] == [6]
+
+
+async def _texting_shop(container, number: str):
+    """A shop with a sending number of its own, so texts to that number are its texts."""
+    shop = await add_shop(container)
+    await set_messaging(container, shop, sender=number)
+    await fund(container, shop, 100)
+    async with container.uow.for_shop(shop.id) as uow:
+        return await uow.shops.get(shop.id)
+
+
+async def _text_in(container, shop, sender: str, body: str) -> None:
+    number = shop.settings["messaging"]["sender"]
+    inbound = InboundTextIn(None, sender, number, body, received_at=None)
+    assert (await container.receive_inbound_text()(inbound)).outcome == "stored"
+
+
+async def _texts_with(container, shop, phone: str) -> tuple[list[str], list[str]]:
+    """(texts from, texts to) this number in this shop, oldest first."""
+    async with container.uow.for_shop(shop.id) as uow:
+        inbox = await uow.messages.inbound_page(limit=50)
+        sent = await uow.messages.page(limit=50)
+    return (
+        [i.message.text for i in reversed(inbox) if i.message.sender == phone],
+        [m.text for m in reversed(sent) if m.to == phone],
+    )
+
+
+async def _phone_digests_left(database_url: str) -> int:
+    engine = create_owner_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            return await conn.scalar(
+                text(
+                    "SELECT (SELECT count(*) FROM messages WHERE recipient_index IS NOT NULL)"
+                    " + (SELECT count(*) FROM inbound_messages WHERE sender_index IS NOT NULL)"
+                )
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.mark.parametrize("becomes_a_customer", [False, True])
+async def test_customer_redact_erases_texts_her_number_exchanged_before_it_was_a_contact(
+    container, database_url, becomes_a_customer
+):
+    shop = await _texting_shop(container, "+15550004001")
+    await _text_in(container, shop, ADA["phone"], "HELP")
+    await _text_in(container, shop, ADA["phone"], "Ada Lovelace here: do you ship to Canada?")
+    assert len((await _texts_with(container, shop, ADA["phone"]))[1]) == 1, "the HELP reply"
+    if becomes_a_customer:
+        await _customers(container, shop, ADA)
+
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+
+    assert await _texts_with(container, shop, ADA["phone"]) == ([], [])
+    assert await _phone_digests_left(database_url) == 0, "no digest ties a row to her number"
+    assert await _plaintext_hits(database_url, ADA_NEEDLES) == []
+
+
+async def test_customer_redact_leaves_another_shops_texts_with_the_same_number(container):
+    shop, other = (
+        await _texting_shop(container, "+15550004002"),
+        await _texting_shop(container, "+15550004003"),
+    )
+    for s in (shop, other):
+        await _text_in(container, s, ADA["phone"], "HELP")
+        await _text_in(container, s, ADA["phone"], "Do you ship to Canada?")
+
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+
+    assert await _texts_with(container, shop, ADA["phone"]) == ([], [])
+    received, [reply] = await _texts_with(container, other, ADA["phone"])
+    assert received == ["HELP", "Do you ship to Canada?"] and reply

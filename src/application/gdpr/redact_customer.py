@@ -10,6 +10,9 @@
   sealed PII is still PII, and a pending `customers/update` would re-create the contact).
   Compliance deliveries stay: they are the requests' own record and leave with the inbox
   retention.
+- Texts sent to or from the person keep their rows but lose number and wording, found by
+  contact and by the person's numbers: a number can text the shop, and get the HELP reply,
+  before it becomes a contact, and may never become one.
 - Earlier requests about the person lose their subject and export bundle; so does this
   one once fulfilled. The audit log only ever held ids and counts.
 - Contact imports not finished yet lose the person's rows (by phone or e-mail, read as the
@@ -25,7 +28,7 @@ from collections.abc import Mapping
 
 from application.contacts.import_contacts import ContactImport, erase_rows
 from application.gdpr.requests import record_fulfilled
-from application.gdpr.subjects import Identity, find_subject
+from application.gdpr.subjects import Identity, correspondent, find_subject
 from application.ports import Clock, PhoneNumbers, UnitOfWork
 from domain.consent import ConsentSource, ConsentState, next_event
 from domain.contacts import Contact
@@ -52,11 +55,10 @@ class RedactCustomer:
         imports = await uow.imports.lock_unfinished()
         contacts, identity = await find_subject(uow, request.subject, self._phones, region)
         now = self._clock.now()
-        messages = 0
+        messages = await uow.messages.redact_correspondent(correspondent(contacts, identity))
         for contact in contacts:
             await self._erase_contact(uow, contact, request.id)
             await uow.contacts.redact(contact.id, now)
-            messages += await uow.messages.redact_contact(contact.id)
         events = await self._forget_inbox(uow, identity, region)
         requests = await self._forget_requests(uow, identity, region, request)
         import_rows = await self._forget_imports(uow, imports, identity, region)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from application.ports import PhoneNumbers, UnitOfWork
+from application.ports import Correspondent, PhoneNumbers, UnitOfWork
 from domain.contacts import Contact, normalize_email
 from domain.errors import InvalidValue
 from domain.gdpr import Subject
@@ -140,3 +140,9 @@ async def find_subject(
         shopify_customer_ids=sorted(keys.customer_ids),
     )
     return contacts, keys.widened(contacts)
+
+
+def correspondent(contacts: list[Contact], identity: Identity) -> Correspondent:
+    """Whose texts are the subject's: their contacts', and any sent to or from one of their
+    numbers, since a number may text the shop before it becomes a contact."""
+    return Correspondent(tuple(c.id for c in contacts), tuple(sorted(identity.phones)))

@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
-from application.ports import Cipher, InboundEntry
+from application.ports import BlindIndex, Cipher, Correspondent, InboundEntry
 from domain.consent import ConsentState
 from domain.messages import (
     Charge,
@@ -47,6 +47,7 @@ from domain.messages import (
     StatusChange,
 )
 from domain.messaging import Encoding
+from infrastructure.db.contacts import PHONE
 
 
 class MessageModel(UUIDv7Base):
@@ -72,6 +73,12 @@ class MessageModel(UUIDv7Base):
             "provider_id",
             postgresql_where=text("provider_id IS NOT NULL"),
         ),
+        Index(
+            "ix_messages_shop_recipient",
+            "shop_id",
+            "recipient_index",
+            postgresql_where=text("recipient_index IS NOT NULL"),
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -79,6 +86,7 @@ class MessageModel(UUIDv7Base):
         ForeignKey("contacts.id", ondelete="SET NULL")
     )
     recipient: Mapped[str] = mapped_column(Text)  # encrypted E.164
+    recipient_index: Mapped[str | None] = mapped_column(String(64))
     country: Mapped[str | None] = mapped_column(String(2))
     body: Mapped[str] = mapped_column(Text)  # encrypted
     category: Mapped[str] = mapped_column(String(16))
@@ -149,6 +157,12 @@ class InboundMessageModel(UUIDv7Base):
             "id",
             postgresql_where=text("needs_review"),
         ),
+        Index(
+            "ix_inbound_messages_shop_sender",
+            "shop_id",
+            "sender_index",
+            postgresql_where=text("sender_index IS NOT NULL"),
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -157,6 +171,7 @@ class InboundMessageModel(UUIDv7Base):
     )
     provider_id: Mapped[str | None] = mapped_column(String(100))
     sender: Mapped[str] = mapped_column(Text)  # encrypted E.164
+    sender_index: Mapped[str | None] = mapped_column(String(64))
     receiver: Mapped[str] = mapped_column(String(20))
     body: Mapped[str] = mapped_column(Text)  # encrypted
     keyword: Mapped[str] = mapped_column(String(16))
@@ -173,22 +188,24 @@ _SERIALIZE = text("SELECT pg_advisory_xact_lock(hashtextextended('messages:' || 
 # only later changes are events, which halves the rows a batch writes.
 _INSERT = text(
     """
-    INSERT INTO messages (id, shop_id, contact_id, recipient, country, body, category,
-        source, status, charge, encoding, segments, credits, price_version,
+    INSERT INTO messages (id, shop_id, contact_id, recipient, recipient_index, country, body,
+        category, source, status, charge, encoding, segments, credits, price_version,
         idempotency_key, dedupe_key, scheduled_at, error, created_at, updated_at)
-    SELECT u.id, :shop_id, u.contact_id, u.recipient, u.country, u.body, u.category,
-        u.source, u.status, u.charge, u.encoding, u.segments, u.credits, :price_version,
-        u.idempotency_key, u.dedupe_key, u.scheduled_at, u.error, :now, :now
+    SELECT u.id, :shop_id, u.contact_id, u.recipient, u.recipient_index, u.country, u.body,
+        u.category, u.source, u.status, u.charge, u.encoding, u.segments, u.credits,
+        :price_version, u.idempotency_key, u.dedupe_key, u.scheduled_at, u.error, :now, :now
       FROM unnest(CAST(:ids AS uuid[]), CAST(:contact_ids AS uuid[]),
-           CAST(:recipients AS text[]), CAST(:countries AS varchar[]),
-           CAST(:bodies AS text[]), CAST(:categories AS varchar[]),
-           CAST(:sources AS varchar[]), CAST(:statuses AS varchar[]),
-           CAST(:charges AS varchar[]), CAST(:encodings AS varchar[]),
-           CAST(:segments AS integer[]), CAST(:credits AS integer[]),
-           CAST(:idempotency_keys AS varchar[]), CAST(:dedupe_keys AS varchar[]),
-           CAST(:scheduled_ats AS timestamptz[]), CAST(:errors AS text[]))
-        AS u(id, contact_id, recipient, country, body, category, source, status, charge,
-             encoding, segments, credits, idempotency_key, dedupe_key, scheduled_at, error)
+           CAST(:recipients AS text[]), CAST(:recipient_indexes AS varchar[]),
+           CAST(:countries AS varchar[]), CAST(:bodies AS text[]),
+           CAST(:categories AS varchar[]), CAST(:sources AS varchar[]),
+           CAST(:statuses AS varchar[]), CAST(:charges AS varchar[]),
+           CAST(:encodings AS varchar[]), CAST(:segments AS integer[]),
+           CAST(:credits AS integer[]), CAST(:idempotency_keys AS varchar[]),
+           CAST(:dedupe_keys AS varchar[]), CAST(:scheduled_ats AS timestamptz[]),
+           CAST(:errors AS text[]))
+        AS u(id, contact_id, recipient, recipient_index, country, body, category, source,
+             status, charge, encoding, segments, credits, idempotency_key, dedupe_key,
+             scheduled_at, error)
     """
 )
 
@@ -257,19 +274,33 @@ _SETTLE = text(
     """
 )
 
+
+def _of_person(phone_index: str) -> str:
+    """A person's rows: linked to one of their contacts, or sent to or from one of their
+    numbers (a number can text the shop before it is anyone's contact)."""
+    return (
+        "shop_id = :shop_id AND (contact_id = ANY(CAST(:contact_ids AS uuid[])) "
+        f"OR {phone_index} = ANY(CAST(:phone_indexes AS varchar[])))"
+    )
+
+
+_TO_PERSON = _of_person("recipient_index")
+_FROM_PERSON = _of_person("sender_index")
+
 # Redaction keeps each row (the ledger points at messages) but empties what identifies a
-# person; an empty ciphertext reads back as an empty string.
+# person, the blind index too: a kept digest would still tie the row to the number. An
+# empty ciphertext reads back as an empty string.
 _REDACT_MESSAGES = text(
-    "UPDATE messages SET recipient = '', body = '', updated_at = now() "
-    "WHERE shop_id = :shop_id AND contact_id = :contact_id AND recipient <> '' RETURNING id"
+    "UPDATE messages SET recipient = '', recipient_index = NULL, body = '', updated_at = now() "
+    f"WHERE {_TO_PERSON} AND recipient <> '' RETURNING id"
 )
 _REDACT_INBOUND = text(
-    "UPDATE inbound_messages SET sender = '', body = '' "
-    "WHERE shop_id = :shop_id AND contact_id = :contact_id AND sender <> ''"
+    "UPDATE inbound_messages SET sender = '', sender_index = NULL, body = '' "
+    f"WHERE {_FROM_PERSON} AND sender <> ''"
 )
 _REDACT_REPORTS = text(
     "DELETE FROM message_reports WHERE shop_id = :shop_id AND message_id IN "
-    "(SELECT id FROM messages WHERE shop_id = :shop_id AND contact_id = :contact_id)"
+    f"(SELECT id FROM messages WHERE {_TO_PERSON})"
 )
 
 # Cross-shop, for the maintenance sweep: due messages no live delivery job names.
@@ -309,10 +340,13 @@ class Claimed:
 
 
 class SqlMessages:
-    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher) -> None:
+    def __init__(
+        self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher, index: BlindIndex
+    ) -> None:
         self._session = session
         self._shop_id = shop_id
         self._cipher = cipher
+        self._index = index
 
     async def serialize(self) -> None:
         await self._session.execute(_SERIALIZE, {"shop_id": str(self._shop_id)})
@@ -366,6 +400,7 @@ class SqlMessages:
                 "ids": [m.id for m in messages],
                 "contact_ids": [m.contact_id for m in messages],
                 "recipients": [encrypt(m.to, context=f"messages.to:{m.id}") for m in messages],
+                "recipient_indexes": [self._phone_index(m.to) for m in messages],
                 "countries": [m.country for m in messages],
                 "bodies": [encrypt(m.text, context=f"messages.text:{m.id}") for m in messages],
                 "categories": [m.category.value for m in messages],
@@ -587,9 +622,9 @@ class SqlMessages:
         inserted = await self._session.scalar(
             text(
                 "INSERT INTO inbound_messages (id, shop_id, contact_id, provider_id, sender,"
-                " receiver, body, keyword, needs_review, received_at) VALUES (:id, :shop_id,"
-                " :contact_id, :provider_id, :sender, :receiver, :body, :keyword,"
-                " :needs_review, :received_at)"
+                " sender_index, receiver, body, keyword, needs_review, received_at) VALUES"
+                " (:id, :shop_id, :contact_id, :provider_id, :sender, :sender_index,"
+                " :receiver, :body, :keyword, :needs_review, :received_at)"
                 " ON CONFLICT (shop_id, provider_id) WHERE provider_id IS NOT NULL DO NOTHING"
                 " RETURNING id"
             ),
@@ -599,6 +634,7 @@ class SqlMessages:
                 "contact_id": inbound.contact_id,
                 "provider_id": inbound.provider_id,
                 "sender": self._cipher.encrypt(inbound.sender, context=f"inbound:{inbound.id}"),
+                "sender_index": self._phone_index(inbound.sender),
                 "receiver": inbound.receiver,
                 "body": self._cipher.encrypt(inbound.text, context=f"inbound.text:{inbound.id}"),
                 "keyword": inbound.keyword,
@@ -652,9 +688,20 @@ class SqlMessages:
     def _open(self, value: str, *, context: str) -> str:
         return self._cipher.decrypt(value, context=context) if value else ""
 
-    async def redact_contact(self, contact_id: uuid.UUID) -> int:
-        """Erase a contact's numbers and texts (GDPR); the rows stay for the ledger's sake."""
-        params = {"shop_id": self._shop_id, "contact_id": contact_id}
+    def _phone_index(self, phone: str) -> str | None:
+        # Digested as contacts.phone_index is, so a person's number finds both.
+        return self._index.digest(phone, purpose=PHONE) if phone else None
+
+    def _correspondent(self, who: Correspondent) -> dict[str, Any]:
+        return {
+            "shop_id": self._shop_id,
+            "contact_ids": list(who.contact_ids),
+            "phone_indexes": [self._phone_index(phone) for phone in who.phones],
+        }
+
+    async def redact_correspondent(self, who: Correspondent) -> int:
+        """Erase a person's numbers and texts (GDPR); the rows stay for the ledger's sake."""
+        params = self._correspondent(who)
         await self._session.execute(_REDACT_REPORTS, params)
         await self._session.execute(_REDACT_INBOUND, params)
         return len((await self._session.execute(_REDACT_MESSAGES, params)).all())

@@ -119,7 +119,7 @@ class SqlUnitOfWork:
         self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
         self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
         self.wallet = SqlWallet(self.session, self.shop_id)
-        self.messages = SqlMessages(self.session, self.shop_id, self._cipher)
+        self.messages = SqlMessages(self.session, self.shop_id, self._cipher, self._index)
         self.unmatched_reports = SqlUnmatchedReports(self.session, self._cipher)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
