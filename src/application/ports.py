@@ -401,10 +401,23 @@ class ContactImports(Protocol):
     ) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BackInStockEntry:
+    contact_id: uuid.UUID
+    variant_id: int
+    wording: str  # what the shopper agreed to
+    created_at: datetime
+    notified_at: datetime | None
+
+
 class BackInStockRequests(Protocol):
     async def add(self, contact_id: uuid.UUID, variant_id: int, wording: str) -> bool: ...
 
     async def waiting(self, variant_id: int) -> list[uuid.UUID]: ...
+
+    async def of_contacts(self, contact_ids: Sequence[uuid.UUID]) -> list[BackInStockEntry]:
+        """Every request these contacts made, notified or not, oldest first."""
+        ...
 
 
 class Wallet(Protocol):
@@ -569,6 +582,14 @@ class MessageStore(Protocol):
 
     async def unresolved(self, before: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
         """(shop, message) pairs left `unknown` since before `before` (maintenance scope)."""
+        ...
+
+    async def of_correspondent(self, who: Correspondent) -> list[Message]:
+        """The messages sent to this person, oldest first."""
+        ...
+
+    async def inbound_of_correspondent(self, who: Correspondent) -> list[InboundText]:
+        """The texts this person sent the shop, oldest first."""
         ...
 
     async def redact_correspondent(self, who: Correspondent) -> int:

@@ -138,6 +138,8 @@ class Message:
     provider_id: str | None = None
     error: str | None = None
     attempts: int = 0
+    sent_at: datetime | None = None
+    finished_at: datetime | None = None  # when its status became final
 
 
 @dataclass(frozen=True, slots=True)

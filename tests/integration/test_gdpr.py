@@ -13,7 +13,6 @@ from procrastinate.exceptions import AlreadyEnqueued
 from prometheus_client import REGISTRY
 from sqlalchemy import text
 
-from application.billing.fund_wallet import TopUpWallet
 from application.contacts import import_contacts
 from application.gdpr.export_customer_data import ExportCustomerData
 from application.gdpr.redact_customer import RedactCustomer
@@ -202,7 +201,8 @@ async def test_data_request_webhook_yields_a_bundle_of_that_customer_only(contai
     assert contact["consent_state"] == "subscribed"
     assert [e["new_state"] for e in bundle["consent_events"]] == ["subscribed"]
     assert bundle["shop"] == shop.domain and bundle["request"]["id"] == request["id"]
-    assert bundle["messages"] == [] and bundle["clicks"] == [] and bundle["orders"] == []
+    assert bundle["messages"] == bundle["inbound_messages"] == [], "she has no texts"
+    assert bundle["back_in_stock_requests"] == bundle["clicks"] == bundle["orders"] == []
     assert "Babbage" not in download.text and "0102" not in download.text, "no one else's data"
 
     async with container.uow.for_shop(shop.id) as uow:
@@ -552,12 +552,10 @@ async def test_shop_a_cannot_list_read_or_touch_shop_b_requests(container):
         assert (await uow.gdpr.get(b_request.id)).has_bundle
 
 
-async def test_customer_redact_erases_the_numbers_and_texts_of_their_messages(container):
-    shop = await add_shop(container)
-    await _customers(container, shop, ADA, BOB)
+async def _order_shipped(container, shop, *customers: dict) -> list:
+    """A text to each customer's contact, as an order update would send it."""
     async with container.uow.for_shop(shop.id) as uow:
-        await TopUpWallet()(uow, credits=100, reference="gdpr-test", source="test")
-        contacts = [await uow.contacts.find(phone=c["phone"]) for c in (ADA, BOB)]
+        contacts = [await uow.contacts.find(phone=c["phone"]) for c in customers]
         queued = await container.queue_messages()(
             uow,
             await uow.shops.get(shop.id),
@@ -573,6 +571,14 @@ async def test_customer_redact_erases_the_numbers_and_texts_of_their_messages(co
             ],
         )
         await uow.commit()
+    return queued
+
+
+async def test_customer_redact_erases_the_numbers_and_texts_of_their_messages(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    await _customers(container, shop, ADA, BOB)
+    queued = await _order_shipped(container, shop, ADA, BOB)
 
     await _deliver(container, shop, "customers/redact", _compliance(ADA))
 
@@ -732,3 +738,59 @@ async def test_customer_redact_leaves_another_shops_texts_with_the_same_number(c
     assert await _texts_with(container, shop, ADA["phone"]) == ([], [])
     received, [reply] = await _texts_with(container, other, ADA["phone"])
     assert received == ["HELP", "Do you ship to Canada?"] and reply
+
+
+async def _exported(container, shop, customer: dict) -> dict:
+    await _deliver(container, shop, "customers/data_request", _compliance(customer))
+    async with container.uow.for_shop(shop.id) as uow:
+        [request, *_] = await uow.gdpr.page(limit=5)
+        return json.loads(await uow.gdpr.bundle(request.id))
+
+
+async def test_the_export_holds_the_texts_to_and_from_the_customer_and_what_she_waits_for(
+    container,
+):
+    shop, other = (
+        await _texting_shop(container, "+15550004004"),
+        await _texting_shop(container, "+15550004005"),
+    )
+    for s in (shop, other):  # she texted both shops before she was a contact of either
+        await _text_in(container, s, ADA["phone"], "HELP")
+        await _text_in(container, s, ADA["phone"], f"Do you ship to Canada, {s.name}?")
+        await _customers(container, s, ADA)
+        await _order_shipped(container, s, ADA)
+    async with container.uow.for_shop(shop.id) as uow:
+        ada = await uow.contacts.find(phone=ADA["phone"])
+        await uow.back_in_stock.add(ada.id, 4455, "Text me once when it is back")
+        await uow.commit()
+
+    bundle = await _exported(container, shop, ADA)
+
+    help_reply, shipped = bundle["messages"]
+    assert (help_reply["to"], help_reply["contact_id"], help_reply["category"]) == (
+        ADA["phone"],
+        None,
+        "system",
+    )
+    assert (shipped["to"], shipped["contact_id"], shipped["text"]) == (
+        ADA["phone"],
+        str(ada.id),
+        "Hi Ada, your order shipped",
+    )
+    assert (shipped["category"], shipped["source"], shipped["status"]) == (
+        "transactional",
+        "test",
+        "queued",
+    )
+    assert shipped["created_at"] and shipped["sent_at"] is None
+    assert [(t["sender"], t["contact_id"], t["text"]) for t in bundle["inbound_messages"]] == [
+        (ADA["phone"], None, "HELP"),
+        (ADA["phone"], None, f"Do you ship to Canada, {shop.name}?"),
+    ]
+    [waiting] = bundle["back_in_stock_requests"]
+    assert (waiting["variant_id"], waiting["wording"], waiting["notified_at"]) == (
+        4455,
+        "Text me once when it is back",
+        None,
+    )
+    assert other.name not in json.dumps(bundle), "nothing of the other shop's"

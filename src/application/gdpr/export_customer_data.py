@@ -9,11 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from application.gdpr.requests import record_fulfilled
-from application.gdpr.subjects import find_subject
-from application.ports import Clock, PhoneNumbers, UnitOfWork
+from application.gdpr.subjects import Identity, correspondent, find_subject
+from application.ports import BackInStockEntry, Clock, PhoneNumbers, UnitOfWork
 from domain.consent import ConsentEvent
 from domain.contacts import Contact
 from domain.gdpr import GdprRequest
+from domain.messages import InboundText, Message
 
 
 class ExportCustomerData:
@@ -25,34 +26,44 @@ class ExportCustomerData:
 
     async def __call__(self, uow: UnitOfWork, request: GdprRequest, *, actor: str) -> None:
         shop = await uow.shops.get(request.shop_id)
-        contacts, _ = await find_subject(
+        contacts, identity = await find_subject(
             uow, request.subject, self._phones, shop.country if shop else None
         )
-        events: list[dict[str, Any]] = []
-        for contact in contacts:
-            events.extend(_event(e) for e in await uow.consent.history(contact.id))
+        records = await _records(uow, contacts, identity)
         now = self._clock.now()
         bundle = {
             "shop": shop.domain if shop else None,
             "generated_at": _iso(now),
             "request": _request(request),
             "contacts": [_contact(c) for c in contacts],
-            "consent_events": events,
-            # Messages, link clicks and attributed orders join as those features land; the
-            # keys exist now so a consumer of the format never has to change.
-            "messages": [],
+            **records,
+            # Link clicks and attributed orders join as those features land; the keys exist
+            # now so a consumer of the format never has to change.
             "clicks": [],
             "orders": [],
         }
         await uow.gdpr.store_bundle(request.id, json.dumps(bundle, ensure_ascii=False, indent=2))
         request.has_bundle = True
+        counts = {key: len(rows) for key, rows in records.items()}
         await record_fulfilled(
-            uow,
-            request,
-            now,
-            actor=actor,
-            details={"contacts": len(contacts), "events": len(events)},
+            uow, request, now, actor=actor, details={"contacts": len(contacts), **counts}
         )
+
+
+async def _records(
+    uow: UnitOfWork, contacts: list[Contact], identity: Identity
+) -> dict[str, list[dict[str, Any]]]:
+    """What the shop holds about the person besides the contacts themselves, by bundle key.
+    Texts are found by number as well: one may have texted before becoming a contact."""
+    who = correspondent(contacts, identity)
+    return {
+        "consent_events": [_event(e) for c in contacts for e in await uow.consent.history(c.id)],
+        "messages": [_message(m) for m in await uow.messages.of_correspondent(who)],
+        "inbound_messages": [_inbound(t) for t in await uow.messages.inbound_of_correspondent(who)],
+        "back_in_stock_requests": [
+            _back_in_stock(b) for b in await uow.back_in_stock.of_contacts(who.contact_ids)
+        ],
+    }
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -110,4 +121,42 @@ def _event(event: ConsentEvent) -> dict[str, Any]:
         "user_agent": event.user_agent,
         "evidence": dict(event.evidence),
         "hash": event.hash,
+    }
+
+
+def _message(message: Message) -> dict[str, Any]:
+    return {
+        "id": str(message.id),
+        "contact_id": str(message.contact_id) if message.contact_id else None,
+        "to": message.to,
+        "text": message.text,
+        "category": message.category.value,
+        "source": message.source,
+        "status": message.status.value,
+        "created_at": _iso(message.created_at),
+        "scheduled_at": _iso(message.scheduled_at),
+        "sent_at": _iso(message.sent_at),
+        "finished_at": _iso(message.finished_at),
+    }
+
+
+def _inbound(inbound: InboundText) -> dict[str, Any]:
+    return {
+        "id": str(inbound.id),
+        "contact_id": str(inbound.contact_id) if inbound.contact_id else None,
+        "sender": inbound.sender,
+        "receiver": inbound.receiver,
+        "text": inbound.text,
+        "keyword": inbound.keyword,
+        "received_at": _iso(inbound.received_at),
+    }
+
+
+def _back_in_stock(entry: BackInStockEntry) -> dict[str, Any]:
+    return {
+        "contact_id": str(entry.contact_id),
+        "variant_id": entry.variant_id,
+        "wording": entry.wording,
+        "created_at": _iso(entry.created_at),
+        "notified_at": _iso(entry.notified_at),
     }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 from advanced_alchemy.base import UUIDv7Base
@@ -11,6 +12,8 @@ from sqlalchemy import BigInteger, ForeignKey, Index, Text, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
+
+from application.ports import BackInStockEntry
 
 
 class BackInStockRequestModel(UUIDv7Base):
@@ -73,3 +76,15 @@ class SqlBackInStock:
             BackInStockRequestModel.notified_at.is_(None),
         )
         return list(await self._session.scalars(query))
+
+    async def of_contacts(self, contact_ids: Sequence[uuid.UUID]) -> list[BackInStockEntry]:
+        model = BackInStockRequestModel
+        query = (
+            select(model)
+            .where(model.shop_id == self._shop_id, model.contact_id.in_(contact_ids))
+            .order_by(model.created_at, model.id)
+        )
+        return [
+            BackInStockEntry(r.contact_id, r.variant_id, r.wording, r.created_at, r.notified_at)
+            for r in await self._session.scalars(query)
+        ]

@@ -699,6 +699,21 @@ class SqlMessages:
             "phone_indexes": [self._phone_index(phone) for phone in who.phones],
         }
 
+    async def of_correspondent(self, who: Correspondent) -> list[Message]:
+        query = (
+            select(MessageModel)
+            .where(text(_TO_PERSON))
+            .order_by(MessageModel.created_at, MessageModel.id)
+        )
+        rows = await self._session.scalars(query, self._correspondent(who))
+        return [self._message(r) for r in rows]
+
+    async def inbound_of_correspondent(self, who: Correspondent) -> list[InboundText]:
+        model = InboundMessageModel
+        query = select(model).where(text(_FROM_PERSON)).order_by(model.received_at, model.id)
+        rows = await self._session.scalars(query, self._correspondent(who))
+        return [self._inbound(r).message for r in rows]
+
     async def redact_correspondent(self, who: Correspondent) -> int:
         """Erase a person's numbers and texts (GDPR); the rows stay for the ledger's sake."""
         params = self._correspondent(who)
@@ -728,4 +743,6 @@ class SqlMessages:
             provider_id=row.provider_id,
             error=row.error,
             attempts=row.attempts,
+            sent_at=row.sent_at,
+            finished_at=row.finished_at,
         )
