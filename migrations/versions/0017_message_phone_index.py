@@ -8,7 +8,8 @@ A number can text the shop, and get the HELP reply, before it is anyone's contac
 those rows carry no contact id; a GDPR request must still find them by the person's
 number. The number is encrypted, so it is found by the same keyed digest contacts use.
 Existing rows keep a NULL index here: the digest needs the decrypted number and the index
-key, which a migration does not hold; until they get one they are found by contact only.
+key, which a migration does not hold. `blossom messages index-phones` fills them in;
+until then they are found by contact only.
 """
 
 import sqlalchemy as sa

@@ -597,6 +597,14 @@ class MessageStore(Protocol):
         texts they sent; returns how many messages sent to them were erased."""
         ...
 
+    async def index_phones(
+        self, *, inbound: bool, after: uuid.UUID | None, limit: int
+    ) -> tuple[int, uuid.UUID | None]:
+        """Fill in the phone blind index of up to `limit` messages (or inbound texts) past
+        `after` in id order that were stored without one (maintenance scope: across shops);
+        returns how many were indexed and the id to go on after, None when none are left."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class DeliveryReportIn:

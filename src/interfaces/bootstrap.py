@@ -46,6 +46,7 @@ from application.gdpr.webhooks import (
     HandleShopRedact,
 )
 from application.messaging.deliver_messages import DeliverMessages, DeliveryLimits
+from application.messaging.index_message_phones import IndexMessagePhones
 from application.messaging.queue_messages import QueueMessages
 from application.messaging.receive_inbound_text import ReceiveInboundText
 from application.messaging.record_delivery_report import RecordDeliveryReport
@@ -283,6 +284,9 @@ class Container:
 
     def sweep_messages(self) -> SweepMessages:
         return SweepMessages(self.uow, self.clock)
+
+    def index_message_phones(self) -> IndexMessagePhones:
+        return IndexMessagePhones(self.uow)
 
     def record_delivery_report(self) -> RecordDeliveryReport:
         return RecordDeliveryReport(self.uow, self.clock)

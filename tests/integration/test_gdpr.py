@@ -16,6 +16,7 @@ from sqlalchemy import text
 from application.contacts import import_contacts
 from application.gdpr.export_customer_data import ExportCustomerData
 from application.gdpr.redact_customer import RedactCustomer
+from application.messaging.index_message_phones import IndexMessagePhones
 from application.messaging.queue_messages import OutgoingMessage
 from application.messaging.receive_inbound_text import InboundTextIn
 from domain.consent import ConsentState, verify_chain
@@ -692,18 +693,14 @@ async def _texts_with(container, shop, phone: str) -> tuple[list[str], list[str]
     )
 
 
-async def _phone_digests_left(database_url: str) -> int:
-    engine = create_owner_engine(database_url)
-    try:
-        async with engine.connect() as conn:
-            return await conn.scalar(
-                text(
-                    "SELECT (SELECT count(*) FROM messages WHERE recipient_index IS NOT NULL)"
-                    " + (SELECT count(*) FROM inbound_messages WHERE sender_index IS NOT NULL)"
-                )
+async def _phone_digests_left(container) -> int:
+    async with container.uow.maintenance() as uow:
+        return await uow.session.scalar(
+            text(
+                "SELECT (SELECT count(*) FROM messages WHERE recipient_index IS NOT NULL)"
+                " + (SELECT count(*) FROM inbound_messages WHERE sender_index IS NOT NULL)"
             )
-    finally:
-        await engine.dispose()
+        )
 
 
 @pytest.mark.parametrize("becomes_a_customer", [False, True])
@@ -720,7 +717,7 @@ async def test_customer_redact_erases_texts_her_number_exchanged_before_it_was_a
     await _deliver(container, shop, "customers/redact", _compliance(ADA))
 
     assert await _texts_with(container, shop, ADA["phone"]) == ([], [])
-    assert await _phone_digests_left(database_url) == 0, "no digest ties a row to her number"
+    assert await _phone_digests_left(container) == 0, "no digest ties a row to her number"
     assert await _plaintext_hits(database_url, ADA_NEEDLES) == []
 
 
@@ -794,3 +791,19 @@ async def test_the_export_holds_the_texts_to_and_from_the_customer_and_what_she_
         None,
     )
     assert other.name not in json.dumps(bundle), "nothing of the other shop's"
+
+
+async def test_texts_stored_before_the_phone_index_are_found_by_number_once_indexed(container):
+    shop = await _texting_shop(container, "+15550004006")
+    await _text_in(container, shop, ADA["phone"], "HELP")
+    async with container.uow.maintenance() as uow:  # as stored before the index existed
+        await uow.session.execute(text("UPDATE messages SET recipient_index = NULL"))
+        await uow.session.execute(text("UPDATE inbound_messages SET sender_index = NULL"))
+        await uow.commit()
+
+    indexed = await IndexMessagePhones(container.uow, batch=1)()
+    again = await IndexMessagePhones(container.uow)()
+    await _deliver(container, shop, "customers/redact", _compliance(ADA))
+
+    assert (indexed, again) == (2, 0), "the text and its reply, once"
+    assert await _texts_with(container, shop, ADA["phone"]) == ([], [])

@@ -303,6 +303,13 @@ _REDACT_REPORTS = text(
     f"(SELECT id FROM messages WHERE {_TO_PERSON})"
 )
 
+# Rows stored before their phone had a blind index (migration 0017), in id order; an
+# erased row has no number left to index.
+_UNINDEXED = {
+    False: ("messages", "recipient", "recipient_index", "messages.to"),
+    True: ("inbound_messages", "sender", "sender_index", "inbound"),
+}
+
 # Cross-shop, for the maintenance sweep: due messages no live delivery job names.
 _ORPHANS = text(
     """
@@ -720,6 +727,35 @@ class SqlMessages:
         await self._session.execute(_REDACT_REPORTS, params)
         await self._session.execute(_REDACT_INBOUND, params)
         return len((await self._session.execute(_REDACT_MESSAGES, params)).all())
+
+    async def index_phones(
+        self, *, inbound: bool, after: uuid.UUID | None, limit: int
+    ) -> tuple[int, uuid.UUID | None]:
+        table, column, index, context = _UNINDEXED[inbound]
+        rows = (
+            await self._session.execute(
+                text(
+                    f"SELECT id, {column} FROM {table} WHERE {index} IS NULL AND {column} <> ''"
+                    " AND id > :after ORDER BY id LIMIT :limit"
+                ),
+                {"after": after or uuid.UUID(int=0), "limit": limit},
+            )
+        ).all()
+        digests = {
+            row_id: self._phone_index(self._open(phone, context=f"{context}:{row_id}"))
+            for row_id, phone in rows
+        }
+        found = {row_id: digest for row_id, digest in digests.items() if digest}
+        # Compared again under the row lock: a redaction committed meanwhile stays erased.
+        await self._session.execute(
+            text(
+                f"UPDATE {table} t SET {index} = u.digest FROM unnest(CAST(:ids AS uuid[]),"
+                " CAST(:digests AS varchar[])) AS u(id, digest)"
+                f" WHERE t.id = u.id AND t.{index} IS NULL AND t.{column} <> ''"
+            ),
+            {"ids": list(found), "digests": list(found.values())},
+        )
+        return len(found), rows[-1].id if len(rows) == limit else None
 
     def _message(self, row: MessageModel) -> Message:
         return Message(

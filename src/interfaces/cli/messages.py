@@ -14,7 +14,7 @@ from interfaces.cli.main import in_shop, shop_option, with_container
 
 @click.group()
 def messages() -> None:
-    """A shop's messages: list, show with history, and the sweep."""
+    """A shop's messages: list, show with history; the sweep and the phone-index backfill."""
 
 
 def _line(m: Message) -> str:
@@ -80,3 +80,15 @@ def sweep() -> None:
         )
 
     with_container(action, open_queue=False)
+
+
+@messages.command("index-phones")
+def index_phones() -> None:
+    """Give texts stored before migration 0017 the phone index by which GDPR requests find
+    them (all shops; safe to run again)."""
+
+    async def action(container: Container) -> None:
+        indexed = await container.index_message_phones()()
+        click.echo(f"indexed {indexed} messages and inbound texts")
+
+    with_container(action)
