@@ -11,6 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from application.messaging.queue_messages import OutgoingMessage
+from application.ports import Correspondent
 from domain.consent import ConsentSource, ConsentState
 from domain.messages import MessageCategory, MessageStatus
 from interfaces.http.app import create_app
@@ -263,7 +264,7 @@ async def test_a_report_for_an_erased_recipient_keeps_no_payload(database_url, d
         [contact] = await add_contacts(container, shop, ["+14155550212"])
         message_id = await _sent_message(container, shop, contact)
         async with container.uow.for_shop(shop.id) as uow:
-            await uow.messages.redact_contact(contact.id)
+            await uow.messages.redact_correspondent(Correspondent((contact.id,), ()))
             await uow.commit()
         report = {"reference": str(message_id), "status": "DELIVRD", "to": "14155550212"}
         async with client(create_app(container)) as http:
