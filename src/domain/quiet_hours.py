@@ -10,7 +10,9 @@ intersection is empty is skipped.
 
 Windows are local wall-clock times, so the computation goes through the recipient's time
 zone on every candidate day: "08:00 local" is 12:00 UTC one morning and 13:00 UTC the next
-when the clocks change overnight. Keyword replies and (where the shop allows it)
+when the clocks change overnight. A recipient whose number spans zones (an Australian
+mobile may be in any of eight) may be in any of them, so a text waits until the window is
+open in all of them (`next_send_time_in_zones`). Keyword replies and (where the shop allows it)
 transactional messages bypass quiet hours; that choice is the caller's, not this module's.
 
 Some jurisdictions also limit how many marketing texts a recipient may get (`MARKETING_CAPS`),
@@ -20,7 +22,7 @@ whatever the shop's own cap; they are found the same way as the windows.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
@@ -33,7 +35,8 @@ from domain.us_area_codes import US_AREA_CODES
 
 # How far ahead to look for a window. The longest legitimate wait is a couple of days
 # (a French Saturday night before a Sunday and a holiday Monday); two weeks of nothing means
-# the shop's window and the recipient's rules never overlap.
+# the shop's window and the recipient's rules never overlap (or, for a number spanning
+# zones, that the windows of its zones never do).
 SEARCH_DAYS = 14
 
 
@@ -280,6 +283,46 @@ def next_send_time(
         f"no allowed sending time within {SEARCH_DAYS} days: the shop's quiet hours "
         f"({shop.quiet_start:%H:%M}-{shop.quiet_end:%H:%M}) leave no overlap with the "
         "recipient's legal sending window"
+    )
+
+
+def next_send_time_in_zones(
+    at: datetime,
+    timezones: Sequence[str | None],
+    *,
+    country: str | None,
+    subdivision: str | None,
+    shop: ShopQuietHours,
+) -> datetime:
+    """`next_send_time` for a recipient who may be in any of `timezones`: the earliest
+    instant from `at` on at which the window is open in every one of them (an empty
+    `timezones` means UTC, as a missing zone does for `next_send_time`).
+
+    No zone allows an instant before its own next allowed one, so the latest of those is a
+    lower bound of the common instant; asking again from there climbs to it, and stops
+    where every zone allows the candidate. Each step that moves lands on the start of some
+    zone's window, of which the search horizon holds at most `SEARCH_DAYS` + 2 per zone, so
+    the climb is bounded; a day whose windows do not overlap is climbed past like any gap.
+
+    Raises InvalidValue as `next_send_time` does, and when the zones' windows leave no
+    common instant within `SEARCH_DAYS` (zones far apart under a narrow shop window).
+    """
+    zones = tuple(dict.fromkeys(timezones)) or (None,)
+    horizon = at + timedelta(days=SEARCH_DAYS)
+    candidate = at
+    for _ in range(len(zones) * (SEARCH_DAYS + 2) + 1):
+        latest = max(
+            next_send_time(candidate, zone, country=country, subdivision=subdivision, shop=shop)
+            for zone in zones
+        )
+        if latest == candidate:
+            return candidate
+        if latest >= horizon:
+            break
+        candidate = latest
+    raise InvalidValue(
+        f"no allowed sending time within {SEARCH_DAYS} days: the recipient may be in any of "
+        f"{', '.join(zone or 'UTC' for zone in zones)}, and their sending windows never overlap"
     )
 
 

@@ -23,6 +23,7 @@ from domain.quiet_hours import (
     easter_sunday,
     french_public_holidays,
     next_send_time,
+    next_send_time_in_zones,
     rule_for,
     subdivision_for,
     zone_or_utc,
@@ -306,6 +307,69 @@ def test_a_shop_window_that_never_overlaps_the_law_raises() -> None:
         send_time(utc(2025, 6, 10, 12, 0), "UTC", shop=shop)
 
 
+# --- a number spanning zones: the window must be open in all of them ------------------------
+
+AUSTRALIAN_MOBILE = ("Australia/Perth", "Australia/Sydney")
+# Open 10:00-15:00 only: five hours, as far apart as New York and London usually are.
+TEN_TO_THREE = ShopQuietHours(quiet_start=time(15, 0), quiet_end=time(10, 0))
+
+
+def send_time_in(at: datetime, zones: tuple[str, ...], shop: ShopQuietHours = DEFAULT_SHOP):
+    return next_send_time_in_zones(at, zones, country=None, subdivision=None, shop=shop)
+
+
+def test_a_sydney_summer_morning_waits_for_eight_in_perth() -> None:
+    # 09:30 AEDT (UTC+11) is 06:30 in Perth (UTC+8): 08:00 there is 11:00 in Sydney.
+    at = local("Australia/Sydney", 2026, 1, 14, 9, 30)
+    assert send_time_in(at, AUSTRALIAN_MOBILE) == local("Australia/Sydney", 2026, 1, 14, 11, 0)
+    assert send_time_in(at, AUSTRALIAN_MOBILE[::-1]) == local("Australia/Sydney", 2026, 1, 14, 11)
+
+
+def test_the_common_window_ends_with_the_first_zone_to_close() -> None:
+    evening = local("Australia/Sydney", 2026, 1, 14, 20, 30)  # 17:30 in Perth
+    assert send_time_in(evening, AUSTRALIAN_MOBILE) is evening
+    closed = local("Australia/Sydney", 2026, 1, 14, 21, 0)
+    assert send_time_in(closed, AUSTRALIAN_MOBILE) == local("Australia/Sydney", 2026, 1, 15, 11)
+
+
+def test_the_common_window_follows_sydney_out_of_summer_time() -> None:
+    # Sydney leaves summer time on 5 April 2026: two hours ahead of Perth, not three.
+    before = local("Australia/Sydney", 2026, 4, 4, 21, 30)
+    assert send_time_in(before, AUSTRALIAN_MOBILE) == local("Australia/Sydney", 2026, 4, 5, 10)
+
+
+def test_one_zone_or_none_is_next_send_time() -> None:
+    at = utc(2026, 1, 14, 22, 30)
+    for zones in (("Asia/Tokyo",), ("Asia/Tokyo", "Asia/Tokyo")):
+        assert send_time_in(at, zones) == send_time(at, "Asia/Tokyo")
+    assert send_time_in(at, ()) == send_time(at, None) == utc(2026, 1, 15, 8, 0)
+
+
+def test_days_whose_windows_do_not_overlap_are_skipped_until_the_clocks_change() -> None:
+    # 10:00-15:00 in New York (UTC-5) ends as it starts in London: no common minute, until
+    # New York moves its clocks on 8 March 2026, three weeks before London does.
+    monday = utc(2026, 3, 2, 12, 0)
+    zones = ("America/New_York", "Europe/London")
+    assert send_time_in(monday, zones, TEN_TO_THREE) == utc(2026, 3, 8, 14, 0)
+    assert send_time_in(utc(2026, 3, 8, 15, 0), zones, TEN_TO_THREE) == utc(2026, 3, 9, 14, 0)
+
+
+@pytest.mark.parametrize(
+    ("zones", "at"),
+    [
+        # New York has left summer time (1 November 2026): no overlap again until March.
+        (("America/New_York", "Europe/London"), utc(2026, 11, 2, 12, 0)),
+        # Twelve hours apart: one zone's 10:00-15:00 is the other's night, every day.
+        (("Europe/London", "Pacific/Auckland"), utc(2026, 6, 10, 12, 0)),
+    ],
+)
+def test_zones_whose_windows_never_overlap_raise_instead_of_searching_forever(
+    zones: tuple[str, ...], at: datetime
+) -> None:
+    with pytest.raises(InvalidValue, match="never overlap"):
+        send_time_in(at, zones, TEN_TO_THREE)
+
+
 def test_shop_settings_round_trip_and_defaults() -> None:
     assert ShopQuietHours.from_settings({}) == DEFAULT_SHOP
     assert ShopQuietHours.from_settings({"quiet_hours": None}) == DEFAULT_SHOP
@@ -440,3 +504,41 @@ def test_send_time_properties(
         assert send_time(before, zone, country=country, subdivision=subdivision, shop=shop) == (
             result
         )
+
+
+def _allowed_everywhere(at: datetime, zones: list[str], **rules: object) -> bool:
+    return all(next_send_time(at, zone, **rules) == at for zone in zones)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    at=st.datetimes(
+        min_value=datetime(2020, 1, 1),
+        max_value=datetime(2035, 12, 31),
+        timezones=st.just(UTC),
+    ),
+    zones=st.lists(st.sampled_from(ZONES), min_size=1, max_size=3),
+    jurisdiction=st.sampled_from(JURISDICTIONS),
+    shop=st.sampled_from(SHOPS),
+)
+def test_send_time_in_zones_properties(
+    at: datetime,
+    zones: list[str],
+    jurisdiction: tuple[str | None, str | None],
+    shop: ShopQuietHours,
+) -> None:
+    rules = {"country": jurisdiction[0], "subdivision": jurisdiction[1], "shop": shop}
+    # Every window starts on a quarter hour in UTC (all these offsets are whole quarters),
+    # so a common window, if any, contains one of these instants: its start.
+    quarter = at.replace(minute=at.minute - at.minute % 15, second=0, microsecond=0)
+    grid = [quarter + timedelta(minutes=15 * n) for n in range(1, 3 * 24 * 4)]
+    try:
+        result = next_send_time_in_zones(at, zones, **rules)
+    except InvalidValue:
+        # Nothing in common, at least within the three days checked.
+        assert not any(_allowed_everywhere(t, zones, **rules) for t in grid)
+        return
+    assert at <= result < at + timedelta(days=SEARCH_DAYS)
+    assert _allowed_everywhere(result, zones, **rules)
+    # The earliest such instant: none before it, within the three days checked.
+    assert not any(_allowed_everywhere(t, zones, **rules) for t in grid if t < result)
