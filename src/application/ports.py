@@ -284,6 +284,13 @@ class PhoneNumbers(Protocol):
         ...
 
 
+class CountryZones(Protocol):
+    def zone_of(self, country: str) -> str | None:
+        """The time zone of a country (ISO 3166-1) that has only one, like France's; None
+        for one spanning several, like the United States, or an unknown code."""
+        ...
+
+
 class ContactRepository(Protocol):
     async def get(self, contact_id: uuid.UUID, *, for_update: bool = False) -> Contact | None: ...
 
@@ -462,7 +469,7 @@ class ClaimedMessage(Protocol):
     message: Message
     interrupted: bool  # a previous attempt died between claiming and settling it
     consent: ConsentState | None  # its contact's consent as of the claim; None: no contact
-    timezone: str | None  # its contact's time zone, for quiet hours
+    timezones: tuple[str, ...]  # its contact's (`Contact.timezones`); () without one
     phone_invalid: bool  # the provider refused its contact's number after it was queued
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -18,7 +19,7 @@ _TAG = re.compile(r"^[\w .:/-]{1,64}$")
 class PhoneNumber:
     e164: str
     region: str | None
-    timezone: str | None
+    timezones: tuple[str, ...]  # every zone the number may be used in; () when unknown
     mobile: bool
 
 
@@ -52,9 +53,16 @@ def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
     return clean
 
 
-def choose_timezone(*candidates: str | None) -> str:
-    """The first known zone: the phone's, then the customer's address, then the shop's."""
-    return next((zone for zone in candidates if zone), "UTC")
+def sending_zones(chosen: str | None, address: str | None, phone: Sequence[str]) -> tuple[str, ...]:
+    """The zones quiet hours must hold in, in the contract's order (sms.md §4): the zone
+    the merchant set, else the Shopify address's, else every zone the phone number spans
+    (the recipient may be in any). Empty when nothing places the recipient: then the
+    shop's zone applies, read at sending time so that it follows the shop's settings."""
+    if chosen:
+        return (chosen,)
+    if address:
+        return (address,)
+    return tuple(phone)
 
 
 @dataclass(slots=True)
@@ -67,7 +75,11 @@ class Contact:
     last_name: str | None = None
     shopify_customer_id: int | None = None
     country: str | None = None
-    timezone: str = "UTC"
+    # Each clue to where the shopper is, kept apart so that one going stale (a new number,
+    # a move abroad) never erases another; `timezones` ranks them.
+    timezone: str | None = None  # set by the merchant: wins over what Shopify says
+    address_timezone: str | None = None  # of the Shopify customer's default address
+    phone_timezones: tuple[str, ...] = ()
     locale: str | None = None
     tags: list[str] = field(default_factory=list)
     consent_state: ConsentState = ConsentState.UNKNOWN
@@ -78,6 +90,10 @@ class Contact:
     # When the provider refused `phone` for good. It is about that number only: the
     # repository drops it whenever the phone changes, and only a delivery sets it.
     phone_invalid_at: datetime | None = None
+
+    @property
+    def timezones(self) -> tuple[str, ...]:
+        return sending_zones(self.timezone, self.address_timezone, self.phone_timezones)
 
     def newer_from_shopify(self, updated_at: datetime | None) -> bool:
         """Shopify delivers out of order: apply a change only if it is newer than ours."""

@@ -337,20 +337,14 @@ class Recipient:
     contact_id: uuid.UUID | None  # None for a number that is not a contact
     phone: str | None  # None once redacted
     country: str | None
-    timezone: str
+    timezones: tuple[str, ...]  # quiet hours hold in all of them; () leaves it to the shop's
     consent_state: ConsentState
     phone_invalid: bool = False  # the provider refused this number for good
 
     @classmethod
-    def number(cls, phone: PhoneNumber, fallback_timezone: str) -> Recipient:
+    def number(cls, phone: PhoneNumber) -> Recipient:
         """A number that is not a contact: a test send, a reply to a stranger's HELP."""
-        return cls(
-            None,
-            phone.e164,
-            phone.region,
-            phone.timezone or fallback_timezone,
-            ConsentState.UNKNOWN,
-        )
+        return cls(None, phone.e164, phone.region, phone.timezones, ConsentState.UNKNOWN)
 
     @property
     def subdivision(self) -> str | None:

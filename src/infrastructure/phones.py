@@ -8,7 +8,7 @@ from phonenumbers import timezone as phone_timezones
 from domain.contacts import PhoneNumber
 from domain.errors import InvalidValue
 
-# libphonenumber answers this for numbers it cannot place in one zone.
+# libphonenumber answers this for numbers it cannot place in any zone.
 _UNKNOWN_ZONE = "Etc/Unknown"
 
 
@@ -23,11 +23,11 @@ class LibPhoneNumbers:
             raise InvalidValue(f"not a phone number ({_reason(exc)})") from None
         if not phonenumbers.is_valid_number(number):
             raise InvalidValue("not a valid phone number for its country")
-        zones = [z for z in phone_timezones.time_zones_for_number(number) if z != _UNKNOWN_ZONE]
+        zones = phone_timezones.time_zones_for_number(number)
         return PhoneNumber(
             e164=phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164),
             region=_country(number),
-            timezone=zones[0] if len(zones) == 1 else None,
+            timezones=tuple(zone for zone in zones if zone != _UNKNOWN_ZONE),
             mobile=phonenumbers.number_type(number)
             in (
                 phonenumbers.PhoneNumberType.MOBILE,

@@ -82,6 +82,7 @@ from infrastructure.shopify.admin import HttpShopifyAdmin
 from infrastructure.shopify.oauth import HttpShopifyAuth
 from infrastructure.telemetry.logging import configure_logging
 from infrastructure.telemetry.tracing import configure_tracing, job_meta
+from infrastructure.timezones import ZoneTab
 
 log = logging.getLogger("blossom")
 
@@ -118,6 +119,7 @@ class Container:
     clock: SystemClock = field(default_factory=SystemClock)
     ids: Uuid7Ids = field(default_factory=Uuid7Ids)
     phones: LibPhoneNumbers = field(default_factory=LibPhoneNumbers)
+    country_zones: ZoneTab = field(default_factory=ZoneTab)
     # Set right after construction: the tasks it registers close over the container.
     queue: procrastinate.App = field(init=False)
 
@@ -230,7 +232,7 @@ class Container:
 
     def webhook_handlers(self) -> dict[str, WebhookHandler]:
         """Topic -> handler. A topic missing here is marked ignored when it arrives."""
-        sync = ContactSync(self.phones, self.clock, self.ids)
+        sync = ContactSync(self.phones, self.country_zones, self.clock, self.ids)
         record = RecordConsent(self.clock)
         checkout = HandleCheckoutOrOrder(sync, record)
         receive, fulfil = self.receive_gdpr_request(), self.fulfil_gdpr_request()

@@ -185,7 +185,7 @@ async def test_checkout_sms_checkbox_subscribes_with_checkout_source_and_no_push
         contact = await uow.contacts.find(phone="+4915112345678")
         history = await uow.consent.history(contact.id)
     assert contact.consent_state is ConsentState.SUBSCRIBED and contact.country == "DE"
-    assert contact.timezone == "Europe/Berlin"
+    assert contact.timezones == ("Europe/Berlin",)
     assert [e.source for e in history] == [ConsentSource.CHECKOUT]
     assert (
         await _count(
@@ -264,18 +264,36 @@ async def test_a_customer_update_racing_a_stop_never_writes_back_the_old_consent
     assert contact.consent_state is ConsentState.UNSUBSCRIBED, "the STOP was written over"
 
 
-async def test_a_number_spanning_zones_takes_the_shops_zone_not_utc(container):
+async def test_a_number_spanning_zones_keeps_every_zone_it_spans(container):
     shop = await add_shop(container)
-    async with container.uow.for_shop(shop.id) as uow:
-        sydney = await uow.shops.get(shop.id)
-        sydney.timezone = "Australia/Sydney"
-        await uow.shops.save(sydney)
-        await uow.commit()
     await _deliver(container, shop, "customers/create", {"id": 9, "phone": "+61412345678"})
     async with container.uow.for_shop(shop.id) as uow:
         contact = await uow.contacts.find(phone="+61412345678")
-    # UTC would put the quiet-hours window across a Sydney night.
-    assert contact.timezone == "Australia/Sydney"
+    # Quiet hours must hold in each: one zone (or the shop's) could be the shopper's night.
+    assert {"Australia/Perth", "Australia/Sydney"} <= set(contact.timezones)
+    assert len(contact.timezones) == 8
+
+
+async def test_the_customer_address_places_a_contact_before_the_phone(container):
+    shop = await add_shop(container)
+    german_mobile = "+4915112345678"
+    customer = {"id": 12, "phone": german_mobile, "updated_at": "2026-11-20T10:00:00Z"}
+
+    async def zones_after(address: dict, updated_at: str) -> tuple[str, ...]:
+        update = {**customer, "default_address": address, "updated_at": updated_at}
+        await _deliver(container, shop, "customers/update", update)
+        async with container.uow.for_shop(shop.id) as uow:
+            return (await uow.contacts.find(shopify_customer_id=12)).timezones
+
+    living_in_paris = await zones_after({"country_code": "FR"}, "2026-11-20T10:00:00Z")
+    no_address_this_time = await zones_after({}, "2026-11-21T10:00:00Z")
+    # The United States span many zones and no data of ours maps a state to one.
+    moved_to_texas = await zones_after(
+        {"country_code": "US", "province_code": "TX"}, "2026-11-22T10:00:00Z"
+    )
+
+    assert living_in_paris == no_address_this_time == ("Europe/Paris",)
+    assert moved_to_texas == ("Europe/Berlin",), "an address abroad no longer places them"
 
 
 async def test_invalid_phone_creates_no_contact_and_the_event_still_completes(container):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import text
@@ -29,6 +30,7 @@ from tests.support.messaging import (
     fund,
     mitto_env,
     set_messaging,
+    set_quiet_hours,
 )
 from tests.support.processes import blossom, child_env
 from tests.support.queue import drain
@@ -134,6 +136,21 @@ async def test_a_stop_after_queueing_blocks_the_waiting_text_and_releases_its_cr
         assert await _wallet(container, shop) == (FUNDS - kept_cost, 0)
 
 
+async def _queue_marketing_at(container, shop, contact, at: datetime) -> uuid.UUID:
+    queue = QueueMessages(FixedClock(at), container.ids, container.price_list, DebitWallet())
+    request = OutgoingMessage(
+        text="Summer sale: 20% off",
+        category=MessageCategory.MARKETING,
+        source="test",
+        idempotency_key=f"test:{uuid.uuid4()}",
+        contact_id=contact.id,
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        [queued] = await queue(uow, await uow.shops.get(shop.id), [request])
+        await uow.commit()
+    return queued.message_id
+
+
 def _zone_where_it_is_night(now: datetime) -> str:
     """A fixed-offset zone whose local time is now between 01:00 and 05:00."""
     for offset in range(-12, 15):
@@ -153,31 +170,72 @@ async def test_a_marketing_text_claimed_in_the_recipients_night_waits_for_the_mo
             container, shop, ["+14155550115"], timezone=_zone_where_it_is_night(now)
         )
         # Queued the afternoon before (allowed then), then delayed: a parked key, retries.
-        queue = QueueMessages(
-            FixedClock(now - timedelta(hours=12)),
-            container.ids,
-            container.price_list,
-            DebitWallet(),
-        )
-        request = OutgoingMessage(
-            text="Summer sale: 20% off",
-            category=MessageCategory.MARKETING,
-            source="test",
-            idempotency_key=f"test:{uuid.uuid4()}",
-            contact_id=contact.id,
-        )
-        async with container.uow.for_shop(shop.id) as uow:
-            [queued] = await queue(uow, await uow.shops.get(shop.id), [request])
-            await uow.commit()
+        message_id = await _queue_marketing_at(container, shop, contact, now - timedelta(hours=12))
 
         await drain(container, "messages")
 
-        [waiting] = await _messages(container, shop, [queued.message_id])
+        [waiting] = await _messages(container, shop, [message_id])
         assert waiting.status is MessageStatus.QUEUED and "quiet hours" in waiting.error
         assert now < waiting.scheduled_at < now + timedelta(hours=8)
         assert fake.calls["POST /sms"] == 0
         assert [at for _, at in await _deliver_jobs(container, shop)] == [waiting.scheduled_at]
         assert (await _wallet(container, shop))[1] == waiting.credits, "still reserved"
+
+
+async def test_a_claim_before_eight_in_any_zone_of_the_number_waits_for_the_last_morning(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, FUNDS)
+        [contact] = await add_contacts(
+            container,
+            shop,
+            ["+61412345678"],
+            timezone=None,
+            phone_timezones=["Australia/Sydney", "Australia/Perth"],
+            country="AU",
+        )
+        sydney = ZoneInfo("Australia/Sydney")
+        noon = datetime(2026, 1, 14, 12, 0, tzinfo=sydney)  # 09:00 in Perth: goes at once
+        message_id = await _queue_marketing_at(container, shop, contact, noon)
+        # Delayed overnight (an outage, a parked key) and claimed at 09:30 in Sydney,
+        # which is 06:30 in Perth.
+        container.clock = FixedClock(datetime(2026, 1, 15, 9, 30, tzinfo=sydney))
+
+        await container.deliver_messages()(shop.id, [message_id])
+
+        [waiting] = await _messages(container, shop, [message_id])
+        assert waiting.status is MessageStatus.QUEUED and "quiet hours" in waiting.error
+        assert waiting.scheduled_at == datetime(2026, 1, 15, 11, 0, tzinfo=sydney)
+        assert fake.calls["POST /sms"] == 0
+
+
+async def test_a_text_no_minute_of_which_suits_every_zone_fails_at_its_claim_and_is_released(
+    database_url, data_dir
+):
+    async with fake_mitto_container(database_url, data_dir) as (fake, container):
+        shop = await add_shop(container)
+        await fund(container, shop, FUNDS)
+        await set_quiet_hours(container, shop, start="15:00", end="10:00")
+        [contact] = await add_contacts(
+            container,
+            shop,
+            ["+447700900133"],
+            timezone=None,
+            phone_timezones=["Europe/London", "Pacific/Auckland"],  # twelve hours apart
+            country="GB",
+        )
+        at = datetime(2026, 6, 10, 12, 0, tzinfo=UTC)
+        message_id = await _queue_marketing_at(container, shop, contact, at)
+        container.clock = FixedClock(at)
+
+        await container.deliver_messages()(shop.id, [message_id])
+
+        [failed] = await _messages(container, shop, [message_id])
+        assert failed.status is MessageStatus.FAILED and "never overlap" in failed.error
+        assert fake.calls["POST /sms"] == 0
+        assert await _wallet(container, shop) == (FUNDS, 0)
 
 
 async def test_an_invalid_number_fails_for_good_and_its_credits_come_back(database_url, data_dir):

@@ -24,6 +24,7 @@ from tests.support.messaging import (
     phone_number,
     refuse_number,
     set_messaging,
+    set_quiet_hours,
 )
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -165,6 +166,68 @@ async def test_marketing_at_2230_local_is_scheduled_for_0800_local_next_morning(
     [(ids, job_at)] = await _jobs(container, shop)
     assert ids == [str(result.message_id)] and job_at == expected
     assert (await _wallet(container, shop))[1] > 0, "credits are held for the deferred text"
+
+
+async def test_a_number_spanning_zones_waits_until_the_window_is_open_in_all_of_them(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    [contact] = await add_contacts(
+        container,
+        shop,
+        ["+61412345678"],
+        timezone=None,
+        phone_timezones=["Australia/Sydney", "Australia/Perth"],
+        country="AU",
+    )
+    sydney = ZoneInfo("Australia/Sydney")
+    # 09:30 in a Sydney summer is 06:30 in Perth; 08:00 there is 11:00 in Sydney.
+    morning = datetime(2026, 1, 14, 9, 30, tzinfo=sydney).astimezone(UTC)
+
+    [result] = await _send(container, shop, [_marketing(contact)], at=morning)
+
+    assert result.scheduled_at == datetime(2026, 1, 14, 11, 0, tzinfo=sydney)
+    [(_, job_at)] = await _jobs(container, shop)
+    assert job_at == result.scheduled_at
+
+
+async def test_a_contact_nothing_places_keeps_the_shops_quiet_hours(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    async with container.uow.for_shop(shop.id) as uow:
+        tokyo_shop = await uow.shops.get(shop.id, for_update=True)
+        tokyo_shop.timezone = "Asia/Tokyo"
+        await uow.shops.save(tokyo_shop)
+        await uow.commit()
+    [contact] = await add_contacts(container, shop, ["+870773111632"], timezone=None)
+    tokyo = ZoneInfo("Asia/Tokyo")
+    night = datetime(2026, 6, 10, 22, 30, tzinfo=tokyo).astimezone(UTC)  # 13:30 UTC
+
+    [result] = await _send(container, shop, [_marketing(contact)], at=night)
+
+    assert result.scheduled_at == datetime(2026, 6, 11, 8, 0, tzinfo=tokyo)
+
+
+async def test_zones_with_no_minute_in_common_do_not_fail_the_batch(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 100)
+    await set_quiet_hours(container, shop, start="15:00", end="10:00")
+    [torn] = await add_contacts(
+        container,
+        shop,
+        ["+447700900131"],
+        timezone=None,
+        phone_timezones=["Europe/London", "Pacific/Auckland"],  # twelve hours apart
+        country="GB",
+    )
+    [london] = await add_contacts(
+        container, shop, ["+447700900132"], timezone="Europe/London", country="GB"
+    )
+
+    results = await _send(container, shop, [_marketing(torn), _marketing(london)])
+
+    # The claim, which checks again, fails the first with the reason and releases it.
+    assert [r.status for r in results] == [MessageStatus.QUEUED] * 2
+    assert results[1].scheduled_at is None  # 13:00 in London
 
 
 async def test_an_order_update_waits_out_quiet_hours_unless_the_shop_lets_it_through(container):

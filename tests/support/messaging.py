@@ -69,7 +69,8 @@ async def add_contacts(
     phones: Sequence[str],
     *,
     state: ConsentState = ConsentState.SUBSCRIBED,
-    timezone: str = "America/Los_Angeles",
+    timezone: str | None = "America/Los_Angeles",
+    phone_timezones: Sequence[str] = (),
     country: str = "US",
 ) -> list[Contact]:
     """Contacts with their consent recorded in the ledger, in two round trips."""
@@ -81,6 +82,7 @@ async def add_contacts(
             phone=phone,
             country=country,
             timezone=timezone,
+            phone_timezones=tuple(phone_timezones),
             consent_state=state,
             consent_updated_at=now,
         )
@@ -121,6 +123,15 @@ async def refuse_number(
     """What a delivery records when Mitto answers that `phone` is no valid receiver."""
     async with container.uow.for_shop(shop.id) as uow:
         await uow.contacts.mark_phones_invalid([(contact_id, phone)], REFUSED_AT)
+        await uow.commit()
+
+
+async def set_quiet_hours(container: Container, shop: Shop, start: str, end: str) -> None:
+    """The shop's own quiet hours, as a PATCH of its settings would set them."""
+    async with container.uow.for_shop(shop.id) as uow:
+        current = await uow.shops.get(shop.id, for_update=True)
+        current.settings = {**current.settings, "quiet_hours": {"start": start, "end": end}}
+        await uow.shops.save(current)
         await uow.commit()
 
 

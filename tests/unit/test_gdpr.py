@@ -23,7 +23,7 @@ class FakePhones:
             digits = "1" + digits
         if len(digits) != 11 or not digits.startswith("1"):
             raise InvalidValue("not a phone number")
-        return PhoneNumber(e164="+" + digits, region="US", timezone=None, mobile=True)
+        return PhoneNumber(e164="+" + digits, region="US", timezones=(), mobile=True)
 
 
 PHONES = FakePhones()

@@ -25,3 +25,11 @@ def test_numbers_of_no_country_have_no_region(raw):
 def test_an_invalid_number_is_refused():
     with pytest.raises(InvalidValue):
         LibPhoneNumbers().parse("+1 555", None)
+
+
+def test_a_number_keeps_every_zone_it_may_be_used_in():
+    # Australian mobiles are not tied to a state: quiet hours must hold in all their zones.
+    mobile = LibPhoneNumbers().parse("+61412345678", None)
+    assert {"Australia/Perth", "Australia/Sydney"} <= set(mobile.timezones)
+    assert LibPhoneNumbers().parse("+4915112345678", None).timezones == ("Europe/Berlin",)
+    assert LibPhoneNumbers().parse("+870773111632", None).timezones == ()

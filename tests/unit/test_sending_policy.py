@@ -28,7 +28,7 @@ def _policy(**messaging: object) -> SendingPolicy:
 
 
 def _recipient(phone: str, country: str) -> Recipient:
-    return Recipient(None, phone, country, "UTC", ConsentState.SUBSCRIBED)
+    return Recipient(None, phone, country, ("UTC",), ConsentState.SUBSCRIBED)
 
 
 LONDON = _recipient("+447700900123", "GB")

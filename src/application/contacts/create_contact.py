@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
-from domain.contacts import Contact, choose_timezone, normalize_email, normalize_tags
+from domain.contacts import Contact, normalize_email, normalize_tags
 from domain.errors import DomainError, InvalidValue
 
 
@@ -50,7 +50,7 @@ class CreateContact:
             first_name=(new.first_name or "").strip() or None,
             last_name=(new.last_name or "").strip() or None,
             country=phone.region,
-            timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
+            phone_timezones=phone.timezones,
             tags=tags,
         )
         await uow.contacts.add(contact, self._clock.now())
@@ -85,7 +85,7 @@ class ContactForPhone:
                 shop_id=uow.shop_id,
                 phone=phone.e164,
                 country=phone.region,
-                timezone=choose_timezone(phone.timezone, shop.timezone if shop else None),
+                phone_timezones=phone.timezones,
             )
             await uow.contacts.add(contact, self._clock.now())
         return contact

@@ -11,7 +11,7 @@ from typing import Any
 
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.events.payloads import instant, locale, shopify_id
-from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
+from application.ports import Clock, CountryZones, IdGenerator, PhoneNumbers, UnitOfWork
 from domain.consent import (
     SHOPIFY_UPDATED_AT_KEY,
     ConsentSource,
@@ -21,7 +21,7 @@ from domain.consent import (
     opt_in_level_from_shopify,
     state_from_shopify,
 )
-from domain.contacts import Contact, choose_timezone, normalize_email
+from domain.contacts import Contact, PhoneNumber, normalize_email
 from domain.errors import InvalidValue
 from domain.events import WebhookEvent
 
@@ -37,7 +37,9 @@ class CustomerFacts:
     email: str | None
     first_name: str | None
     last_name: str | None
-    country: str | None
+    country: str | None  # where the payload's addresses are: the region of a national number
+    # The customer's own address, never a checkout's: an order may ship to someone else.
+    address_country: str | None
     locale: str | None
     updated_at: datetime | None
 
@@ -55,6 +57,7 @@ def customer_facts(customer: Mapping[str, Any]) -> CustomerFacts:
         first_name=customer.get("first_name"),
         last_name=customer.get("last_name"),
         country=address.get("country_code"),
+        address_country=address.get("country_code"),
         locale=locale(customer.get("locale")),
         updated_at=instant(customer.get("updated_at")),
     )
@@ -77,6 +80,7 @@ def checkout_facts(payload: Mapping[str, Any]) -> CustomerFacts:
         first_name=_first(customer.get("first_name"), billing.get("first_name")),
         last_name=_first(customer.get("last_name"), billing.get("last_name")),
         country=_first(shipping.get("country_code"), billing.get("country_code")),
+        address_country=(customer.get("default_address") or {}).get("country_code"),
         locale=locale(payload.get("customer_locale")),
         updated_at=instant(_first(payload.get("updated_at"), payload.get("created_at"))),
     )
@@ -86,8 +90,11 @@ class ContactSync:
     """Upsert a contact from Shopify facts: one contact per phone, keyed first by the
     Shopify customer id; an update older than the last one applied changes nothing."""
 
-    def __init__(self, phones: PhoneNumbers, clock: Clock, ids: IdGenerator) -> None:
+    def __init__(
+        self, phones: PhoneNumbers, zones: CountryZones, clock: Clock, ids: IdGenerator
+    ) -> None:
         self._phones = phones
+        self._zones = zones
         self._clock = clock
         self._ids = ids
 
@@ -105,22 +112,15 @@ class ContactSync:
         if contact is None:
             if phone is None:
                 return None  # nothing we could ever text
-            shop_tz = shop.timezone if shop else None
-            contact = Contact(
-                id=self._ids.new_id(),
-                shop_id=uow.shop_id,
-                phone=phone.e164,
-                # A number spanning zones (Australian mobiles) has none: then the shop's.
-                timezone=choose_timezone(phone.timezone, shop_tz),
-            )
-            self._apply(contact, facts, email, phone, shop_tz)
+            contact = Contact(id=self._ids.new_id(), shop_id=uow.shop_id, phone=phone.e164)
+            self._apply(contact, facts, email, phone)
             await uow.contacts.add(contact, now)
             return contact
         if not contact.newer_from_shopify(facts.updated_at):
             return contact
         if phone and phone.e164 != contact.phone and await uow.contacts.find(phone=phone.e164):
             phone = None  # the new number belongs to another contact: never merge people
-        self._apply(contact, facts, email, phone, shop.timezone if shop else None)
+        self._apply(contact, facts, email, phone)
         await uow.contacts.save(contact, now)
         return contact
 
@@ -129,13 +129,16 @@ class ContactSync:
         contact: Contact,
         facts: CustomerFacts,
         email: str | None,
-        phone: Any,
-        shop_tz: str | None,
+        phone: PhoneNumber | None,
     ) -> None:
         if phone is not None:
             contact.phone = phone.e164
             contact.country = phone.region or contact.country
-            contact.timezone = choose_timezone(phone.timezone, contact.timezone, shop_tz)
+            contact.phone_timezones = phone.timezones
+        if facts.address_country:
+            # An address in a country of several zones places no one: it clears the zone
+            # of an earlier address abroad rather than keep it.
+            contact.address_timezone = self._zones.zone_of(facts.address_country)
         contact.email = email or contact.email
         contact.first_name = facts.first_name or contact.first_name
         contact.last_name = facts.last_name or contact.last_name
@@ -143,7 +146,7 @@ class ContactSync:
         contact.locale = facts.locale or contact.locale
         contact.shopify_updated_at = facts.updated_at or contact.shopify_updated_at
 
-    def _phone(self, raw: str | None, region: str | None) -> Any:
+    def _phone(self, raw: str | None, region: str | None) -> PhoneNumber | None:
         if not raw:
             return None
         try:

@@ -98,6 +98,8 @@ def _contact(contact: Contact) -> dict[str, Any]:
         "last_name": contact.last_name,
         "country": contact.country,
         "timezone": contact.timezone,
+        "address_timezone": contact.address_timezone,
+        "phone_timezones": list(contact.phone_timezones),
         "locale": contact.locale,
         "tags": list(contact.tags),
         "consent_state": contact.consent_state.value,

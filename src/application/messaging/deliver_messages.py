@@ -48,7 +48,7 @@ from domain.messages import (
     keeps_quiet_hours,
 )
 from domain.messaging import Encoding
-from domain.quiet_hours import next_send_time, subdivision_for
+from domain.quiet_hours import next_send_time_in_zones, subdivision_for
 
 log = logging.getLogger("blossom.messages")
 
@@ -203,9 +203,9 @@ class DeliverMessages:
             return None
         now = self._clock.now()
         try:
-            allowed = next_send_time(
+            allowed = next_send_time_in_zones(
                 now,
-                claimed.timezone or sending.timezone,
+                claimed.timezones or (sending.timezone,),
                 country=message.country,
                 subdivision=subdivision_for(message.to),
                 shop=policy.quiet_hours,

@@ -30,7 +30,7 @@ from domain.messages import (
     keeps_quiet_hours,
     marketing_limits,
 )
-from domain.quiet_hours import next_send_time
+from domain.quiet_hours import next_send_time_in_zones
 from domain.shops import Shop
 
 # Messages per delivery job: big enough that claiming and settling amortise, small enough
@@ -254,13 +254,19 @@ def _quiet_hours_start(
     shop: Shop, policy: SendingPolicy, recipient: Recipient, now: datetime
 ) -> datetime | None:
     """None when the message may go now; otherwise the next allowed local minute."""
-    at = next_send_time(
-        now,
-        recipient.timezone or shop.timezone,
-        country=recipient.country,
-        subdivision=recipient.subdivision,
-        shop=policy.quiet_hours,
-    )
+    try:
+        at = next_send_time_in_zones(
+            now,
+            recipient.timezones or (shop.timezone,),
+            country=recipient.country,
+            subdivision=recipient.subdivision,
+            shop=policy.quiet_hours,
+        )
+    except InvalidValue:
+        # No allowed minute at all (zones too far apart for the shop's hours): the same
+        # check at the claim fails the text with the reason, and releases its credits,
+        # instead of this failing the whole batch.
+        return None
     return at if at > now else None
 
 

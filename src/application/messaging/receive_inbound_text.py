@@ -207,6 +207,6 @@ class ReceiveInboundText:
 
     def _direct(self, phone: str, shop: Shop) -> Recipient:
         try:
-            return Recipient.number(self._phones.parse(phone, shop.country), shop.timezone)
+            return Recipient.number(self._phones.parse(phone, shop.country))
         except InvalidValue:  # queued anyway, and recorded as blocked: no usable number
-            return Recipient(None, None, None, shop.timezone, ConsentState.UNKNOWN)
+            return Recipient(None, None, None, (), ConsentState.UNKNOWN)

@@ -39,7 +39,7 @@ from uuid_utils.compat import uuid7
 from application.contacts.import_contacts import ContactImport, ImportReport, ImportState
 from application.ports import BlindIndex, Cipher
 from domain.consent import ConsentEvent, ConsentSource, ConsentState, OptInLevel
-from domain.contacts import Contact
+from domain.contacts import Contact, sending_zones
 from domain.messages import Recipient
 
 PHONE, EMAIL = "phone", "email"
@@ -77,6 +77,8 @@ class ContactModel(UUIDv7Base):
     shopify_customer_id: Mapped[int | None] = mapped_column(BigInteger)
     country: Mapped[str | None] = mapped_column(String(2))
     timezone: Mapped[str | None] = mapped_column(String(64))
+    address_timezone: Mapped[str | None] = mapped_column(String(64))
+    phone_timezones: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default="{}")
     locale: Mapped[str | None] = mapped_column(String(16))
     tags: Mapped[list[str]] = mapped_column(ARRAY(String(64)), server_default="{}")
     consent_state: Mapped[str] = mapped_column(String(16), server_default="unknown")
@@ -282,6 +284,8 @@ class SqlContacts:
             "shopify_customer_id": contact.shopify_customer_id,
             "country": contact.country,
             "timezone": contact.timezone,
+            "address_timezone": contact.address_timezone,
+            "phone_timezones": list(contact.phone_timezones),
             "locale": contact.locale,
             "tags": list(contact.tags),
             "consent_state": contact.consent_state.value,
@@ -311,7 +315,9 @@ class SqlContacts:
             last_name=self._open(row, "last_name"),
             shopify_customer_id=row.shopify_customer_id,
             country=row.country,
-            timezone=row.timezone or "UTC",
+            timezone=row.timezone,
+            address_timezone=row.address_timezone,
+            phone_timezones=tuple(row.phone_timezones or ()),
             locale=row.locale,
             tags=list(row.tags or []),
             consent_state=ConsentState(row.consent_state),
@@ -331,6 +337,8 @@ class SqlContacts:
                     ContactModel.phone,
                     ContactModel.country,
                     ContactModel.timezone,
+                    ContactModel.address_timezone,
+                    ContactModel.phone_timezones,
                     ContactModel.consent_state,
                     ContactModel.phone_invalid_at,
                 )
@@ -342,7 +350,7 @@ class SqlContacts:
                 contact_id=r.id,
                 phone=decrypt(r.phone, context=f"contacts.{PHONE}:{r.id}") if r.phone else None,
                 country=r.country,
-                timezone=r.timezone or "UTC",
+                timezones=sending_zones(r.timezone, r.address_timezone, r.phone_timezones),
                 consent_state=ConsentState(r.consent_state),
                 phone_invalid=r.phone_invalid_at is not None,
             )
@@ -409,6 +417,8 @@ class SqlContacts:
                 shopify_customer_id=None,
                 country=None,
                 timezone=None,
+                address_timezone=None,
+                phone_timezones=[],
                 locale=None,
                 tags=[],
                 consent_state=ConsentState.REDACTED.value,

@@ -37,6 +37,7 @@ from uuid_utils.compat import uuid7
 
 from application.ports import BlindIndex, Cipher, Correspondent, InboundEntry
 from domain.consent import ConsentState
+from domain.contacts import sending_zones
 from domain.messages import (
     Charge,
     InboundText,
@@ -217,8 +218,8 @@ _INSERT = text(
 _CLAIM = text(
     """
     WITH old AS (
-        SELECT m.id, m.status, c.consent_state, c.timezone,
-               c.phone_invalid_at IS NOT NULL AS phone_invalid
+        SELECT m.id, m.status, c.consent_state, c.timezone, c.address_timezone,
+               c.phone_timezones, c.phone_invalid_at IS NOT NULL AS phone_invalid
           FROM messages m
           LEFT JOIN contacts c ON c.id = m.contact_id AND c.shop_id = m.shop_id
          WHERE m.shop_id = :shop_id AND m.id = ANY(CAST(:ids AS uuid[]))
@@ -234,7 +235,8 @@ _CLAIM = text(
     RETURNING m.id, old.status, m.recipient, m.body, m.encoding, m.credits, m.attempts,
               m.category, m.source, m.contact_id, m.country, m.segments, m.price_version,
               m.idempotency_key, m.dedupe_key, m.scheduled_at, m.created_at,
-              old.consent_state, old.timezone, old.phone_invalid
+              old.consent_state, old.timezone, old.address_timezone, old.phone_timezones,
+              old.phone_invalid
     """
 )
 _STILL_CLAIMED = text(
@@ -342,7 +344,7 @@ class Claimed:
     message: Message
     interrupted: bool  # it was `sending` already: a previous attempt died mid-send
     consent: ConsentState | None  # its contact's, as of the claim; None without a contact
-    timezone: str | None  # its contact's, for quiet hours
+    timezones: tuple[str, ...]  # its contact's, for quiet hours; () without one
     phone_invalid: bool = False  # the provider has since refused its contact's number
 
 
@@ -464,7 +466,7 @@ class SqlMessages:
                 ),
                 interrupted=r.status == MessageStatus.SENDING,
                 consent=ConsentState(r.consent_state) if r.consent_state else None,
-                timezone=r.timezone,
+                timezones=sending_zones(r.timezone, r.address_timezone, r.phone_timezones or ()),
                 phone_invalid=bool(r.phone_invalid),
             )
             for r in rows

@@ -36,7 +36,8 @@ class ContactView(msgspec.Struct, frozen=True):
     last_name: str | None
     shopify_customer_id: int | None
     country: str | None
-    timezone: str
+    timezone: str | None  # set by the merchant
+    timezones: list[str]  # where quiet hours hold; empty: in the shop's zone
     tags: list[str]
     consent_state: str
     consent_updated_at: datetime | None
@@ -55,6 +56,7 @@ class ContactView(msgspec.Struct, frozen=True):
             shopify_customer_id=c.shopify_customer_id,
             country=c.country,
             timezone=c.timezone,
+            timezones=list(c.timezones),
             tags=list(c.tags),
             consent_state=c.consent_state.value,
             consent_updated_at=c.consent_updated_at,

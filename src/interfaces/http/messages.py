@@ -226,7 +226,7 @@ class MessageController(Controller):
             category=MessageCategory.SYSTEM,
             source="test",
             idempotency_key=f"test:{container.ids.new_id()}",
-            direct=Recipient.number(phone, shop.timezone),
+            direct=Recipient.number(phone),
         )
         async with container.uow.for_shop(shop.id) as uow:
             [queued] = await container.queue_messages()(uow, shop, [request])
