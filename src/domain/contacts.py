@@ -7,6 +7,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
+from zoneinfo import available_timezones
 
 from domain.consent import ConsentState
 from domain.errors import InvalidValue
@@ -51,6 +53,23 @@ def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:
         if value not in clean:
             clean.append(value)
     return clean
+
+
+@cache
+def _known_zones() -> frozenset[str]:
+    # "localtime" is whatever the server is set to, and "Factory" is tzdb's placeholder for
+    # an unset clock: neither says where anyone is.
+    return frozenset(available_timezones()) - {"localtime", "Factory"}
+
+
+def normalize_timezone(value: str | None) -> str | None:
+    """Trimmed, or None when empty; raises `InvalidValue` unless it names an IANA zone."""
+    zone = (value or "").strip()
+    if not zone:
+        return None
+    if zone not in _known_zones():
+        raise InvalidValue("not an IANA time zone (like Europe/Paris)")
+    return zone
 
 
 def sending_zones(chosen: str | None, address: str | None, phone: Sequence[str]) -> tuple[str, ...]:

@@ -119,6 +119,24 @@ async def test_bad_input_is_a_problem_and_duplicates_conflict(container):
         assert response.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_a_zone_the_merchant_gives_outranks_the_numbers_and_must_be_real(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+
+        async def create(**fields):
+            return await http.post("/api/v1/contacts", headers=_auth(shop), json=fields)
+
+        in_perth = await create(phone="+61412345678", timezone="Australia/Perth")
+        anywhere = await create(phone="+61412345679")
+        on_mars = await create(phone="+61412345670", timezone="Mars/Olympus_Mons")
+    assert (in_perth.json()["timezone"], in_perth.json()["timezones"]) == (
+        "Australia/Perth",
+        ["Australia/Perth"],
+    )
+    assert anywhere.json()["timezone"] is None and len(anywhere.json()["timezones"]) == 8
+    assert on_mars.status_code == 422 and "timezone" in on_mars.json()["detail"]
+
+
 @pytest.mark.parametrize(
     "email", ["jane\u0000@example.com", "jane@exa\u001bmple.com", "jane\u200b@example.com"]
 )

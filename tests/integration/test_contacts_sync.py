@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
+from application.contacts.create_contact import CreateContact, NewContact
 from application.contacts.record_consent import ConsentChange, RecordConsent
 from domain.consent import ConsentSource, ConsentState, verify_chain
 from domain.events import EventStatus
@@ -294,6 +295,25 @@ async def test_the_customer_address_places_a_contact_before_the_phone(container)
 
     assert living_in_paris == no_address_this_time == ("Europe/Paris",)
     assert moved_to_texas == ("Europe/Berlin",), "an address abroad no longer places them"
+
+
+async def test_a_zone_the_merchant_set_stays_whatever_shopify_says(container):
+    shop = await add_shop(container)
+    create = CreateContact(container.phones, container.clock, container.ids)
+    async with container.uow.for_shop(shop.id) as uow:
+        await create(uow, NewContact(phone=SHOPPER, timezone="America/Chicago"))
+        await uow.commit()
+    update = {
+        "id": 31,
+        "phone": SHOPPER,  # a San Francisco number
+        "default_address": {"country_code": "FR"},
+        "updated_at": "2026-11-20T10:00:00Z",
+    }
+    await _deliver(container, shop, "customers/update", update)
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone=SHOPPER)
+    assert contact.shopify_customer_id == 31, "the update reached the contact"
+    assert contact.timezones == ("America/Chicago",)
 
 
 async def test_invalid_phone_creates_no_contact_and_the_event_still_completes(container):

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
-from domain.contacts import Contact, normalize_email, normalize_tags
+from domain.contacts import Contact, normalize_email, normalize_tags, normalize_timezone
 from domain.errors import DomainError, InvalidValue
 
 
@@ -22,6 +22,7 @@ class NewContact:
     first_name: str | None = None
     last_name: str | None = None
     tags: tuple[str, ...] = field(default_factory=tuple)
+    timezone: str | None = None  # where the merchant knows the shopper to be
 
 
 class CreateContact:
@@ -42,6 +43,8 @@ class CreateContact:
             email = normalize_email(new.email)
         with _field("tags"):
             tags = normalize_tags(list(new.tags))
+        with _field("timezone"):
+            timezone = normalize_timezone(new.timezone)
         contact = Contact(
             id=self._ids.new_id(),
             shop_id=uow.shop_id,
@@ -50,6 +53,7 @@ class CreateContact:
             first_name=(new.first_name or "").strip() or None,
             last_name=(new.last_name or "").strip() or None,
             country=phone.region,
+            timezone=timezone,
             phone_timezones=phone.timezones,
             tags=tags,
         )

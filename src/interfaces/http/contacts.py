@@ -75,6 +75,7 @@ class ContactIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     first_name: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     last_name: Annotated[str, msgspec.Meta(max_length=100)] | None = None
     tags: Annotated[list[str], msgspec.Meta(max_length=50)] = []
+    timezone: Annotated[str, msgspec.Meta(max_length=64)] | None = None
 
 
 class TagsIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -272,6 +273,7 @@ class ContactController(Controller):
                     first_name=data.first_name,
                     last_name=data.last_name,
                     tags=tuple(data.tags),
+                    timezone=data.timezone,
                 ),
             )
             await uow.audit.record(action="contact.created", actor="admin", subject=str(contact.id))
