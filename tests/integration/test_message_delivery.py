@@ -26,6 +26,7 @@ from tests.support.messaging import (
     MITTO_KEY,
     FixedClock,
     add_contacts,
+    add_perth_and_sydney_contact,
     fake_mitto_container,
     fund,
     mitto_env,
@@ -188,14 +189,7 @@ async def test_a_claim_before_eight_in_any_zone_of_the_number_waits_for_the_last
     async with fake_mitto_container(database_url, data_dir) as (fake, container):
         shop = await add_shop(container)
         await fund(container, shop, FUNDS)
-        [contact] = await add_contacts(
-            container,
-            shop,
-            ["+61412345678"],
-            timezone=None,
-            phone_timezones=["Australia/Sydney", "Australia/Perth"],
-            country="AU",
-        )
+        contact = await add_perth_and_sydney_contact(container, shop)
         sydney = ZoneInfo("Australia/Sydney")
         noon = datetime(2026, 1, 14, 12, 0, tzinfo=sydney)  # 09:00 in Perth: goes at once
         message_id = await _queue_marketing_at(container, shop, contact, noon)

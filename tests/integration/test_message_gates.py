@@ -20,6 +20,7 @@ from tests.conftest import add_shop
 from tests.support.messaging import (
     FixedClock,
     add_contacts,
+    add_perth_and_sydney_contact,
     fund,
     phone_number,
     refuse_number,
@@ -171,14 +172,7 @@ async def test_marketing_at_2230_local_is_scheduled_for_0800_local_next_morning(
 async def test_a_number_spanning_zones_waits_until_the_window_is_open_in_all_of_them(container):
     shop = await add_shop(container)
     await fund(container, shop, 100)
-    [contact] = await add_contacts(
-        container,
-        shop,
-        ["+61412345678"],
-        timezone=None,
-        phone_timezones=["Australia/Sydney", "Australia/Perth"],
-        country="AU",
-    )
+    contact = await add_perth_and_sydney_contact(container, shop)
     sydney = ZoneInfo("Australia/Sydney")
     # 09:30 in a Sydney summer is 06:30 in Perth; 08:00 there is 11:00 in Sydney.
     morning = datetime(2026, 1, 14, 9, 30, tzinfo=sydney).astimezone(UTC)

@@ -108,6 +108,19 @@ async def add_contacts(
     return contacts
 
 
+async def add_perth_and_sydney_contact(container: Container, shop: Shop) -> Contact:
+    """A subscribed Australian mobile whose number spans Perth and Sydney."""
+    [contact] = await add_contacts(
+        container,
+        shop,
+        ["+61412345678"],
+        timezone=None,
+        phone_timezones=["Australia/Sydney", "Australia/Perth"],
+        country="AU",
+    )
+    return contact
+
+
 async def fund(container: Container, shop: Shop, credits: int) -> None:
     async with container.uow.for_shop(shop.id) as uow:
         await TopUpWallet()(uow, credits=credits, reference=f"test-{uuid.uuid4()}", source="test")
