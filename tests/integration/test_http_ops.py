@@ -98,6 +98,34 @@ async def echo(data: JSONBody[dict[str, str]]) -> dict[str, str]:
     return data
 
 
+def _route_sample(name: str, path: str, status: int) -> float:
+    labels = {"method": "POST", "path": path, "status_code": str(status), "app_name": "sms_blossom"}
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_route_requests_are_counted_timed_and_failures_counted_as_errors(container):
+    series = [
+        ("blossom_requests_total", "/echo", 201),
+        ("blossom_request_duration_seconds_count", "/echo", 201),
+        ("blossom_requests_error_total", "/echo", 201),
+        ("blossom_requests_total", "/boom", 500),
+        ("blossom_request_duration_seconds_count", "/boom", 500),
+        ("blossom_requests_error_total", "/boom", 500),
+    ]
+    before = [_route_sample(*s) for s in series]
+    app = create_app(container)
+    app.register(boom)
+    app.register(echo)
+    async with http_client(app) as client:
+        for _ in range(2):
+            await client.post("/echo", json={"a": "b"})
+        await client.post("/boom")
+    added = [_route_sample(*s) - b for s, b in zip(series, before, strict=True)]
+    assert added == [2, 2, 0, 1, 1, 1]
+    in_progress = _route_sample("blossom_requests_in_progress", "/echo", 200)
+    assert in_progress == 0, "every request that began has ended"
+
+
 async def test_unexpected_error_is_a_500_problem_without_internals(container):
     app = create_app(container)
     app.register(boom)

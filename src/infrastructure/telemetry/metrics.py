@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-# Litestar's Prometheus middleware fills these labels by position, in this order.
-HTTP_REQUESTS = Counter(
-    "blossom_requests_total", "Total requests", ["method", "path", "status_code", "app_name"]
+# The series Litestar's Prometheus middleware keeps, under the same names and labels; ours
+# (interfaces.http.metrics) fills them.
+_HTTP_LABELS = ["method", "path", "status_code", "app_name"]
+HTTP_REQUESTS = Counter("blossom_requests_total", "Total requests", _HTTP_LABELS)
+HTTP_REQUEST_ERRORS = Counter(
+    "blossom_requests_error_total", "Total errors in requests", _HTTP_LABELS
+)
+HTTP_REQUEST_SECONDS = Histogram(
+    "blossom_request_duration_seconds", "Request duration, in seconds", _HTTP_LABELS
+)
+HTTP_REQUESTS_IN_PROGRESS = Gauge(
+    "blossom_requests_in_progress",
+    "Total requests currently in progress",
+    _HTTP_LABELS,
+    multiprocess_mode="livesum",
 )
 JOBS = Counter(
     "blossom_jobs_total", "Jobs run by the worker, by task and outcome", ["task", "outcome"]
