@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from application.billing.debit_wallet import DebitWallet
@@ -90,6 +91,27 @@ async def test_an_unsubscribed_contact_is_blocked_recorded_and_not_charged(conta
     assert [h.status for h in history] == [MessageStatus.BLOCKED_CONSENT]
     assert await _wallet(container, shop) == (100, 0)
     assert await _jobs(container, shop) == []
+
+
+def _entered(status: MessageStatus) -> float:
+    labels = {"status": status.value, "category": MessageCategory.MARKETING.value}
+    return REGISTRY.get_sample_value("blossom_messages_total", labels) or 0.0
+
+
+async def test_texts_a_gate_stops_are_counted_once_committed_and_never_when_rolled_back(
+    container,
+):
+    shop = await add_shop(container)
+    [gone] = await add_contacts(container, shop, [phone_number(1)], state=ConsentState.UNSUBSCRIBED)
+    before = _entered(MessageStatus.BLOCKED_CONSENT)
+    async with container.uow.for_shop(shop.id) as uow:
+        await _queue(container)(uow, await uow.shops.get(shop.id), [_marketing(gone)])
+        # Left without a commit: rolled back, so nothing was queued or blocked.
+    assert _entered(MessageStatus.BLOCKED_CONSENT) == before
+
+    await _send(container, shop, [_marketing(gone), _marketing(gone)])
+
+    assert _entered(MessageStatus.BLOCKED_CONSENT) == before + 2
 
 
 async def test_a_contact_that_does_not_exist_is_recorded_as_blocked_not_an_error(container):

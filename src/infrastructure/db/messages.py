@@ -8,9 +8,11 @@ Phone numbers and texts are encrypted at rest like every other piece of personal
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7Base
@@ -49,6 +51,7 @@ from domain.messages import (
 )
 from domain.messaging import Encoding
 from infrastructure.db.contacts import PHONE
+from infrastructure.telemetry.metrics import MESSAGES
 
 
 class MessageModel(UUIDv7Base):
@@ -348,14 +351,25 @@ class Claimed:
     phone_invalid: bool = False  # the provider has since refused its contact's number
 
 
+def _count_entered(entered: Counter[tuple[str, str]]) -> None:
+    for (status, category), count in entered.items():
+        MESSAGES.labels(status, category).inc(count)
+
+
 class SqlMessages:
     def __init__(
-        self, session: AsyncSession, shop_id: uuid.UUID | None, cipher: Cipher, index: BlindIndex
+        self,
+        session: AsyncSession,
+        shop_id: uuid.UUID | None,
+        cipher: Cipher,
+        index: BlindIndex,
+        after_commit: Callable[[Callable[[], None]], None],
     ) -> None:
         self._session = session
         self._shop_id = shop_id
         self._cipher = cipher
         self._index = index
+        self._after_commit = after_commit
 
     async def serialize(self) -> None:
         await self._session.execute(_SERIALIZE, {"shop_id": str(self._shop_id)})
@@ -427,6 +441,10 @@ class SqlMessages:
                 "errors": [m.error for m in messages],
             },
         )
+        # Every status a text enters when queued (queued, scheduled, each blocked reason,
+        # skipped), whoever queued it.
+        entered = Counter((m.status.value, m.category.value) for m in messages)
+        self._after_commit(partial(_count_entered, entered))
 
     async def claim(
         self, ids: Sequence[uuid.UUID], now: datetime, lease_start: datetime

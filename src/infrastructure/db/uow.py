@@ -86,6 +86,8 @@ class SqlUnitOfWork:
         self.maintenance = maintenance
         self._job_meta = job_meta
         self._committed = False
+        # Counts that may only be told once what they count is committed.
+        self._after_commit: list[Callable[[], None]] = []
 
     async def __aenter__(self) -> Self:
         self.session = self._sessions()
@@ -119,7 +121,9 @@ class SqlUnitOfWork:
         self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
         self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
         self.wallet = SqlWallet(self.session, self.shop_id)
-        self.messages = SqlMessages(self.session, self.shop_id, self._cipher, self._index)
+        self.messages = SqlMessages(
+            self.session, self.shop_id, self._cipher, self._index, self._after_commit.append
+        )
         self.unmatched_reports = SqlUnmatchedReports(self.session, self._cipher)
 
     async def scope_to(self, shop_id: uuid.UUID) -> None:
@@ -146,6 +150,9 @@ class SqlUnitOfWork:
     async def commit(self) -> None:
         await self.session.commit()
         self._committed = True
+        for told in self._after_commit:
+            told()
+        self._after_commit.clear()
 
     async def hold_shop_domain(self, domain: str) -> None:
         await self.session.execute(_HOLD_DOMAIN, {"domain": domain})

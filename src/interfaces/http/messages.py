@@ -27,7 +27,7 @@ from application.messaging.receive_inbound_text import InboundTextIn
 from application.ports import DeliveryReportIn, InboundEntry, RateLimit
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
-from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
+from infrastructure.telemetry.metrics import SMS_REPORTS
 from infrastructure.telemetry.tracing import open_span
 from interfaces.bootstrap import Container
 from interfaces.http.cursors import decode_cursor, keyset_page, page_of, time_filter
@@ -231,7 +231,6 @@ class MessageController(Controller):
         async with container.uow.for_shop(shop.id) as uow:
             [queued] = await container.queue_messages()(uow, shop, [request])
             await uow.commit()
-        MESSAGES.labels(queued.status.value, MessageCategory.SYSTEM.value).inc()
         return QueuedView(queued.message_id, queued.status.value, queued.scheduled_at)
 
 
