@@ -127,6 +127,18 @@ _INTENT = tuple(
 )
 
 
+# Replies that say, as a sentence of their own, that these texts reach the wrong person or
+# an unwilling one: "Sorry, wrong number.", "Not interested". The FCC's revocation rule
+# takes any reasonable means; inside a longer sentence ("I typed the wrong number at
+# checkout") they are only flagged for review.
+_CLAUSE_INTENT = re.compile(
+    rf"^(?:SORRY )?(?:(?:YOU HAVE|YOUVE GOT|YOU GOT|THIS IS|ITS) (?:THE |A )?)?"
+    rf"WRONG (?:NUMBER|PERSON){_COURTEOUS_END}"
+    rf"|^(?:IM |I AM )?(?:NOT|NO LONGER) INTERESTED{_COURTEOUS_END}"
+)
+_TALK_OF_LEAVING = frozenset({"WRONG NUMBER", "WRONG PERSON", "NOT INTERESTED"})
+
+
 def _asks_to_stop(normalized: str) -> bool:
     if any(pattern.search(normalized) for pattern in _INTENT):
         return True
@@ -157,16 +169,17 @@ def opt_out_intent(text: str, extra_opt_out: Iterable[str] = ()) -> bool:
     me". Exact one-keyword replies are `classify`'s business; this covers the rest."""
     standalone = _STANDALONE_OPT_OUT | _normalized_words(extra_opt_out)
     clauses = (normalize(clause) for clause in _CLAUSE_BREAK.split(text))
-    if any(clause in standalone for clause in clauses):
+    if any(clause in standalone or _CLAUSE_INTENT.match(clause) for clause in clauses):
         return True
     return _asks_to_stop(normalize(text))
 
 
 def mentions_opt_out(text: str, extra_opt_out: Iterable[str] = ()) -> bool:
-    """Whether an opt-out word occurs anywhere ("Don't stop the sale!"): not an opt-out by
-    itself, but worth flagging for a human to read when `classify` says NONE."""
+    """Whether an opt-out word, or talk of a wrong number or of no interest, occurs anywhere
+    ("Don't stop the sale!"): not an opt-out by itself, but worth flagging for a human to
+    read when `classify` says NONE."""
     normalized = f" {normalize(text)} "
-    words = OPT_OUT_WORDS | _normalized_words(extra_opt_out)
+    words = OPT_OUT_WORDS | _TALK_OF_LEAVING | _normalized_words(extra_opt_out)
     return any(f" {word} " in normalized for word in words)
 
 

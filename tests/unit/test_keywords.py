@@ -183,6 +183,14 @@ def test_other_keywords(text: str, keyword: Keyword) -> None:
         "Unsub. Thanks",
         "cancel these texts",
         "Stop it",
+        "Wrong number",
+        "Sorry, wrong number.",
+        "sorry wrong number",
+        "You have the wrong number",
+        "Wrong number. Who is this?",
+        "Not interested",
+        "I'm not interested, thanks",
+        "no longer interested",
     ],
 )
 def test_clear_opt_out_wording(text: str) -> None:
@@ -225,6 +233,9 @@ def test_clear_opt_out_wording(text: str) -> None:
         "",
         "   ",
         "🛑",
+        "I typed the wrong number at checkout",
+        "Is this the wrong number for support?",
+        "Not interested in the blue one, do you have it in red?",
     ],
 )
 def test_ordinary_messages_are_not_opt_outs(text: str) -> None:
@@ -263,6 +274,9 @@ def test_mentions_opt_out_includes_shop_words() -> None:
         ("cancel my subscription", True),
         ("Cancel please", True),
         ("yes stop", True),
+        ("Not interested", True),
+        ("I typed the wrong number at checkout", True),
+        ("Not interested in the blue one, do you have it in red?", True),
         # Bare keywords say what they mean; the rest is ordinary chat.
         ("STOP", False),
         ("Stop please", False),
