@@ -200,6 +200,8 @@ def test_trace_and_span_ids_come_from_the_current_span(capture):
         ("to 415-555-0132", "to [phone]"),
         ("to 415.555.0132", "to [phone]"),
         ("from jane@example.co.uk", "from [email]"),
+        ("GET /cb?to=%2B14155550132&id=7", "GET /cb?to=[phone]&id=7"),
+        ("body email=jane.doe%40example.com&x=1", "body email=[email]&x=1"),
         (f"token {SHOPIFY_TOKEN}", "token [token]"),
         ("shpss_abc123DEF", "[token]"),
         (f"Authorization: Bearer {BEARER_SECRET}", "Authorization: [redacted]"),
@@ -258,7 +260,9 @@ def test_configure_logging_twice_installs_one_json_handler(restore_root_logger):
     assert logging.getLogger("httpx").level == logging.WARNING
 
 
-@pytest.mark.parametrize("run", ["1" * 20_000, "a." * 10_000, "12-" * 7_000, "x@" + "a." * 10_000])
+@pytest.mark.parametrize(
+    "run", ["1" * 20_000, "a." * 10_000, "12-" * 7_000, "x@" + "a." * 10_000, "a%40" * 5_000]
+)
 def test_redact_scans_long_unbroken_runs_without_backtracking_blowup(run):
     # Quadratic backtracking here would take seconds; a linear scan takes milliseconds.
     assert redact(run) == run

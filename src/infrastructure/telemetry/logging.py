@@ -50,9 +50,12 @@ _BEARER = re.compile(r"\b(bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 _URL_PASSWORD = re.compile(r"(://[^:/\s@]+:)[^@\s/]+@")
 _JWT = re.compile(r"(?<![\w-])eyJ[\w-]*\.[\w-]+\.[\w-]*")
 _SHOPIFY_TOKEN = re.compile(r"(?<![A-Za-z0-9])shp(?:at|ca|pa|ss|rt)_[A-Za-z0-9]+")
+# Also as they appear percent-encoded in a logged URL or form body: "%40", "%2B".
 _EMAIL = re.compile(
-    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+    r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+    r"\.[A-Za-z]{2,}"
 )
+_ENCODED_PHONE = re.compile(r"(?<![\w.+-])%2B\d{8,15}(?!\d)", re.IGNORECASE)
 
 # Digit groups joined by dashes and dots also make UUIDs, dates and IP addresses; those
 # are matched first and kept, so the phone alternative never sees them.
@@ -89,6 +92,7 @@ def redact(text: str) -> str:
     text = _JWT.sub("[token]", text)
     text = _SHOPIFY_TOKEN.sub("[token]", text)
     text = _EMAIL.sub("[email]", text)
+    text = _ENCODED_PHONE.sub("[phone]", text)
     return _PHONE_OR_KEPT.sub(_redact_phone, text)
 
 
