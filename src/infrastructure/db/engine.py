@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
 
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 from sqlalchemy.pool import NullPool
 
@@ -38,7 +39,10 @@ def create_app_engine(
 ) -> AsyncEngine:
     """`pre_ping` checks each connection before use (a round trip); without it a connection
     broken by a database restart fails its first statement, and the pool is then renewed."""
-    return create_async_engine(
+    # Looked up when called: OpenTelemetry's SQLAlchemy instrumentation replaces the
+    # module's function (configure_tracing), and a copy imported earlier would make engines
+    # whose statements are never traced.
+    return sqlalchemy_asyncio.create_async_engine(
         sqlalchemy_url(url),
         pool_size=pool_size,
         max_overflow=pool_size,
@@ -55,7 +59,7 @@ def create_app_engine(
 
 def create_owner_engine(url: str) -> AsyncEngine:
     """An engine as the schema owner: migrations and database administration only."""
-    return create_async_engine(sqlalchemy_url(url), poolclass=NullPool)
+    return sqlalchemy_asyncio.create_async_engine(sqlalchemy_url(url), poolclass=NullPool)
 
 
 def session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,6 +16,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 from opentelemetry.trace import Status, StatusCode
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, ExceptionContext
 
 from infrastructure.telemetry.logging import redact, redacted_traceback, request_id_var
 
@@ -46,7 +48,24 @@ def configure_tracing(exporter: str, service_name: str) -> None:
     trace.set_tracer_provider(provider)
     # Wraps engine creation, so it must run before the composition root builds engines.
     SQLAlchemyInstrumentor().instrument(enable_commenter=False)
+    event.listen(Engine, "handle_error", _record_database_error)
     _configured = True
+
+
+def _record_database_error(context: ExceptionContext) -> None:
+    """Ends a failed statement's span with the error's first line, redacted. The SQLAlchemy
+    instrumentation would record the driver's whole message, whose DETAIL quotes the row
+    ("Key (phone)=(+1415…) already exists"). Listeners on the Engine class run before the
+    instrumentation's own, on each engine, which finds no span left to end."""
+    execution = context.execution_context
+    span = getattr(execution, "_otel_span", None)
+    if span is None:
+        return
+    if span.is_recording():
+        first_line = str(context.original_exception).partition("\n")[0]
+        span.set_status(Status(StatusCode.ERROR, redact(first_line)))
+    span.end()
+    execution._otel_span = None  # type: ignore[union-attr]
 
 
 @contextmanager
