@@ -223,3 +223,18 @@ async def test_revoked_token_is_a_typed_unauthorized_error(shopify):
     fake.shops[shop.domain].access_tokens.clear()
     with pytest.raises(ShopifyUnauthorized):
         await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+
+
+async def test_concurrent_first_calls_all_fail_when_the_seeding_call_is_refused(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.shops[shop.domain].access_tokens.clear()  # uninstalled: every call gets a 401
+    ref = ShopRef(shop.id, shop.domain)
+    # The first call goes alone to seed the bucket model; the others wait for it. Its
+    # refusal must release them to fail too, not leave them waiting for ever (the
+    # timeout only turns that hang into a failure).
+    async with asyncio.timeout(30):
+        results = await asyncio.gather(
+            *(container.shopify_admin.shop_info(ref) for _ in range(3)), return_exceptions=True
+        )
+    assert [type(r) for r in results] == [ShopifyUnauthorized] * 3

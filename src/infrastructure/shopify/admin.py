@@ -77,7 +77,9 @@ class _Bucket:
 class _ShopThrottle:
     bucket: _Bucket | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    seeded: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set (and replaced) when the model is seeded or the probe ends: a probe refused or
+    # unanswered seeds nothing, and its waiters must then take over, not wait for ever.
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
     probing: bool = False
     # Cost reserved by requests that have no answer yet: Shopify's reported level does
     # not include them, so the model subtracts them or it would overdraw.
@@ -235,7 +237,7 @@ class HttpShopifyAdmin:
                 throttle.probing = True  # this request goes alone and seeds the model
                 throttle.outstanding += hint
                 return hint
-            await throttle.seeded.wait()
+            await throttle.changed.wait()
         cost = self._learned_costs.get(query, hint)
         throttle.outstanding += cost
         async with throttle.lock:
@@ -258,16 +260,24 @@ class HttpShopifyAdmin:
                 restore_rate=float(status["restoreRate"]) or 1.0,
                 at=self._clock(),
             )
-            throttle.seeded.set()
+            _wake(throttle)
 
     def _settle(self, domain: str, cost: int) -> None:
         """The attempt's reservation ends, answered or abandoned."""
         throttle = self._throttles[domain]
         throttle.outstanding = max(0.0, throttle.outstanding - cost)
-        throttle.probing = False
+        if throttle.probing:
+            throttle.probing = False
+            _wake(throttle)  # unseeded, the next waiter probes
 
     def _delay(self, attempt: int) -> float:
         return min(30.0, self._backoff * 2**attempt) * (0.5 + random.random() / 2)  # noqa: S311
+
+
+def _wake(throttle: _ShopThrottle) -> None:
+    """Release everyone waiting on the shop's bucket model to look at it again."""
+    woken, throttle.changed = throttle.changed, asyncio.Event()
+    woken.set()
 
 
 def _raise_user_errors(operation: str, errors: list[dict[str, Any]]) -> None:
