@@ -14,7 +14,10 @@ from application.errors import (
     ShopifyUnavailable,
 )
 from application.ports import ShopRef
+from application.shops.access_token import GetAccessToken
+from domain.events import subscription_enum, topics_allowed_by
 from domain.shops import ShopCredentials
+from infrastructure.shopify.admin import HttpShopifyAdmin
 from interfaces.http.app import create_app
 from tests.integration.test_shopify_install import _session_token
 from tests.support.http import client
@@ -238,3 +241,57 @@ async def test_concurrent_first_calls_all_fail_when_the_seeding_call_is_refused(
             *(container.shopify_admin.shop_info(ref) for _ in range(3)), return_exceptions=True
         )
     assert [type(r) for r in results] == [ShopifyUnauthorized] * 3
+
+
+# Shopify's own example (changelog "Improved GraphQL errors"): its internal errors come as
+# a GraphQL error, with HTTP 200, rather than as a 500.
+INTERNAL_ERROR = {
+    "errors": [
+        {
+            "message": "Internal error. Looks like something went wrong on our end.",
+            "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": "d2f47302-8559"},
+        }
+    ]
+}
+
+
+async def test_an_internal_error_in_the_graphql_errors_is_retried_like_a_5xx(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(200, body=INTERNAL_ERROR)
+
+    info = await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
+
+    assert info.name.startswith("Fake")
+
+
+async def test_a_passing_internal_error_does_not_lose_a_webhook_subscription(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(200, body=INTERNAL_ERROR)  # the first topic's subscription
+
+    await container.after_install()(shop.id)
+
+    async with container.uow.for_shop(shop.id) as uow:
+        credentials = await uow.credentials.get()
+    subscribed = {s["topic"] for s in fake.shops[shop.domain].webhook_subscriptions}
+    assert subscribed == {subscription_enum(t) for t in topics_allowed_by(credentials.scopes)}
+
+
+async def test_an_internal_error_that_persists_is_unavailable_not_rejected(shopify):
+    fake, container = shopify
+    shop = await install(fake, container)
+    fake.fail_next(200, body=INTERNAL_ERROR, count=100)
+    tokens = GetAccessToken(container.uow, container.shopify_auth, container.clock)
+    admin = HttpShopifyAdmin(  # the container's own, with backoff too short to matter
+        container.http,
+        api_version=container.settings.shopify_api_version,
+        origin=container.settings.shopify_origin,
+        access_token=lambda ref: tokens(ref.id, ref.domain),
+        max_attempts=3,
+        backoff_seconds=0.001,
+    )
+    # Unavailable is transient: the job retries later instead of failing for good.
+    with pytest.raises(ShopifyUnavailable):
+        await admin.shop_info(ShopRef(shop.id, shop.domain))
+    assert [r["status"] for r in fake.requests if "graphql" in r["path"]][-3:] == [200] * 3

@@ -215,6 +215,11 @@ class HttpShopifyAdmin:
         if any(_code(e) == "THROTTLED" for e in errors):
             await self._pause(attempt, _throttle_wait(metered) + random.random() * 0.1)  # noqa: S311
             return None
+        if any(_code(e) == "INTERNAL_SERVER_ERROR" for e in errors):
+            # Shopify's 500 in GraphQL form, usually with HTTP 200: as passing as a 5xx, so
+            # it is retried like one, and when it outlasts us it is unavailable, not refused.
+            await self._pause(attempt, self._delay(attempt))
+            return None
         if response.status_code != 200:
             # 402 (shop frozen), 404, 423 (shop locked) …: retrying will not change them.
             raise ShopifyRejected(f"HTTP {response.status_code}: {_messages(errors)}", errors)
