@@ -56,6 +56,18 @@ async def _expire_soon(container, shop_id) -> ShopCredentials:
     return soon
 
 
+def _admin(container, **options) -> HttpShopifyAdmin:
+    """The container's client, with options (backoff, clock) a test needs set."""
+    tokens = GetAccessToken(container.uow, container.shopify_auth, container.clock)
+    return HttpShopifyAdmin(
+        container.http,
+        api_version=container.settings.shopify_api_version,
+        origin=container.settings.shopify_origin,
+        access_token=lambda ref: tokens(ref.id, ref.domain),
+        **options,
+    )
+
+
 async def test_token_near_expiry_is_refreshed_before_use_and_the_rotated_pair_stored(shopify):
     fake, container = shopify
     shop = await install(fake, container)
@@ -282,16 +294,50 @@ async def test_an_internal_error_that_persists_is_unavailable_not_rejected(shopi
     fake, container = shopify
     shop = await install(fake, container)
     fake.fail_next(200, body=INTERNAL_ERROR, count=100)
-    tokens = GetAccessToken(container.uow, container.shopify_auth, container.clock)
-    admin = HttpShopifyAdmin(  # the container's own, with backoff too short to matter
-        container.http,
-        api_version=container.settings.shopify_api_version,
-        origin=container.settings.shopify_origin,
-        access_token=lambda ref: tokens(ref.id, ref.domain),
-        max_attempts=3,
-        backoff_seconds=0.001,
-    )
+    admin = _admin(container, max_attempts=3, backoff_seconds=0.001)
     # Unavailable is transient: the job retries later instead of failing for good.
     with pytest.raises(ShopifyUnavailable):
         await admin.shop_info(ShopRef(shop.id, shop.domain))
     assert [r["status"] for r in fake.requests if "graphql" in r["path"]][-3:] == [200] * 3
+
+
+class SharedClock:
+    """One clock for the fake's bucket and the client's model of it, moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_calls_cancelled_while_waiting_for_the_bucket_give_their_reservation_back(
+    database_url, data_dir
+):
+    clock = SharedClock()
+    # 10 points, refilled in 1000 s of the shared clock: any real wait the model asks for
+    # is far longer than the test's timeout.
+    async with fake_shopify_container(
+        database_url,
+        data_dir,
+        bucket_size=10.0,
+        restore_rate=0.01,
+        clock=clock,
+        access_token_ttl=10**7,
+    ) as (fake, container):
+        shop = await install(fake, container)
+        fake.costs["shop"] = 10
+        admin, ref = _admin(container, clock=clock), ShopRef(shop.id, shop.domain)
+        await admin.shop_info(ref)  # seeds the model: the bucket is empty
+
+        waiting = [asyncio.create_task(admin.shop_info(ref)) for _ in range(3)]
+        await asyncio.sleep(0)  # one loop turn: each task reserves, then waits to be sent
+        for task in waiting:
+            task.cancel()
+        await asyncio.gather(*waiting, return_exceptions=True)
+
+        clock.now += 4000  # the bucket is full again
+        await admin.shop_info(ref)  # the answer re-seeds the model
+        clock.now += 1000  # and full again
+        async with asyncio.timeout(10):  # only turns a wait of thousands of seconds into a fail
+            await admin.shop_info(ref)

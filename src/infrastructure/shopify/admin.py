@@ -252,7 +252,14 @@ class HttpShopifyAdmin:
             wait = max(0.0, (cost - available) / bucket.restore_rate)
             bucket.available, bucket.at = available - cost, now
         if wait:
-            await asyncio.sleep(wait)
+            try:
+                await asyncio.sleep(wait)
+            except asyncio.CancelledError:
+                # Given up before it was sent: its cost goes back, or the model would count
+                # it against every later answer and slow the shop down for good.
+                throttle.outstanding = max(0.0, throttle.outstanding - cost)
+                throttle.bucket.available += cost
+                raise
         return cost
 
     def _observe(self, domain: str, status: Mapping[str, Any] | None, cost: int) -> None:
