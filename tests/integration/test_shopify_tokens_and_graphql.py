@@ -116,6 +116,31 @@ async def test_a_refused_refresh_drops_the_dead_token_so_the_next_visit_exchange
     assert info.name.startswith("Fake")
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (429, {"errors": "Too many requests"}),
+        (200, "<html>a proxy's error page</html>"),  # the answer is lost, not a refusal
+        (200, {"access_token": "shpat_x", "expires_in": "soon"}),
+    ],
+)
+async def test_a_refresh_that_was_not_refused_keeps_the_token_and_succeeds_when_retried(
+    shopify, status, body
+):
+    fake, container = shopify
+    shop = await install(fake, container)
+    await _expire_soon(container, shop.id)
+    fake.fail_next(status, body=body, path_contains="access_token")
+    ref = ShopRef(shop.id, shop.domain)
+
+    with pytest.raises(ShopifyUnavailable):
+        await container.shopify_admin.shop_info(ref)
+
+    info = await container.shopify_admin.shop_info(ref)  # the job's retry
+    assert info.name.startswith("Fake")
+    assert fake.refresh_count[shop.domain] == 1
+
+
 async def test_legacy_non_expiring_token_is_migrated_once(shopify):
     fake, container = shopify
     shop = await install(fake, container)

@@ -90,17 +90,24 @@ class HttpShopifyAuth:
             response = await self._http.post(url, json=body, headers={"Accept": "application/json"})
         except httpx.TransportError as exc:
             raise ShopifyUnavailable(f"token endpoint unreachable ({type(exc).__name__})") from exc
-        if response.status_code >= 500:
+        # Throttled, or failing on Shopify's side: nothing was refused, the same grant may
+        # be presented again (a refresh token stays usable until its replacement is used).
+        if response.status_code >= 500 or response.status_code in (408, 429):
             raise ShopifyUnavailable(f"token endpoint answered {response.status_code}")
         payload = json_object(response)
         if response.status_code == 401:
             raise ShopifyUnauthorized("Shopify refused the app credentials")
-        if response.status_code != 200 or "access_token" not in payload:
+        if response.status_code != 200:
             # A code or refresh token is single-use: retrying cannot help.
             error = str(payload.get("error") or response.status_code)
             log.warning("token request refused", extra={"shop": shop_domain, "error": error})
             raise ShopifyRejected(f"Shopify refused the token request: {error}", [payload])
-        return self._credentials(payload)
+        try:
+            return self._credentials(payload)
+        except (KeyError, TypeError, ValueError):
+            # A 200 we cannot read (a proxy's page, a cut body) is not a refusal: Shopify may
+            # have granted, and calling it refused would make a refresh drop a live token.
+            raise ShopifyUnavailable("token endpoint answered 200 without a usable token") from None
 
     def _credentials(self, payload: Mapping[str, Any]) -> ShopCredentials:
         now = self._now()
@@ -108,8 +115,10 @@ class HttpShopifyAuth:
         def after(seconds: object) -> datetime | None:
             return now + timedelta(seconds=int(seconds)) if seconds else None
 
+        if not isinstance(payload.get("access_token"), str) or not payload["access_token"]:
+            raise ValueError("no access_token")
         return ShopCredentials(
-            access_token=str(payload["access_token"]),
+            access_token=payload["access_token"],
             scopes=tuple(s.strip() for s in str(payload.get("scope", "")).split(",") if s.strip()),
             access_expires_at=after(payload.get("expires_in")),
             refresh_token=payload.get("refresh_token"),
