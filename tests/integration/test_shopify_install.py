@@ -204,7 +204,7 @@ async def test_subscriptions_declared_in_the_app_toml_are_not_duplicated_through
 
 
 async def test_first_loads_at_once_install_the_shop_once_and_all_succeed(shopify):
-    _, container = shopify
+    fake, container = shopify
     domain = "blossom-rush.myshopify.com"
     headers = {"Authorization": f"Bearer {_session_token(domain)}"}
     async with client(create_app(container)) as http:
@@ -217,6 +217,13 @@ async def test_first_loads_at_once_install_the_shop_once_and_all_succeed(shopify
             text("SELECT count(*) FROM shops WHERE domain = :d"), {"d": domain}
         )
     assert shops == 1
+    # Each exchange retires the previous refresh token: only one may happen, or the pair
+    # stored last could be one whose refresh token Shopify no longer accepts.
+    assert fake.token_exchanges[domain] == 1
+    assert sorted(r.json()["exchanged"] for r in responses) == [False, False, False, True]
+    async with container.uow.for_shop_domain(domain) as uow:
+        stored = await uow.credentials.get()
+    assert stored.refresh_token == fake.shops[domain].refresh_token
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from application.shops.oauth_install import (
     CompleteOAuthInstall,
     InvalidOAuthState,
 )
+from application.shops.token_exchange import ExchangeSessionToken
 from infrastructure.shopify.signatures import (
     SignatureError,
     normalize_shop_domain,
@@ -102,15 +103,12 @@ class AuthController(Controller):
         self, request: Request, container: NamedDependency[Container]
     ) -> dict[str, object]:
         claims = session_token(request, container)
-        async with container.uow.for_shop_domain(claims.shop) as uow:
-            shop = await uow.shops.get(uow.shop_id) if uow.shop_id else None
-            has_token = await uow.credentials.get() is not None if uow.shop_id else False
-        if shop is not None and shop.installed and has_token:
-            return {"shop": shop.domain, "installed": True, "exchanged": False}
         bearer = request.headers["authorization"].partition(" ")[2].strip()
+        exchange = ExchangeSessionToken(
+            container.uow, container.shopify_auth, container.install_shop()
+        )
         try:
-            credentials = await container.shopify_auth.exchange_session_token(claims.shop, bearer)
-            shop = await container.install_shop()(claims.shop, credentials, source="token_exchange")
+            result = await exchange(claims.shop, bearer)
         except ShopifyRejected as exc:
             # e.g. invalid_subject_token: App Bridge retries with a fresh session token.
             raise NotAuthorizedException(detail=str(exc), headers=RETRY_HEADERS) from None
@@ -120,7 +118,7 @@ class AuthController(Controller):
             raise ServiceUnavailableException(
                 detail="Shopify is not answering; try again"
             ) from None
-        return {"shop": shop.domain, "installed": True, "exchanged": True}
+        return {"shop": result.shop.domain, "installed": True, "exchanged": result.exchanged}
 
 
 def _app_credentials_refused() -> ServiceUnavailableException:
