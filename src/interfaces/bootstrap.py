@@ -147,13 +147,18 @@ class Container:
         )
 
     @cached_property
+    def shopify_tokens(self) -> GetAccessToken:
+        return GetAccessToken(self.uow, self.shopify_auth, self.clock)
+
+    @cached_property
     def shopify_admin(self) -> HttpShopifyAdmin:
-        tokens = GetAccessToken(self.uow, self.shopify_auth, self.clock)
+        tokens = self.shopify_tokens
         return HttpShopifyAdmin(
             self.http,
             api_version=self.settings.shopify_api_version,
             origin=self.settings.shopify_origin,
             access_token=lambda shop: tokens(shop.id, shop.domain),
+            token_refused=lambda shop, token: tokens.forget(shop.id, token),
         )
 
     @cached_property

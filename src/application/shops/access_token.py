@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from application.errors import NotInstalled, ShopifyRejected
@@ -55,3 +56,18 @@ class GetAccessToken:
             await uow.audit.record(action=action, actor="system")
             await uow.commit()
             return fresh
+
+    async def forget(self, shop_id: uuid.UUID, rejected_token: str) -> None:
+        """Shopify answered 401 to `rejected_token`: revoked, with no `app/uninstalled` (yet)
+        to tell us. Kept, it would fail every job and make token exchange believe the shop
+        still has a token, so the merchant reopening the app could not mend it. Only the
+        token that was refused goes: a re-install or refresh may have replaced it since."""
+        async with self._uows.for_shop(shop_id) as uow:
+            locked = await uow.credentials.get(for_update=True)
+            if locked is None or not secrets.compare_digest(
+                locked.access_token.encode(), rejected_token.encode()
+            ):
+                return
+            await uow.credentials.erase()
+            await uow.audit.record(action="token.rejected", actor="shopify")
+            await uow.commit()

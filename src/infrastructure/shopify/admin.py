@@ -94,6 +94,7 @@ class HttpShopifyAdmin:
         api_version: str,
         origin: Callable[[str], str],
         access_token: Callable[[ShopRef], Awaitable[str]],
+        token_refused: Callable[[ShopRef, str], Awaitable[None]] | None = None,
         max_attempts: int = 6,
         backoff_seconds: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
@@ -102,6 +103,7 @@ class HttpShopifyAdmin:
         self._version = api_version
         self._origin = origin
         self._access_token = access_token
+        self._token_refused = token_refused
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._clock = clock
@@ -177,7 +179,8 @@ class HttpShopifyAdmin:
         self, shop: ShopRef, query: str, variables: Mapping[str, Any], attempt: int, cost: int
     ) -> dict[str, Any] | None:
         url = f"{self._origin(shop.domain)}/admin/api/{self._version}/graphql.json"
-        headers = {"X-Shopify-Access-Token": await self._access_token(shop)}
+        token = await self._access_token(shop)
+        headers = {"X-Shopify-Access-Token": token}
         started = time.perf_counter()
         try:
             response = await self._http.post(
@@ -189,6 +192,8 @@ class HttpShopifyAdmin:
             await self._pause(attempt, self._delay(attempt))
             return None
         SHOPIFY_CALLS.labels(str(response.status_code)).inc()
+        if response.status_code == 401 and self._token_refused is not None:
+            await self._token_refused(shop, token)
         log.debug(
             "shopify call",
             extra={
