@@ -24,6 +24,11 @@ class ShopifyRejected(PermanentError):
         return {str(e.get("code")) for e in self.errors if e.get("code")}
 
 
+class ScopesNotGranted(ShopifyRejected):
+    """The token Shopify granted lacks a scope the product cannot work without. A fresh
+    session token cannot change that; only granting the scopes (a new install) can."""
+
+
 class ShopifyUnavailable(TransientError):
     """Timeouts, 5xx and throttling that outlasted our retries."""
 

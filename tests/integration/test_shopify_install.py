@@ -249,6 +249,19 @@ async def test_token_exchange_refused_by_shopify_is_answered_as_the_cause_says(
         assert response.headers["x-shopify-retry-invalid-session-request"] == "1"
 
 
+async def test_token_exchange_short_of_required_scopes_is_forbidden_not_retried(shopify):
+    fake, container = shopify
+    fake.granted_scopes = "write_orders"  # the app's TOML asks too little
+    domain = "blossom-scopes.myshopify.com"
+    async with client(create_app(container)) as http:
+        response = await http.post(
+            "/auth/token-exchange", headers={"Authorization": f"Bearer {_session_token(domain)}"}
+        )
+    assert response.status_code == 403
+    assert "read_customers" in response.json()["detail"]
+    assert "x-shopify-retry-invalid-session-request" not in response.headers
+
+
 async def test_install_links_are_rate_limited_per_shop_and_stale_states_pruned(shopify):
     _, container = shopify
     domain = "blossom-loop.myshopify.com"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from application.billing.fund_wallet import TRIAL_REFERENCE, GrantCredits
-from application.errors import ShopifyRejected
+from application.errors import ScopesNotGranted
 from application.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from application.tasks import AFTER_INSTALL
 from domain.shops import Shop, ShopCredentials
@@ -70,4 +70,4 @@ class InstallShop:
 def check_scopes(credentials: ShopCredentials) -> None:
     missing = credentials.missing_scopes(REQUIRED_SCOPES)
     if missing:
-        raise ShopifyRejected(f"required scopes not granted: {', '.join(missing)}")
+        raise ScopesNotGranted(f"required scopes not granted: {', '.join(missing)}")

@@ -10,12 +10,18 @@ from litestar.di import NamedDependency
 from litestar.exceptions import (
     ClientException,
     NotAuthorizedException,
+    PermissionDeniedException,
     ServiceUnavailableException,
 )
 from litestar.params import FromQuery
 from litestar.response import Redirect
 
-from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
+from application.errors import (
+    ScopesNotGranted,
+    ShopifyRejected,
+    ShopifyUnauthorized,
+    ShopifyUnavailable,
+)
 from application.ports import RateLimit
 from application.shops.oauth_install import (
     BeginOAuthInstall,
@@ -109,6 +115,11 @@ class AuthController(Controller):
         )
         try:
             result = await exchange(claims.shop, bearer)
+        except ScopesNotGranted as exc:
+            # Not the session token's fault: a 401 with the retry header would have App
+            # Bridge retry, and each retry cost an exchange that ends the same way.
+            log.error("granted scopes fall short", extra={"shop": claims.shop})
+            raise PermissionDeniedException(detail=str(exc)) from None
         except ShopifyRejected as exc:
             # e.g. invalid_subject_token: App Bridge retries with a fresh session token.
             raise NotAuthorizedException(detail=str(exc), headers=RETRY_HEADERS) from None
