@@ -19,7 +19,9 @@ T = TypeVar("T")
 def child_env(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update(values)
-    env["PYTHONPATH"] = str(REPO)
+    # This checkout's own sources first: the installed `blossom` script's .pth file names
+    # whichever checkout the virtualenv was built from, which may not be this one.
+    env["PYTHONPATH"] = os.pathsep.join((str(REPO / "src"), str(REPO)))
     return env
 
 
