@@ -94,3 +94,33 @@ async def test_cli_lists_shows_and_replays_failed_webhooks(
     assert replayed.returncode == 0 and "1 failed event(s)" in replayed.stdout
     async with container.uow.for_shop(shop.id) as uow:
         assert (await uow.webhooks.get(event.id))[0].status is EventStatus.RECEIVED
+
+
+async def test_replaying_one_event_under_another_or_unknown_shop_touches_nothing(
+    container, database_url, data_dir
+):
+    """`--shop` names whose event the operator means: an event of another shop is not
+    theirs to replay, and an unknown shop is an error, not ignored."""
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    async with client(create_app(container)) as http:
+        await send_webhook(
+            http,
+            "/webhooks/shopify",
+            topic="orders/create",
+            shop=shop_a.domain,
+            payload={"id": 99},
+            secret=container.settings.shopify_api_secret,
+        )
+    async with container.uow.for_shop(shop_a.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=5)
+        await uow.webhooks.mark(event.id, EventStatus.FAILED, error="handler broke")
+        await uow.commit()
+
+    env = child_env(**make_environ(data_dir), DATABASE_URL=database_url)
+    other = _cli(env, "webhooks", "replay", str(event.id), "--shop", shop_b.domain)
+    unknown = _cli(env, "webhooks", "replay", str(event.id), "--shop", "nobody.myshopify.com")
+
+    assert other.returncode == 1 and f"no event {event.id}" in other.stderr
+    assert unknown.returncode == 1 and "no shop nobody.myshopify.com" in unknown.stderr
+    async with container.uow.for_shop(shop_a.id) as uow:
+        assert (await uow.webhooks.get(event.id))[0].status is EventStatus.FAILED

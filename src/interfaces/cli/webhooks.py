@@ -71,22 +71,33 @@ def show(event_id: uuid.UUID, payload: bool) -> None:
 @webhooks.command()
 @click.argument("event_id", type=click.UUID, required=False)
 @click.option("--failed", is_flag=True, help="Replay every failed event of --shop.")
-@click.option("--shop", "domain", help="The shop whose failed events to replay.")
+@click.option(
+    "--shop", "domain", help="The shop whose failed events to replay (with an EVENT_ID: its shop)."
+)
 @click.option("--topic", help="With --failed: only this topic.")
 def replay(event_id: uuid.UUID | None, failed: bool, domain: str | None, topic: str | None) -> None:
     """Process an event again: one by id, or all failed ones of a shop (and topic)."""
     if bool(event_id) == failed or (failed and not domain):
         raise click.UsageError("give an EVENT_ID, or --failed with --shop")
+    if topic and not failed:
+        raise click.UsageError("--topic goes with --failed")
     actor = operator()
 
     async def action(container: Container) -> None:
         replays = ReplayWebhooks(container.uow)
         if event_id:
-            async with container.uow.maintenance() as uow:
+            # With --shop the operator says whose event this is: look for it in that shop
+            # only, so a mistyped id of another shop's event is refused, never replayed.
+            scope = (
+                container.uow.for_shop(await shop_id_for(container, domain))
+                if domain
+                else container.uow.maintenance()
+            )
+            async with scope as uow:
                 found = await uow.webhooks.get(event_id)
-            if found is None:
-                raise click.ClickException(f"no event {event_id}")
-            await replays.one(found[0].shop_id, event_id, actor=actor)
+            if found is None or not await replays.one(found[0].shop_id, event_id, actor=actor):
+                shop = f" of shop {domain}" if domain else ""
+                raise click.ClickException(f"no event {event_id}{shop}")
             click.echo(f"event {event_id} queued again")
             return
         count = await replays.failed(await shop_id_for(container, domain), topic=topic, actor=actor)
