@@ -248,8 +248,11 @@ class WebhookInbox(Protocol):
         self, *, status: EventStatus | None, topic: str | None, limit: int
     ) -> list[WebhookEvent]: ...
 
-    async def reset_many(self, event_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
-        """Back to `received` for a replay, in one statement; returns the ids that exist."""
+    async def reset_many(
+        self, event_ids: Sequence[uuid.UUID], *, only: EventStatus | None = None
+    ) -> list[uuid.UUID]:
+        """Back to `received` for a replay, in one statement; returns the ids reset. With
+        `only`, just those still in that status when the statement runs."""
         ...
 
     async def prune(self, *, handled_before: datetime) -> int:

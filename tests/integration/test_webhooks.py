@@ -19,7 +19,7 @@ from application.ports import InboxEntry
 from application.tasks import PROCESS_WEBHOOK
 from domain.events import EventStatus, WebhookDelivery
 from domain.shops import ShopCredentials
-from infrastructure.db.events import SqlWebhookIntake
+from infrastructure.db.events import SqlWebhookInbox, SqlWebhookIntake
 from infrastructure.queue.retry import BackoffRetry
 from infrastructure.shopify.fake_server import send_webhook, webhook_signature
 from infrastructure.shopify.signatures import sign_webhook
@@ -479,6 +479,44 @@ async def test_a_replay_racing_the_waiting_job_runs_the_handler_once(container, 
 
     assert (first, await second[0]) == (EventStatus.PROCESSED, None)
     assert calls == [event.id]
+
+
+async def test_replaying_the_failed_skips_one_a_waiting_retry_handles_meanwhile(
+    container, monkeypatch
+):
+    """A failed event's retry job may still be waiting when the operator replays every
+    failed event of the shop: if it handles the event between the replay's listing and its
+    reset, the replay must leave the event handled, not run its handler a second time."""
+    shop = await add_shop(container)
+    await _send(container, shop, topic="orders/create", payload={"id": 7})
+    async with container.uow.for_shop(shop.id) as uow:
+        [event] = await uow.webhooks.find(status=None, topic=None, limit=10)
+        await uow.webhooks.mark(event.id, EventStatus.FAILED, error="first attempt broke")
+        await uow.commit()
+    calls = []
+
+    async def handler(uow, event, payload):
+        calls.append(event.id)
+
+    monkeypatch.setattr(
+        type(container), "webhook_handlers", lambda self: {"orders/create": handler}
+    )
+    find = SqlWebhookInbox.find
+
+    async def find_then_retry_runs(self, **kwargs):
+        found = await find(self, **kwargs)
+        await ProcessWebhook(container.uow, container.webhook_handlers())(shop.id, event.id)
+        return found
+
+    monkeypatch.setattr(SqlWebhookInbox, "find", find_then_retry_runs)
+    replayed = await ReplayWebhooks(container.uow).failed(shop.id, topic=None, actor="test")
+    monkeypatch.setattr(SqlWebhookInbox, "find", find)
+    await drain(container, "webhooks")
+
+    async with container.uow.for_shop(shop.id) as uow:
+        assert (await uow.webhooks.get(event.id))[0].status is EventStatus.PROCESSED
+    assert replayed == 0
+    assert calls == [event.id], "the handler ran once, for the retry"
 
 
 async def test_a_failing_attempt_never_marks_failed_what_another_handled(container):

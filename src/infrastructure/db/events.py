@@ -173,14 +173,20 @@ class SqlWebhookInbox:
             query = query.where(WebhookEventModel.topic == topic)
         return [_to_domain(row) for row in await self._session.scalars(query.limit(limit))]
 
-    async def reset_many(self, event_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    async def reset_many(
+        self, event_ids: Sequence[uuid.UUID], *, only: EventStatus | None = None
+    ) -> list[uuid.UUID]:
         if not event_ids:
             return []
+        query = self._scoped(update(WebhookEventModel)).where(WebhookEventModel.id.in_(event_ids))
+        if only is not None:
+            # Checked by the UPDATE itself, which sees the row as a concurrent attempt
+            # left it: the listing it came from may be stale by now.
+            query = query.where(WebhookEventModel.status == only.value)
         result = await self._session.execute(
-            self._scoped(update(WebhookEventModel))
-            .where(WebhookEventModel.id.in_(event_ids))
-            .values(status=EventStatus.RECEIVED.value, error=None, processed_at=None)
-            .returning(WebhookEventModel.id)
+            query.values(
+                status=EventStatus.RECEIVED.value, error=None, processed_at=None
+            ).returning(WebhookEventModel.id)
         )
         return list(result.scalars())
 
