@@ -107,3 +107,25 @@ async def test_prune_removes_failure_records_of_jobs_that_are_gone(container):
     await container.prune_finished_jobs()()
 
     assert await container.job_admin.failures(job_id) == []
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("jobs", "show", str(2**63)),
+        ("jobs", "retry", str(2**63)),
+        ("jobs", "cancel", str(2**63)),
+        ("jobs", "list", "--limit", "-1"),
+        ("webhooks", "list", "--limit", "-1"),
+    ],
+)
+async def test_an_out_of_range_number_is_a_usage_error_not_a_database_one(
+    database_url, data_dir, args
+):
+    """Job ids are bigints: a larger one cannot name a job, and must not reach Postgres to
+    come back as 'database error, check DATABASE_URL' (or, from cancel, a traceback)."""
+    env = child_env(**make_environ(data_dir), DATABASE_URL=database_url)
+    result = subprocess.run(blossom(*args), env=env, capture_output=True, text=True)
+    assert result.returncode == 2, result.stderr
+    assert "Invalid value" in result.stderr
+    assert "Traceback" not in result.stderr and "database error" not in result.stderr

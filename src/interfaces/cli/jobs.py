@@ -16,6 +16,10 @@ from domain.errors import NotFound
 from interfaces.bootstrap import Container
 from interfaces.cli.main import operator, with_container
 
+# procrastinate's ids are bigints: a larger number names no job, and would otherwise reach
+# Postgres and come back as a database error (from `cancel`, as a traceback).
+JOB_ID = click.IntRange(1, 2**63 - 1)
+
 
 def _line(job: JobSummary) -> str:
     error = job.last_failure.error_type.rsplit(".", 1)[-1] if job.last_failure else ""
@@ -30,7 +34,7 @@ def jobs() -> None:
 @jobs.command("list")
 @click.option("--status", type=click.Choice(JOB_STATUSES), default="failed", show_default=True)
 @click.option("--queue", help="Only this queue.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--stalled", is_flag=True, help="Jobs of workers that stopped heart-beating.")
 def list_jobs(status: str, queue: str | None, limit: int, stalled: bool) -> None:
     """List jobs, newest first (default: the failed ones)."""
@@ -52,7 +56,7 @@ def list_jobs(status: str, queue: str | None, limit: int, stalled: bool) -> None
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 def show(job_id: int) -> None:
     """Show one job with every recorded failure."""
 
@@ -73,7 +77,7 @@ def show(job_id: int) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 def retry(job_id: int) -> None:
     """Put a failed job back in its queue."""
 
@@ -89,7 +93,7 @@ def retry(job_id: int) -> None:
 
 
 @jobs.command()
-@click.argument("job_id", type=int)
+@click.argument("job_id", type=JOB_ID)
 def cancel(job_id: int) -> None:
     """Cancel a job that has not started."""
 

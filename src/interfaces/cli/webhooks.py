@@ -26,7 +26,7 @@ def webhooks() -> None:
 @click.option("--shop", "domain", help="Only this shop (default: every shop).")
 @click.option("--status", type=click.Choice([s.value for s in EventStatus]))
 @click.option("--topic", help="Only this topic, e.g. orders/create.")
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def list_events(domain: str | None, status: str | None, topic: str | None, limit: int) -> None:
     """List events, newest first."""
 
