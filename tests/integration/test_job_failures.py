@@ -117,6 +117,7 @@ async def test_prune_removes_failure_records_of_jobs_that_are_gone(container):
         ("jobs", "cancel", str(2**63)),
         ("jobs", "list", "--limit", "-1"),
         ("webhooks", "list", "--limit", "-1"),
+        ("wallet", "ledger", "--shop", "shop.myshopify.com", "--limit", "-1"),
     ],
 )
 async def test_an_out_of_range_number_is_a_usage_error_not_a_database_one(

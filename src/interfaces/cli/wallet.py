@@ -72,7 +72,7 @@ def grant(domain: str, credits: int, reason: str) -> None:
 
 @wallet.command()
 @shop_option
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 def ledger(domain: str, limit: int) -> None:
     """The latest ledger entries, newest first."""
 
