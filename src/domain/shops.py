@@ -111,10 +111,12 @@ REFRESH_MARGIN = timedelta(minutes=5)
 class ShopCredentials:
     """The shop's offline Admin API token (plaintext only in memory)."""
 
-    access_token: str
+    # Out of repr: a credentials object in a test's output, a debugger or an error message
+    # would otherwise print the tokens.
+    access_token: str = field(repr=False)
     scopes: tuple[str, ...]
     access_expires_at: datetime | None = None
-    refresh_token: str | None = None
+    refresh_token: str | None = field(default=None, repr=False)
     refresh_expires_at: datetime | None = None
     # Admin API tokens created in a shop's admin (custom apps) never expire and cannot be
     # exchanged; only public-app offline tokens are migrated to expiring ones.

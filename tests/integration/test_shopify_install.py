@@ -109,6 +109,9 @@ async def test_tampered_hmac_reused_or_unknown_state_and_bad_shop_are_refused(sh
         unknown = await http.get(
             "/auth/callback?" + _callback_query(domain, fake.issue_code(domain), "ab" * 32)
         )
+        malformed = await http.get(
+            "/auth/callback?" + _callback_query(domain, fake.issue_code(domain), "\x00")
+        )
         first = await http.get("/auth/callback?" + good)
         reused = await http.get("/auth/callback?" + good)
         bad_shop = await http.get("/auth/install", params={"shop": "evil.example.com"})
@@ -117,10 +120,11 @@ async def test_tampered_hmac_reused_or_unknown_state_and_bad_shop_are_refused(sh
         )
     assert tampered.status_code == 401
     assert unknown.status_code == 400 and "start again" in unknown.json()["detail"]
+    assert malformed.status_code == 400, "a signed callback with a NUL state is no 500"
     assert first.status_code == 302
     assert reused.status_code == 400
     assert bad_shop.status_code == 400 and bad_callback.status_code == 400
-    for response in (tampered, unknown, reused, bad_shop, bad_callback):
+    for response in (tampered, unknown, malformed, reused, bad_shop, bad_callback):
         assert response.headers["content-type"].startswith("application/problem+json")
 
 

@@ -1,11 +1,12 @@
-"""The shop aggregate: Shopify's name and locale are taken only where well-formed."""
+"""The shop aggregate: Shopify's name and locale are taken only where well-formed; its
+credentials keep their tokens to themselves."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
 
-from domain.shops import Shop
+from domain.shops import Shop, ShopCredentials
 
 
 def _shop() -> Shop:
@@ -68,3 +69,9 @@ def test_support_contact_is_the_merchants_address_else_the_shop_domain():
     assert shop.support_contact == "help@blossom.example"
     shop.settings = {"support_email": ""}  # cleared in the settings
     assert shop.support_contact == "a.myshopify.com"
+
+
+def test_credentials_never_print_their_tokens() -> None:
+    credentials = ShopCredentials("shpat_secret", ("read_customers",), refresh_token="shprt_secret")
+    assert "secret" not in repr(credentials) and "secret" not in str(credentials)
+    assert "read_customers" in repr(credentials)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from datetime import timedelta
 
@@ -11,6 +12,9 @@ from application.shops.install_shop import InstallShop
 from domain.shops import Shop
 
 STATE_LIFETIME = timedelta(minutes=10)
+# What BeginOAuthInstall issues; anything else names no state, and a NUL in it would
+# reach Postgres as an error rather than as a refusal.
+_STATE = re.compile(r"[0-9a-f]{64}")
 
 
 class InvalidOAuthState(PermanentError):
@@ -44,6 +48,8 @@ class CompleteOAuthInstall:
         self._clock = clock
 
     async def __call__(self, shop_domain: str, *, code: str, state: str) -> Shop:
+        if not _STATE.fullmatch(state):
+            raise InvalidOAuthState("the install link is not one we issued; start again")
         async with self._uows.maintenance() as uow:
             started_for = await uow.oauth_states.consume(state, self._clock.now())
             await uow.commit()
