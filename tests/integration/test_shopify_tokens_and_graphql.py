@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from application.errors import (
@@ -295,14 +296,26 @@ INTERNAL_ERROR = {
 }
 
 
-async def test_an_internal_error_in_the_graphql_errors_is_retried_like_a_5xx(shopify):
+def _retried(code: str) -> float:
+    return REGISTRY.get_sample_value("blossom_shopify_graphql_retried_total", {"code": code}) or 0
+
+
+async def test_an_internal_error_in_the_graphql_errors_is_retried_like_a_5xx(shopify, spans):
     fake, container = shopify
     shop = await install(fake, container)
     fake.fail_next(200, body=INTERNAL_ERROR)
+    before = _retried("INTERNAL_SERVER_ERROR")
 
     info = await container.shopify_admin.shop_info(ShopRef(shop.id, shop.domain))
 
     assert info.name.startswith("Fake")
+    assert _retried("INTERNAL_SERVER_ERROR") == before + 1, "on-call sees the retries"
+    [call] = [s for s in spans.get_finished_spans() if s.name == "shopify.graphql"]
+    assert dict(call.attributes) == {
+        "shopify.shop": shop.domain,
+        "graphql.operation": "shop",
+        "shopify.attempts": 2,
+    }
 
 
 async def test_a_passing_internal_error_does_not_lose_a_webhook_subscription(shopify):

@@ -8,8 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from litestar.plugins.opentelemetry import OpenTelemetryConfig
 from opentelemetry import trace
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -26,14 +24,6 @@ from tests.support.messaging import fake_mitto_container, fund
 from tests.support.queue import drain
 
 pytestmark = pytest.mark.usefixtures("clean_db")
-
-
-@pytest.fixture
-def spans():
-    exporter = InMemorySpanExporter()
-    trace.get_tracer_provider().add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
 
 
 async def test_job_span_continues_the_deferring_trace_and_db_calls_are_spans(container, spans):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnav
 from application.ports import ShopInfo, ShopRef
 from domain.events import subscription_enum
 from infrastructure.shopify.oauth import json_object
-from infrastructure.telemetry.metrics import SHOPIFY_CALLS
+from infrastructure.telemetry.metrics import SHOPIFY_CALLS, SHOPIFY_GRAPHQL_RETRIED
 from infrastructure.telemetry.tracing import open_span
 
 log = logging.getLogger("blossom.shopify")
@@ -164,8 +165,10 @@ class HttpShopifyAdmin:
         cost: int = MUTATION_COST,
     ) -> dict[str, Any]:
         """Run one GraphQL operation and return its `data`; raises typed errors."""
-        with open_span("shopify.graphql"):
+        attributes = {"shopify.shop": shop.domain, "graphql.operation": _operation(query)}
+        with open_span("shopify.graphql", attributes=attributes) as span:
             for attempt in range(self._max_attempts):
+                span.set_attribute("shopify.attempts", attempt + 1)
                 reserved = await self._reserve(shop.domain, query, cost)
                 try:
                     outcome = await self._attempt(shop, query, variables or {}, attempt, reserved)
@@ -218,11 +221,13 @@ class HttpShopifyAdmin:
             self._learned_costs[query] = int(metered["requestedQueryCost"])
         errors = _error_list(body.get("errors"))
         if any(_code(e) == "THROTTLED" for e in errors):
+            SHOPIFY_GRAPHQL_RETRIED.labels("THROTTLED").inc()
             await self._pause(attempt, _throttle_wait(metered) + random.random() * 0.1)  # noqa: S311
             return None
         if any(_code(e) == "INTERNAL_SERVER_ERROR" for e in errors):
             # Shopify's 500 in GraphQL form, usually with HTTP 200: as passing as a 5xx, so
             # it is retried like one, and when it outlasts us it is unavailable, not refused.
+            SHOPIFY_GRAPHQL_RETRIED.labels("INTERNAL_SERVER_ERROR").inc()
             await self._pause(attempt, self._delay(attempt))
             return None
         if response.status_code != 200:
@@ -295,6 +300,15 @@ def _wake(throttle: _ShopThrottle) -> None:
     """Release everyone waiting on the shop's bucket model to look at it again."""
     woken, throttle.changed = throttle.changed, asyncio.Event()
     woken.set()
+
+
+_OPERATION = re.compile(r"\s*(?:query|mutation)\s+(\w+)")
+
+
+def _operation(query: str) -> str:
+    """The operation's name, for spans: `mutation webhookSubscriptionCreate(…)`."""
+    named = _OPERATION.match(query)
+    return named[1] if named else "anonymous"
 
 
 def _raise_user_errors(operation: str, errors: list[dict[str, Any]]) -> None:

@@ -46,6 +46,11 @@ GROUP_COMMIT_BATCH = Histogram(
 SHOPIFY_CALLS = Counter(
     "blossom_shopify_calls_total", "Shopify Admin API calls, by HTTP status", ["status"]
 )
+SHOPIFY_GRAPHQL_RETRIED = Counter(
+    "blossom_shopify_graphql_retried_total",
+    "Shopify GraphQL answers (HTTP 200) retried, by error code (THROTTLED, INTERNAL_SERVER_ERROR)",
+    ["code"],
+)
 RATE_LIMIT_DECISIONS = Counter(
     "blossom_rate_limit_decisions_total",
     "Rate-limit decisions, by limit name (the key's prefix) and decision (allowed, denied)",
