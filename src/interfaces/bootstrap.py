@@ -210,9 +210,12 @@ class Container:
         )
 
     def after_install(self) -> AfterInstall:
-        via_api = self.settings.shopify_webhooks_via == "api"
-        uri = f"{self.settings.app_url}/webhooks/shopify" if via_api else None
-        return AfterInstall(self.uow, self.shopify_admin, webhook_uri=uri)
+        return AfterInstall(
+            self.uow,
+            self.shopify_admin,
+            webhook_uri=f"{self.settings.app_url}/webhooks/shopify",
+            declared_in_app_config=self.settings.shopify_webhooks_via == "toml",
+        )
 
     def receive_gdpr_request(self) -> ReceiveRequest:
         return ReceiveRequest(self.clock, self.ids)

@@ -24,15 +24,20 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(blossom(*args), env=env, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.parametrize("webhooks_via", ["api", "toml"])
 async def test_custom_app_install_registers_webhooks_without_migrating_the_token(
-    database_url, data_dir
+    database_url, data_dir, webhooks_via
 ):
-    async with fake_shopify_container(database_url, data_dir) as (fake, container):
+    # Also when the public app's shopify.app.toml declares the subscriptions: that file
+    # configures the public app only, and a custom app's shop would otherwise get none.
+    settings = {"SHOPIFY_WEBHOOKS_VIA": webhooks_via}
+    async with fake_shopify_container(database_url, data_dir, settings) as (fake, container):
         domain = "custom-blossom.myshopify.com"
         fake.add_shop(domain, name="Custom Blossom")
         token = fake.issue_legacy_token(domain)
         env = child_env(
-            **make_environ(data_dir, SHOPIFY_API_BASE=fake.api_base), DATABASE_URL=database_url
+            **make_environ(data_dir, SHOPIFY_API_BASE=fake.api_base, **settings),
+            DATABASE_URL=database_url,
         )
         result = _cli(
             env,

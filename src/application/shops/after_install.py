@@ -10,15 +10,23 @@ from domain.events import topics_allowed_by
 
 
 class AfterInstall:
-    """`webhook_uri` None means the subscriptions are declared in shopify.app.toml: a second,
-    API-made subscription per topic would deliver every event twice."""
+    """`declared_in_app_config` means shopify.app.toml declares the subscriptions: a second,
+    API-made subscription per topic would deliver every event twice. The app config
+    reaches only installs of the app it configures, so a custom app's install (a token
+    made in the shop's admin) subscribes through the API all the same."""
 
     def __init__(
-        self, uows: UnitOfWorkFactory, admin: ShopifyAdmin, *, webhook_uri: str | None
+        self,
+        uows: UnitOfWorkFactory,
+        admin: ShopifyAdmin,
+        *,
+        webhook_uri: str,
+        declared_in_app_config: bool,
     ) -> None:
         self._uows = uows
         self._admin = admin
         self._webhook_uri = webhook_uri
+        self._declared_in_app_config = declared_in_app_config
 
     async def __call__(self, shop_id: uuid.UUID) -> int:
         async with self._uows.for_shop(shop_id) as uow:
@@ -28,7 +36,8 @@ class AfterInstall:
             return 0
         ref = ShopRef(shop.id, shop.domain)
         created, refused = 0, {}
-        topics = topics_allowed_by(credentials.scopes) if self._webhook_uri else []
+        via_api = credentials.custom_app or not self._declared_in_app_config
+        topics = topics_allowed_by(credentials.scopes) if via_api else []
         for topic in topics:
             # One refused topic (e.g. protected customer data not yet approved for the app)
             # must not cost the others, nor the shop's settings below.
