@@ -118,3 +118,61 @@ async def _defer_prune(container, shop_id) -> int:
         job_id = await uow.jobs.defer(PRUNE_FINISHED_JOBS.job())
         await uow.commit()
     return job_id
+
+
+async def _job_row(container, job_id: int) -> dict:
+    async with container.uow.maintenance() as uow:
+        row = await uow.session.execute(
+            text("SELECT status::text AS status, attempts FROM procrastinate_jobs WHERE id = :id"),
+            {"id": job_id},
+        )
+        return dict(row.one()._mapping)
+
+
+@pytest.mark.usefixtures("clean_db")
+async def test_a_job_still_running_while_its_worker_shuts_down_is_not_handed_out_again(
+    container, database_url, data_dir
+):
+    """On SIGTERM the worker waits for the job in flight; meanwhile it must keep proving it
+    is alive, or the stalled-job task (here: STALLED_WORKER_SECONDS=1) requeues the job and
+    a second worker runs it while the first is still running it."""
+    key = uuid.uuid4().int >> 65  # fits a bigint
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        job_id = await uow.jobs.defer(tasks.HOLD.job({"key": key}))
+        await uow.commit()
+    recover = container.recover_stalled_jobs()
+    worker = spawn(WORKER, child_env(**make_environ(data_dir), DATABASE_URL=database_url))
+    try:
+        async with container.sessions() as holder, holder.begin():
+            await holder.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
+            await eventually(lambda: _is(container, job_id, "doing"))
+            async with container.uow.maintenance() as uow:
+                signalled_at = await uow.session.scalar(text("SELECT clock_timestamp()"))
+            worker.send_signal(signal.SIGTERM)
+
+            async def alive_past_the_stalled_threshold() -> bool:
+                assert await recover() == [], "the job of a live worker was requeued"
+                async with container.uow.maintenance() as uow:
+                    return bool(
+                        await uow.session.scalar(
+                            text(
+                                "SELECT w.last_heartbeat "
+                                "       > CAST(:t AS timestamptz) + interval '1.5 seconds' "
+                                "FROM procrastinate_jobs j "
+                                "JOIN procrastinate_workers w ON w.id = j.worker_id "
+                                "WHERE j.id = :id"
+                            ),
+                            {"t": signalled_at, "id": job_id},
+                        )
+                    )
+
+            await eventually(alive_past_the_stalled_threshold, timeout=30)
+            assert worker.poll() is None  # still waiting for its job
+        # The lock is released: the job ends, and so does the worker.
+        assert await asyncio.to_thread(worker.wait, 30) == 0
+    finally:
+        stop(worker)
+
+    # One run: it was never put back in the queue.
+    assert await _job_row(container, job_id) == {"status": "succeeded", "attempts": 1}

@@ -6,6 +6,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 import procrastinate
+from sqlalchemy import text
 
 from application.errors import TransientError
 from application.tasks import TaskRef
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
 RECORD = TaskRef("testing", "record", "maintenance")
 FLAKY = TaskRef("testing", "flaky", "maintenance")
 BLOCK_FIRST = TaskRef("testing", "block_first_attempt", "maintenance")
+HOLD = TaskRef("testing", "hold", "maintenance")
 
 # What the test tasks saw, for assertions (tests run one at a time).
 seen: list[dict[str, Any]] = []
@@ -42,5 +44,11 @@ def testing_blueprints(container: Container) -> dict[str, procrastinate.Blueprin
         if context.job.attempts == 0:
             await asyncio.Event().wait()  # stands for work cut short by a killed worker
         seen.append({"unblocked": marker})
+
+    @bp.task(name=HOLD.name, queue=HOLD.queue)
+    async def hold(key: int) -> None:
+        """Runs until the test releases the advisory lock `key` it holds."""
+        async with container.sessions() as session, session.begin():
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
     return {"testing": bp}

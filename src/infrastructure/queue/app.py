@@ -11,6 +11,7 @@ from typing import Any
 import procrastinate
 import psycopg
 from procrastinate import exceptions as pexc
+from procrastinate.worker import Worker
 
 from infrastructure.db.engine import libpq_url
 from infrastructure.telemetry.metrics import WORKER_RECONNECTS
@@ -91,21 +92,41 @@ async def _run_until_stopped(
     concurrency: int,
     worker_options: Mapping[str, Any],
 ) -> None:
-    worker = asyncio.create_task(
-        app.run_worker_async(
-            queues=queues,
-            concurrency=concurrency,
-            install_signal_handlers=False,
+    app.perform_import_paths()
+    runner = Worker(
+        app=app,
+        **{
+            **app.worker_defaults,
             **worker_options,
-        )
+            "queues": queues,
+            "concurrency": concurrency,
+            "install_signal_handlers": False,
+        },
     )
+    worker = asyncio.create_task(runner.run())
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({worker, stopper}, return_when=asyncio.FIRST_COMPLETED)
     if stopper in done:
+        # procrastinate stops heart-beating as soon as it starts shutting down, yet waits
+        # for the jobs in flight: once they outlast `stalled_worker_timeout`, the stalled-job
+        # task would hand them to another worker while they still run here. Keep beating
+        # until the worker has finished them.
+        beating = asyncio.create_task(_beat_while_stopping(app, runner))
         worker.cancel()  # procrastinate treats cancellation as a graceful stop
         await asyncio.gather(worker, return_exceptions=True)
+        beating.cancel()
+        await asyncio.gather(beating, return_exceptions=True)
         return
     stopper.cancel()
     worker.result()  # re-raise the worker's failure for the reconnect loop
     if worker_options.get("wait", True):
         raise pexc.ConnectorException("worker stopped unexpectedly")
+
+
+async def _beat_while_stopping(app: procrastinate.App, runner: Worker) -> None:
+    while (worker_id := runner.worker_id) is not None:
+        try:
+            await app.job_manager.update_heartbeat(worker_id)
+        except _DB_ERRORS:
+            log.warning("could not update the heartbeat of a stopping worker")
+        await asyncio.sleep(runner.update_heartbeat_interval)
