@@ -130,3 +130,20 @@ async def test_an_out_of_range_number_is_a_usage_error_not_a_database_one(
     assert result.returncode == 2, result.stderr
     assert "Invalid value" in result.stderr
     assert "Traceback" not in result.stderr and "database error" not in result.stderr
+
+
+async def test_a_job_whose_arguments_no_longer_fit_its_task_fails_at_once(container):
+    """Arguments written for another version of the task never bind: retrying them for
+    hours only delays the dead-letter entry."""
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        job_id = await uow.jobs.defer(tasks.FLAKY.job({"count": 7}))
+        await uow.commit()
+
+    await drain(container, "maintenance")
+
+    detail = await ShowJob(container.job_admin)(job_id)
+    assert detail.job.status == "failed"
+    assert [(f.attempt, f.error_type.rsplit(".", 1)[-1]) for f in detail.failures] == [
+        (1, "UndecodableJob")
+    ]

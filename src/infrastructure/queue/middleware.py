@@ -4,6 +4,7 @@ counted, logged without PII, and every failure is recorded in `job_failures`."""
 from __future__ import annotations
 
 import hashlib
+import inspect
 import logging
 import time
 import traceback
@@ -11,10 +12,12 @@ from typing import Any
 
 from procrastinate import JobContext
 from procrastinate.middleware import AsyncCallNext
+from procrastinate.tasks import Task
 from procrastinate.worker import Worker
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from application.errors import PermanentError
 from infrastructure.queue.defer import META_KEY
 from infrastructure.queue.failures import JobFailureModel
 from infrastructure.telemetry.logging import redact, redacted_traceback
@@ -22,6 +25,11 @@ from infrastructure.telemetry.metrics import JOB_SECONDS, JOBS
 from infrastructure.telemetry.tracing import attach_job_meta, detach_job_meta, open_span
 
 log = logging.getLogger("blossom.jobs")
+
+
+class UndecodableJob(PermanentError):
+    """The job's stored arguments do not fit its task's signature (written by another
+    release): no retry can make them fit, so the job fails at once."""
 
 
 class JobObserver:
@@ -44,6 +52,7 @@ class JobObserver:
                     "job.attempt": job.attempts,
                 },
             ):
+                _check_arguments(worker, context)
                 result = await call_next()
         except BaseException as exc:
             will_retry = _will_retry(worker, context, exc)
@@ -91,3 +100,16 @@ def _will_retry(worker: Worker, context: JobContext, exc: BaseException) -> bool
         return False
     task = worker.app.tasks.get(context.job.task_name)
     return bool(task and task.get_retry_exception(exception=exc, job=context.job))
+
+
+def _check_arguments(worker: Worker, context: JobContext) -> None:
+    """Bind the job's arguments before the call: a mismatch raised by the call itself is a
+    TypeError, which the retry strategies would retry for hours like a transient error."""
+    task: Task[Any, Any, Any] | None = worker.app.tasks.get(context.job.task_name)
+    if task is None:
+        return
+    leading = [context] if task.pass_context else []
+    try:
+        inspect.signature(task.func).bind(*leading, **context.job.task_kwargs)
+    except TypeError as exc:
+        raise UndecodableJob(f"arguments do not fit task {task.name}: {exc}") from None
