@@ -132,6 +132,27 @@ async def test_an_out_of_range_number_is_a_usage_error_not_a_database_one(
     assert "Traceback" not in result.stderr and "database error" not in result.stderr
 
 
+async def test_a_job_for_a_task_that_no_longer_exists_shows_why_it_failed(container):
+    """A job deferred by an older release, for a task since removed or renamed: the worker
+    fails it before any middleware runs, so the dead-letter view must still say why."""
+    from application.tasks import TaskRef
+
+    shop = await add_shop(container)
+    gone = TaskRef("testing", "removed_in_a_later_release", "maintenance")
+    async with container.uow.for_shop(shop.id) as uow:
+        job_id = await uow.jobs.defer(gone.job({"n": 1}))
+        await uow.commit()
+
+    await drain(container, "maintenance")
+
+    [job] = await ListJobs(container.job_admin)(status="failed")
+    assert job.id == job_id
+    assert job.last_failure is not None
+    assert job.last_failure.error_type.rsplit(".", 1)[-1] == "TaskNotFound"
+    detail = await ShowJob(container.job_admin)(job_id)
+    assert [f.error_type.rsplit(".", 1)[-1] for f in detail.failures] == ["TaskNotFound"]
+
+
 async def test_a_job_whose_arguments_no_longer_fit_its_task_fails_at_once(container):
     """Arguments written for another version of the task never bind: retrying them for
     hours only delays the dead-letter entry."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import procrastinate
+from procrastinate.exceptions import TaskNotFound
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -15,7 +17,9 @@ from infrastructure.queue.defer import META_KEY
 
 _JOBS = """
 SELECT j.id, j.task_name, j.queue_name, j.status::text AS status, j.attempts, j.scheduled_at,
-       j.args::text AS args
+       j.args::text AS args,
+       COALESCE((SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id), now())
+         AS last_event_at
   FROM procrastinate_jobs j
 """
 _FAILURES = """
@@ -23,6 +27,7 @@ SELECT job_id, task, queue, attempt, error_type, error, traceback_digest, failed
   FROM job_failures WHERE job_id = ANY(:ids) ORDER BY job_id, failed_at, id
 """
 
+_TASK_NOT_FOUND = f"{TaskNotFound.__module__}.{TaskNotFound.__qualname__}"
 
 # What the job middleware records for an exception, for a death it never saw.
 _RECORD_WORKER_DIED = text(
@@ -59,7 +64,11 @@ class ProcrastinateJobAdmin:
     async def failures(self, job_id: int) -> list[JobFailure]:
         async with self._sessions() as session:
             rows = (await session.execute(text(_FAILURES), {"ids": [job_id]})).mappings()
-            return [JobFailure(**row) for row in rows]
+            recorded = [JobFailure(**row) for row in rows]
+        if recorded:
+            return recorded
+        job = await self.get_job(job_id)
+        return [job.last_failure] if job and job.last_failure else []
 
     async def retry(self, job_id: int) -> bool:
         job = await self.get_job(job_id)
@@ -126,10 +135,27 @@ class ProcrastinateJobAdmin:
                 attempts=row["attempts"],
                 scheduled_at=row["scheduled_at"],
                 args={k: v for k, v in json.loads(row["args"]).items() if k != META_KEY},
-                last_failure=last.get(row["id"]),
+                last_failure=last.get(row["id"]) or self._unknown_task(row),
             )
             for row in rows
         ]
+
+    def _unknown_task(self, row: Mapping[str, Any]) -> JobFailure | None:
+        """procrastinate fails a job whose task it does not know (removed or renamed since
+        the job was deferred) before any middleware runs, so no failure was recorded: say
+        why, rather than list a failed job without a cause."""
+        if row["status"] != "failed" or row["task_name"] in self._app.tasks:
+            return None
+        return JobFailure(
+            job_id=row["id"],
+            task=row["task_name"],
+            queue=row["queue_name"],
+            attempt=row["attempts"],
+            error_type=_TASK_NOT_FOUND,
+            error=f"no task named {row['task_name']!r} is registered",
+            traceback_digest="",
+            failed_at=row["last_event_at"],
+        )
 
 
 def _now() -> dt.datetime:
