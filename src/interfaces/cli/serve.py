@@ -9,7 +9,7 @@ import multiprocessing
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import click
 import uvicorn
@@ -76,12 +76,30 @@ def up() -> None:
 
 async def serve_everything(container: Container, stop: asyncio.Event) -> None:
     """API and worker in this process until `stop`; the worker owns the queue's pool."""
-    await asyncio.gather(
+    await run_together(
+        stop,
         _serve_api(container, stop),
         run_supervised_worker(
             container.queue, queues=None, stop=stop, **container.worker_options()
         ),
     )
+
+
+async def run_together(stop: asyncio.Event, *parts: Awaitable[None]) -> None:
+    """Run `parts` until `stop`. One that fails sets `stop`, so the others wind down
+    gracefully, and its failure ends the process: an API whose worker died would look
+    healthy while nothing is sent."""
+
+    async def part(awaitable: Awaitable[None]) -> None:
+        try:
+            await awaitable
+        finally:
+            stop.set()
+
+    outcomes = await asyncio.gather(*(part(a) for a in parts), return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 def _shared_socket(host: str, port: int) -> socket.socket:
