@@ -217,3 +217,35 @@ async def test_shop_a_token_cannot_list_read_or_tag_shop_b_contacts(container):
         ).json()
     assert listed["items"] == [] and search == []
     assert read.status_code == 404 and tag.status_code == 404 and history.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"phone": "+14155550100", "first_name": "\xff\xfe"}',  # not UTF-8
+        b"[" * 100_000 + b"]" * 100_000,  # deeper than the JSON decoder goes
+    ],
+    ids=["invalid-utf8", "deeply-nested"],
+)
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/v1/contacts"),
+        ("PATCH", "/api/v1/shop/settings"),
+        ("POST", "/api/v1/estimates"),
+    ],
+)
+async def test_a_json_body_that_cannot_be_decoded_is_a_400_problem(container, body, method, path):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        response = await http.request(
+            method,
+            path,
+            content=body,
+            headers={**_auth(shop), "content-type": "application/json"},
+        )
+        listed = (await http.get("/api/v1/contacts", headers=_auth(shop))).json()
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["detail"].startswith("JSON is malformed")
+    assert listed["items"] == []

@@ -194,11 +194,12 @@ async def test_callbacks_without_the_secret_or_readable_fields_are_refused(datab
         not_json = await http.post(
             DLR, content=b"{nope", headers={"content-type": "application/json"}
         )
-    assert [r.status_code for r in (no_token, wrong, empty, not_json)] == [401, 401, 400, 400]
-    assert all(
-        r.headers["content-type"].startswith("application/problem+json")
-        for r in (no_token, wrong, empty, not_json)
-    )
+        too_deep = await http.post(
+            INBOUND, content=b"[" * 100_000, headers={"content-type": "application/json"}
+        )
+    refused = (no_token, wrong, empty, not_json, too_deep)
+    assert [r.status_code for r in refused] == [401, 401, 400, 400, 400]
+    assert all(r.headers["content-type"].startswith("application/problem+json") for r in refused)
 
 
 async def test_stop_unsubscribes_only_at_the_texted_shop_and_confirms_once(database_url, data_dir):

@@ -23,7 +23,7 @@ from interfaces.http.gdpr import GdprController
 from interfaces.http.messages import MessageController, MittoCallbackController
 from interfaces.http.metrics import PROMETHEUS, count_unmatched
 from interfaces.http.ops import OpsController, refresh_backlog_gauges
-from interfaces.http.problems import problem_details_plugin
+from interfaces.http.problems import JsonBodyRequest, problem_details_plugin
 from interfaces.http.proxy import (
     ERROR_PAGES,
     PROXY_PATH,
@@ -108,6 +108,7 @@ def create_app(container: Container) -> Litestar:
             render_plugins=[SwaggerRenderPlugin(), JsonRenderPlugin()],
         ),
         request_max_body_size=container.settings.max_request_body_bytes,
+        request_class=JsonBodyRequest,
         debug=False,
         logging_config=None,  # our JSON logging is configured once, by the composition root
     )

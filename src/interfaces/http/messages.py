@@ -322,7 +322,7 @@ async def _callback_fields(request: Request, container: Container) -> dict[str, 
 def _json_object(body: bytes) -> Mapping[str, object]:
     try:
         value = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's depth
         raise ValidationException(detail="body is not valid JSON") from None
     if not isinstance(value, dict):
         raise ValidationException(detail="body must be a JSON object")

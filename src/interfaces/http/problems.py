@@ -8,7 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException
+from litestar.exceptions import ClientException, HTTPException
 from litestar.plugins.problem_details import (
     ProblemDetailsConfig,
     ProblemDetailsException,
@@ -102,6 +102,21 @@ def problem_details_plugin() -> ProblemDetailsPlugin:
             enable_for_all_http_exceptions=True, exception_to_problem_detail_map=_TO_PROBLEM
         )
     )
+
+
+class JsonBodyRequest(Request[Any, Any, Any]):
+    """The app's request class. Litestar answers msgspec's `DecodeError` with a 400, but
+    msgspec raises two other errors for a malformed body: `UnicodeDecodeError` for bytes
+    that are not UTF-8 and `RecursionError` for nesting past its depth limit. Both are the
+    client's mistake, so they are a 400 problem too, never a logged 500."""
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except UnicodeDecodeError:
+            raise ClientException(detail="JSON is malformed: not UTF-8") from None
+        except RecursionError:
+            raise ClientException(detail="JSON is malformed: nested too deeply") from None
 
 
 async def within_limit(limiter: RateLimiter, key: str, limit: RateLimit, detail: str) -> None:
