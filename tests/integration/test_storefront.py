@@ -222,3 +222,50 @@ async def test_errors_behind_the_proxy_are_pages_never_problem_json(
     assert response.headers["content-type"].startswith("text/html"), response.text[:200]
     assert response.headers["cache-control"] == "no-store, private"
     assert "<h1>" in response.text and shop.name not in response.text
+
+
+async def _double_opt_in_texts(container, shop) -> list[MessageStatus]:
+    async with container.uow.for_shop(shop.id) as uow:
+        found = await uow.messages.page(limit=50)
+    return sorted(m.status for m in found if m.source == "double_opt_in")
+
+
+async def test_signing_a_number_up_again_does_not_text_it_again(container):
+    # Anyone can type any number into the form: re-submitting it (from many addresses, so
+    # the per-address limit never bites) must not make the shop text that phone each time.
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    async with client(create_app(container)) as http:
+        csrf = await _csrf(http, shop)
+        for address in ("198.51.100.1", "198.51.100.2", "198.51.100.3"):
+            response = await http.post(
+                proxy_path("/signup", shop),
+                data={"phone": "+14155550132", "consent": "yes", "csrf": csrf},
+                headers={"X-Forwarded-For": address},
+            )
+            assert response.status_code == 200 and "reply Y" in response.text
+    async with container.uow.for_shop(shop.id) as uow:
+        contact = await uow.contacts.find(phone="+14155550132")
+        history = await uow.consent.history(contact.id)
+    assert [e.new_state for e in history] == [ConsentState.PENDING] * 3, "each request on record"
+    assert await _double_opt_in_texts(container, shop) == sorted(
+        [MessageStatus.QUEUED, MessageStatus.DUPLICATE, MessageStatus.DUPLICATE]
+    )
+
+
+async def test_a_sign_up_after_a_stop_asks_to_confirm_once_more(container):
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    async with client(create_app(container)) as http:
+        contact = await _pending_contact(http, container, shop)
+        async with container.uow.for_shop(shop.id) as uow:
+            stop = ConsentChange(
+                contact.id, ConsentState.UNSUBSCRIBED, ConsentSource.KEYWORD, "shopper"
+            )
+            await RecordConsent(container.clock)(uow, stop)
+            await uow.commit()
+        csrf = await _csrf(http, shop)
+        again = await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
+    assert again.status_code == 200
+    assert await _state(container, shop, contact.id) is ConsentState.PENDING
+    assert await _double_opt_in_texts(container, shop) == [MessageStatus.QUEUED] * 2

@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from application.contacts.create_contact import ContactForPhone
 from application.contacts.record_consent import ConsentChange, RecordConsent
@@ -26,6 +27,12 @@ DEFAULT_WORDING = (
     "from {shop} at the number provided. Consent is not a condition of purchase. Msg "
     "frequency varies. Msg & data rates may apply. Reply HELP for help and STOP to cancel."
 )
+
+
+# The form proves nothing about who owns the number typed into it, so asking again while a
+# sign-up is pending texts that phone again at most this often: otherwise anyone could make
+# the shop text a stranger (or a number that texted STOP) with every submission.
+CONFIRMATION_RESEND_AFTER = timedelta(hours=24)
 
 
 def consent_wording(shop_name: str, settings: dict[str, object]) -> str:
@@ -90,6 +97,9 @@ class StorefrontSignUp:
         self, uow: UnitOfWork, shop: Shop, contact: Contact, event: ConsentEvent
     ) -> None:
         text = DOUBLE_OPT_IN_REQUEST.replace("{shop}", shop.name)
+        # Every request carries the contact's key; only a renewal (still pending) looks back
+        # for it. A new sign-up (after a STOP, say) always gets its own text: window zero.
+        renewal = event.previous_state is ConsentState.PENDING
         await self._queue(
             uow,
             shop,
@@ -100,6 +110,8 @@ class StorefrontSignUp:
                     source="double_opt_in",
                     idempotency_key=f"double-opt-in:{contact.id}:{event.sequence}",
                     contact_id=contact.id,
+                    dedupe_key=f"double-opt-in:{contact.id}",
+                    dedupe_window=CONFIRMATION_RESEND_AFTER if renewal else timedelta(0),
                 )
             ],
         )
