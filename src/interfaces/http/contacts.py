@@ -125,6 +125,16 @@ EXPORT_COLUMNS = (
 )
 
 
+# Spreadsheets run a cell that starts with one of these as a formula (CWE-1236), and the
+# free-text columns hold what shoppers typed (their names in Shopify). A leading apostrophe
+# makes a spreadsheet show the cell as text; phone numbers are our own E.164, never formulas.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: str | None) -> str | None:
+    return f"'{value}" if value and value.startswith(_FORMULA_START) else value
+
+
 async def export_rows(container: Container, shop_id: uuid.UUID) -> AsyncIterator[str]:
     """CSV lines, a page per transaction so a large export never holds one open."""
     out = io.StringIO()
@@ -138,10 +148,10 @@ async def export_rows(container: Container, shop_id: uuid.UUID) -> AsyncIterator
             writer.writerow(
                 [
                     c.phone,
-                    c.email,
-                    c.first_name,
-                    c.last_name,
-                    ";".join(c.tags),
+                    _as_text(c.email),
+                    _as_text(c.first_name),
+                    _as_text(c.last_name),
+                    _as_text(";".join(c.tags)),
                     c.consent_state.value,
                     c.country,
                     c.created_at.isoformat() if c.created_at else "",
