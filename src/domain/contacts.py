@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,17 @@ def normalize_email(value: str | None) -> str | None:
     if not _EMAIL.fullmatch(email) or len(email) > 254 or not email.isprintable():
         raise InvalidValue("not an e-mail address")
     return email
+
+
+def normalize_name(value: str | None) -> str | None:
+    """Trimmed, or None when empty; raises `InvalidValue` on control or line-break characters
+    (a NUL, an escape code, a newline): a name goes into texts, exports and the admin, where
+    such characters corrupt or spoof what is shown. Other invisible characters (ZWNJ in
+    Persian names, ZWJ in emoji) belong to real names and stay."""
+    name = (value or "").strip()
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        raise InvalidValue("a name cannot hold control characters or line breaks")
+    return name or None
 
 
 def normalize_tags(tags: list[str] | tuple[str, ...]) -> list[str]:

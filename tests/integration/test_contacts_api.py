@@ -150,6 +150,33 @@ async def test_an_email_with_control_or_invisible_characters_is_refused(containe
     assert response.json()["detail"] == "email: not an e-mail address"
 
 
+@pytest.mark.parametrize(
+    ("field", "name"),
+    [
+        ("first_name", "Jane\u0000"),
+        ("first_name", "\u001b[2J\u001b[31mJane"),
+        ("last_name", "Doe\nSTOP"),
+        ("last_name", "Doe\u2028Smith"),
+    ],
+)
+async def test_a_name_with_control_characters_or_line_breaks_is_refused(container, field, name):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        refused = await http.post(
+            "/api/v1/contacts", headers=_auth(shop), json={"phone": "+14155550132", field: name}
+        )
+        persian = await http.post(
+            "/api/v1/contacts",
+            headers=_auth(shop),
+            json={"phone": "+14155550133", field: "\u0645\u06cc\u200c\u0631\u0636\u0627"},
+        )
+        listed = (await http.get("/api/v1/contacts", headers=_auth(shop))).json()
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"].startswith(f"{field}: ")
+    assert persian.status_code == 201, "a zero-width non-joiner is part of a Persian name"
+    assert [c["phone"] for c in listed["items"]] == ["+14155550133"]
+
+
 @pytest.mark.parametrize("path", ["/api/v1/contacts", "/api/v1/messages"])
 @pytest.mark.parametrize(
     "params",

@@ -7,7 +7,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from application.ports import Clock, IdGenerator, PhoneNumbers, UnitOfWork
-from domain.contacts import Contact, normalize_email, normalize_tags, normalize_timezone
+from domain.contacts import (
+    Contact,
+    normalize_email,
+    normalize_name,
+    normalize_tags,
+    normalize_timezone,
+)
 from domain.errors import DomainError, InvalidValue
 
 
@@ -45,13 +51,17 @@ class CreateContact:
             tags = normalize_tags(list(new.tags))
         with _field("timezone"):
             timezone = normalize_timezone(new.timezone)
+        with _field("first_name"):
+            first_name = normalize_name(new.first_name)
+        with _field("last_name"):
+            last_name = normalize_name(new.last_name)
         contact = Contact(
             id=self._ids.new_id(),
             shop_id=uow.shop_id,
             phone=phone.e164,
             email=email,
-            first_name=(new.first_name or "").strip() or None,
-            last_name=(new.last_name or "").strip() or None,
+            first_name=first_name,
+            last_name=last_name,
             country=phone.region,
             timezone=timezone,
             phone_timezones=phone.timezones,
