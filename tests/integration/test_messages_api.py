@@ -142,6 +142,26 @@ async def test_a_test_send_goes_out_and_is_rate_limited(database_url, data_dir):
         assert fake.accepted[0].text == "Hello from the test button"  # system texts go as written
 
 
+async def test_a_test_send_to_a_number_that_texted_stop_is_refused(container):
+    # After an opt-out, the one confirmation text is the last (sms.md §3), whoever presses
+    # the button: a test text carries whatever the merchant types, to any number.
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(
+        container, shop, ["+14155550311"], state=ConsentState.UNSUBSCRIBED
+    )
+    async with client(create_app(container)) as http:
+        refused = await http.post(
+            "/api/v1/messages/test",
+            headers=_auth(shop),
+            json={"phone": contact.phone, "text": "Big sale today!"},
+        )
+        listed = (await http.get("/api/v1/messages", headers=_auth(shop))).json()
+    assert refused.status_code == 409, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert listed["items"] == []
+
+
 def _needs_review_count() -> float:
     labels = {"kind": "inbound", "outcome": "needs_review"}
     return REGISTRY.get_sample_value("blossom_sms_reports_total", labels) or 0

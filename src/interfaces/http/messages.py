@@ -15,6 +15,7 @@ import msgspec
 from litestar import Controller, Request, get, post, route
 from litestar.di import NamedDependency
 from litestar.exceptions import (
+    ClientException,
     NotAuthorizedException,
     NotFoundException,
     ValidationException,
@@ -25,6 +26,7 @@ from opentelemetry import trace
 from application.messaging.queue_messages import OutgoingMessage
 from application.messaging.receive_inbound_text import InboundTextIn
 from application.ports import DeliveryReportIn, InboundEntry, RateLimit
+from domain.consent import ConsentState
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import SMS_REPORTS
@@ -229,6 +231,13 @@ class MessageController(Controller):
             direct=Recipient.number(phone),
         )
         async with container.uow.for_shop(shop.id) as uow:
+            # A test text goes straight to a number, past the consent gate, with whatever the
+            # merchant typed; after a STOP the one confirmation was the last (sms.md §3).
+            known = await uow.contacts.find(phone=phone.e164)
+            if known is not None and known.consent_state is ConsentState.UNSUBSCRIBED:
+                raise ClientException(
+                    status_code=409, detail="this number has opted out of the shop's texts"
+                )
             [queued] = await container.queue_messages()(uow, shop, [request])
             await uow.commit()
         return QueuedView(queued.message_id, queued.status.value, queued.scheduled_at)
