@@ -14,7 +14,7 @@ from interfaces.http.app import create_app
 from interfaces.http.storefront import unsubscribe_link
 from tests.conftest import add_shop
 from tests.support.http import client
-from tests.support.messaging import fund
+from tests.support.messaging import add_contacts, fund
 from tests.support.shopify import proxy_path
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -269,3 +269,31 @@ async def test_a_sign_up_after_a_stop_asks_to_confirm_once_more(container):
     assert again.status_code == 200
     assert await _state(container, shop, contact.id) is ConsentState.PENDING
     assert await _double_opt_in_texts(container, shop) == [MessageStatus.QUEUED] * 2
+
+
+async def test_without_double_opt_in_a_stopped_number_must_still_confirm_from_the_phone(
+    container,
+):
+    # The form proves nothing about who owns a number: with single opt-in, anyone could
+    # type in the number of a shopper who texted STOP and put it back on the marketing list.
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    async with container.uow.for_shop(shop.id) as uow:
+        stored = await uow.shops.get(shop.id, for_update=True)
+        stored.settings = {**stored.settings, "double_opt_in": False}
+        await uow.shops.save(stored)
+        await uow.commit()
+    [stopped] = await add_contacts(
+        container, shop, ["+14155550132"], state=ConsentState.UNSUBSCRIBED
+    )
+    async with client(create_app(container)) as http:
+        csrf = await _csrf(http, shop)
+        fresh = await _post_signup(http, shop, phone="+14155550133", consent="yes", csrf=csrf)
+        again = await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
+    async with container.uow.for_shop(shop.id) as uow:
+        newcomer = await uow.contacts.find(phone="+14155550133")
+    assert fresh.status_code == 200 and "signed up" in fresh.text
+    assert newcomer.consent_state is ConsentState.SUBSCRIBED, "single opt-in, as the shop chose"
+    assert again.status_code == 200 and "reply Y" in again.text
+    assert await _state(container, shop, stopped.id) is ConsentState.PENDING
+    assert await _double_opt_in_texts(container, shop) == [MessageStatus.QUEUED]

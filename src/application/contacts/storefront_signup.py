@@ -75,7 +75,10 @@ class StorefrontSignUp:
         contact = await self._contact_for(uow, request.phone)
         if contact.consent_state is ConsentState.SUBSCRIBED:
             return SignUpResult(contact, None)  # already on the list: nothing to record
-        target = ConsentState.PENDING if request.double_opt_in else ConsentState.SUBSCRIBED
+        # The form proves nothing about who owns the number: lifting a STOP takes a reply
+        # from the phone itself, whether or not the shop asks newcomers to confirm.
+        confirm = request.double_opt_in or contact.consent_state is ConsentState.UNSUBSCRIBED
+        target = ConsentState.PENDING if confirm else ConsentState.SUBSCRIBED
         event = await self._record(
             uow,
             ConsentChange(
@@ -86,7 +89,7 @@ class StorefrontSignUp:
                 wording=request.wording,
                 ip_hash=request.ip_hash,
                 user_agent=(request.user_agent or "")[:300] or None,
-                opt_in_level=None if request.double_opt_in else OptInLevel.SINGLE_OPT_IN,
+                opt_in_level=None if confirm else OptInLevel.SINGLE_OPT_IN,
             ),
         )
         if event is not None and event.new_state is ConsentState.PENDING:

@@ -110,7 +110,7 @@ class StorefrontController(Controller):
         signup = container.storefront_signup()
         try:
             async with container.uow.for_shop(shop.id) as uow:
-                await signup(
+                result = await signup(
                     uow,
                     shop,
                     SignUp(
@@ -125,7 +125,10 @@ class StorefrontController(Controller):
                 await uow.commit()
         except (InvalidValue, InvalidConsentTransition) as exc:
             return _form(container, shop, phone, str(exc), status=422)
-        if double_opt_in:
+        # Pending even when the shop skips confirmation: a number that opted out must confirm.
+        # No event (already subscribed): the page a newcomer would see, telling nothing.
+        event = result.event
+        if (event.new_state is ConsentState.PENDING) if event else double_opt_in:
             return _message(shop, "Almost there", "Check your phone and reply Y to confirm.")
         return _message(shop, "You're signed up", f"You'll get texts from {shop.name}.")
 
