@@ -229,7 +229,9 @@ class SendingPolicy:
             transactional_requires_subscription=bool(
                 raw.get("transactional_requires_subscription", False)
             ),
-            footer=_text(raw, "footer", DEFAULT_FOOTER, 80),
+            # Blank is no footer at all, and every marketing text needs its opt-out (sms.md
+            # section 6): clearing the footer brings the default back.
+            footer=_text(raw, "footer", DEFAULT_FOOTER, 80) or DEFAULT_FOOTER,
             help_text=_text(raw, "help_text", DEFAULT_HELP, 300),
             sender=_text(raw, "sender", "", 16) or None,
             opt_out_words=tuple(w.strip() for w in words if w.strip()),

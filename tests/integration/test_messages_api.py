@@ -162,6 +162,24 @@ async def test_a_test_send_to_a_number_that_texted_stop_is_refused(container):
     assert listed["items"] == []
 
 
+@pytest.mark.parametrize("footer", ["", "   "])
+async def test_a_blank_footer_still_leaves_marketing_texts_an_opt_out(container, footer):
+    # Every marketing text carries an opt-out (sms.md section 6): clearing the footer brings
+    # back the default one rather than sending texts nobody can stop.
+    shop = await add_shop(container)
+    await fund(container, shop, 1000)
+    [contact] = await add_contacts(container, shop, ["+14155550312"])
+    async with client(create_app(container)) as http:
+        cleared = await http.patch(
+            "/api/v1/shop/settings", headers=_auth(shop), json={"footer": footer}
+        )
+        message_id = await _queue(container, shop, contact, MessageCategory.MARKETING)
+        sent = (await http.get(f"/api/v1/messages/{message_id}", headers=_auth(shop))).json()
+    assert cleared.status_code == 200
+    assert sent["text"].endswith("\nReply STOP to opt out"), sent["text"]
+    assert cleared.json()["messaging"]["footer"] == "Reply STOP to opt out"
+
+
 def _needs_review_count() -> float:
     labels = {"kind": "inbound", "outcome": "needs_review"}
     return REGISTRY.get_sample_value("blossom_sms_reports_total", labels) or 0
