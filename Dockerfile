@@ -1,18 +1,30 @@
 # syntax=docker/dockerfile:1
 # One image for every process: `blossom api` by default, `blossom worker` from the same image.
 
-FROM python:3.11-slim AS build
+# Dependencies first, from pyproject.toml alone: a change to the sources or the README
+# reuses this layer instead of downloading and installing every dependency again.
+FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-RUN python -m venv /opt/blossom
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
+RUN python -m venv /opt/blossom \
+ && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && /opt/blossom/bin/pip install -r requirements.txt
+
+# The project itself, as a wheel (about 1 MB).
+FROM deps AS app
+COPY README.md ./
 COPY src ./src
 COPY migrations ./migrations
-RUN /opt/blossom/bin/pip install .
+RUN /opt/blossom/bin/pip wheel --no-deps --wheel-dir /wheels .
 
 FROM python:3.11-slim AS runtime
 RUN useradd --system --create-home --uid 10001 blossom
-COPY --from=build /opt/blossom /opt/blossom
+COPY --from=deps /opt/blossom /opt/blossom
+COPY --from=app /wheels /wheels
+RUN /opt/blossom/bin/pip install --no-deps --no-index --no-cache-dir /wheels/*.whl \
+ && /opt/blossom/bin/pip check \
+ && rm -rf /wheels
 ENV PATH=/opt/blossom/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     BLOSSOM_ENV=production \
