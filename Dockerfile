@@ -34,6 +34,7 @@ ENV PATH=/opt/blossom/bin:$PATH \
 USER blossom
 WORKDIR /home/blossom
 EXPOSE 8000
-HEALTHCHECK --interval=30s --timeout=5s CMD python -c "import urllib.request,os; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/healthz', timeout=4)"
+# GET /healthz when the container runs the API (`api`, `up`, `demo`); a worker serves no HTTP.
+HEALTHCHECK --interval=30s --timeout=5s CMD ["python", "-m", "interfaces.cli.healthcheck"]
 ENTRYPOINT ["blossom"]
 CMD ["api"]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import http.server
+import socket
+import threading
+
+from interfaces.cli.healthcheck import check, command_of
 from tests.support.processes import REPO
 
 
@@ -28,3 +33,37 @@ def test_dependencies_are_installed_before_the_sources_are_copied():
     first_install = next(i for i, line in enumerate(instructions) if "pip install" in line)
     copied_before = [line for line in instructions[:first_install] if line.startswith("COPY")]
     assert copied_before == ["COPY pyproject.toml ./"]
+
+
+def test_health_check_probes_http_only_where_the_container_serves_it():
+    # The worker runs from the same image and serves no HTTP: probing /healthz there
+    # marked every worker container unhealthy.
+    healthcheck = next(line for line in _instructions() if line.startswith("HEALTHCHECK"))
+    assert "interfaces.cli.healthcheck" in healthcheck
+    python, script = "/opt/blossom/bin/python", "/opt/blossom/bin/blossom"
+    assert command_of([python, script, "worker", "-c", "4"]) == "worker"
+    assert command_of([python, script]) is None
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        closed = {"PORT": str(sock.getsockname()[1])}
+    assert check([python, script, "worker"], closed, timeout=1) == 0
+    assert check([python, script, "api"], closed, timeout=1) == 1
+    assert check([python, script, "up"], closed, timeout=1) == 1
+
+
+def test_health_check_passes_when_the_api_answers_healthz():
+    class Healthz(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200 if self.path == "/healthz" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    with http.server.HTTPServer(("127.0.0.1", 0), Healthz) as server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        try:
+            port = {"PORT": str(server.server_address[1])}
+            assert check(["/opt/blossom/bin/blossom", "api", "-p", "2"], port) == 0
+        finally:
+            server.shutdown()
