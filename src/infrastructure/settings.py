@@ -107,11 +107,19 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     )
     if provider == "mitto" and not mitto_key:
         raise SettingsError("MITTO_API_KEY", "a Mitto API key when SMS_PROVIDER=mitto")
+    database_url = reader.postgres_url("DATABASE_URL")
+    if database_url is None and mode == "production":
+        # The embedded Postgres lives in one process's data folder: in a container it is
+        # lost with the container, and an API and a worker would each get their own.
+        raise SettingsError(
+            "DATABASE_URL",
+            "a postgresql:// URL in production (the embedded one is for development)",
+        )
 
     return Settings(
         env=mode,
         data_dir=data_dir,
-        database_url=reader.postgres_url("DATABASE_URL"),
+        database_url=database_url,
         app_url=reader.http_url("APP_URL", "http://127.0.0.1:8000"),
         host=env.get("HOST") or "127.0.0.1",
         port=reader.integer("PORT", 8000, 1, 65535),

@@ -53,6 +53,15 @@ def test_production_refuses_to_start_without_real_secrets(tmp_path):
     assert not (tmp_path / "dev-secrets.json").exists()
 
 
+def test_production_refuses_the_embedded_database(tmp_path):
+    environ = make_environ(tmp_path, BLOSSOM_ENV="production", MITTO_WEBHOOK_SECRET="s")
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+    assert raised.value.variable == "DATABASE_URL"
+    url = "postgresql://blossom@db:5432/blossom"
+    assert load_settings({**environ, "DATABASE_URL": url}).database_url == url
+
+
 def test_mitto_key_switches_the_provider_to_mitto(tmp_path):
     settings = load_settings(make_environ(tmp_path, MITTO_API_KEY="k"))
     assert settings.sms_provider == "mitto"
