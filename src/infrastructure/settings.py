@@ -116,11 +116,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             "a postgresql:// URL in production (the embedded one is for development)",
         )
 
+    app_url = reader.http_url("APP_URL", "http://127.0.0.1:8000")
+    if mode == "production" and not app_url.startswith("https://"):
+        # OAuth redirects, webhook subscriptions and the links in texts are built on it:
+        # the local default would send Shopify and shoppers to 127.0.0.1.
+        raise SettingsError("APP_URL", "the app's public https:// URL in production")
+
     return Settings(
         env=mode,
         data_dir=data_dir,
         database_url=database_url,
-        app_url=reader.http_url("APP_URL", "http://127.0.0.1:8000"),
+        app_url=app_url,
         host=env.get("HOST") or "127.0.0.1",
         port=reader.integer("PORT", 8000, 1, 65535),
         shopify_api_key=secret("SHOPIFY_API_KEY"),

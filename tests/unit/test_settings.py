@@ -59,7 +59,25 @@ def test_production_refuses_the_embedded_database(tmp_path):
         load_settings(environ)
     assert raised.value.variable == "DATABASE_URL"
     url = "postgresql://blossom@db:5432/blossom"
+    environ["APP_URL"] = "https://sms.example.com"
     assert load_settings({**environ, "DATABASE_URL": url}).database_url == url
+
+
+@pytest.mark.parametrize("app_url", [None, "http://sms.example.com"])
+def test_production_needs_the_apps_public_https_url(tmp_path, app_url):
+    environ = make_environ(
+        tmp_path,
+        BLOSSOM_ENV="production",
+        MITTO_WEBHOOK_SECRET="s",
+        DATABASE_URL="postgresql://blossom@db:5432/blossom",
+    )
+    if app_url:
+        environ["APP_URL"] = app_url
+    with pytest.raises(SettingsError) as raised:
+        load_settings(environ)
+    assert raised.value.variable == "APP_URL"
+    environ["APP_URL"] = "https://sms.example.com/"
+    assert load_settings(environ).app_url == "https://sms.example.com"
 
 
 def test_mitto_key_switches_the_provider_to_mitto(tmp_path):
