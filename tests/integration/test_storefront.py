@@ -24,6 +24,9 @@ OVERSIZED = b"(one byte more than the settings allow)"
 async def _csrf(http, shop) -> str:
     page = await http.get(proxy_path("/signup", shop))
     assert page.status_code == 200 and '<label for="phone">' in page.text
+    # sms.md §6: the sign-up links the store's terms and privacy policy.
+    assert '<a href="/policies/terms-of-service">Terms of Service</a>' in page.text
+    assert '<a href="/policies/privacy-policy">Privacy Policy</a>' in page.text
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)
 
 
@@ -48,6 +51,7 @@ async def test_signed_signup_with_csrf_creates_a_pending_contact_with_the_wordin
     assert contact.consent_state is ConsentState.PENDING
     assert event.source is ConsentSource.STOREFRONT_FORM
     assert shop.name in event.wording and "STOP" in event.wording
+    assert "Privacy Policy (/policies/privacy-policy)" in event.wording, "the links shown"
     assert event.user_agent == "TestBrowser" and event.ip_hash and "203.0.113" not in event.ip_hash
     async with container.uow.for_shop(shop.id) as uow:
         [request] = await uow.messages.page(limit=5)

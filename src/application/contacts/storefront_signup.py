@@ -35,9 +35,24 @@ DEFAULT_WORDING = (
 CONFIRMATION_RESEND_AFTER = timedelta(hours=24)
 
 
+# sms.md §6: the sign-up links terms and privacy. Every Shopify store serves its policies at
+# these paths, and the form is served on the store's own domain through the app proxy.
+POLICY_LINKS = (
+    ("Terms of Service", "/policies/terms-of-service"),
+    ("Privacy Policy", "/policies/privacy-policy"),
+)
+
+
 def consent_wording(shop_name: str, settings: dict[str, object]) -> str:
+    """The label beside the box, as shown."""
     template = str(settings.get("consent_wording") or DEFAULT_WORDING)
     return template.replace("{shop}", shop_name)
+
+
+def recorded_wording(shop_name: str, settings: dict[str, object]) -> str:
+    """What the ledger keeps of the form: the label and the policy links shown under it."""
+    links = " · ".join(f"{text} ({path})" for text, path in POLICY_LINKS)
+    return f"{consent_wording(shop_name, settings)}\n{links}"
 
 
 @dataclass(frozen=True, slots=True)

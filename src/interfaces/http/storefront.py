@@ -19,7 +19,12 @@ from litestar.response import Template
 
 from application.automations.back_in_stock_signup import BACK_IN_STOCK_WORDING, BackInStockSignUp
 from application.contacts.record_consent import ConsentChange, RecordConsent
-from application.contacts.storefront_signup import SignUp, consent_wording
+from application.contacts.storefront_signup import (
+    POLICY_LINKS,
+    SignUp,
+    consent_wording,
+    recorded_wording,
+)
 from application.events.payloads import shopify_id
 from application.ports import RateLimit
 from domain.consent import ConsentSource, ConsentState, InvalidConsentTransition, OptInLevel
@@ -116,7 +121,7 @@ class StorefrontController(Controller):
                     SignUp(
                         phone=phone,
                         consented=form.get("consent") == "yes",
-                        wording=consent_wording(shop.name, shop.settings),
+                        wording=recorded_wording(shop.name, shop.settings),
                         ip_hash=address_hash,
                         user_agent=request.headers.get("user-agent"),
                         double_opt_in=double_opt_in,
@@ -229,6 +234,7 @@ def _form(
         status,
         shop_name=shop.name,
         wording=consent_wording(shop.name, shop.settings),
+        policy_links=POLICY_LINKS,
         csrf=csrf,
         phone=phone,
         error=error,
