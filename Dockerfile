@@ -2,13 +2,14 @@
 # One image for every process: `blossom api` by default, `blossom worker` from the same image.
 
 # Dependencies first, from pyproject.toml alone: a change to the sources or the README
-# reuses this layer instead of downloading and installing every dependency again.
+# reuses this layer instead of downloading and installing every dependency again. The otlp
+# extra too: OTEL_TRACES_EXPORTER=otlp is how a deployment exports its traces.
 FROM python:3.11-slim AS deps
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml ./
 RUN python -m venv /opt/blossom \
- && python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+ && python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['otlp']))" > requirements.txt \
  && /opt/blossom/bin/pip install -r requirements.txt
 
 # The project itself, as a wheel (about 1 MB).

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import http.server
+import re
 import socket
+import subprocess
+import sys
 import threading
+import tomllib
 
 from interfaces.cli.healthcheck import check, command_of
 from tests.support.processes import REPO
@@ -33,6 +37,19 @@ def test_dependencies_are_installed_before_the_sources_are_copied():
     first_install = next(i for i, line in enumerate(instructions) if "pip install" in line)
     copied_before = [line for line in instructions[:first_install] if line.startswith("COPY")]
     assert copied_before == ["COPY pyproject.toml ./"]
+
+
+def test_the_image_installs_the_dependencies_and_the_otlp_exporter():
+    # The requirements step, run as the build runs it: without the exporter an image set
+    # to OTEL_TRACES_EXPORTER=otlp only warns and exports nothing.
+    [step] = [line for line in _instructions() if "> requirements.txt" in line]
+    code = re.search(r'python -c "(.+?)" > requirements.txt', step)[1]
+    listed = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert set(project["dependencies"]) < set(listed)
+    assert any(line.startswith("opentelemetry-exporter-otlp") for line in listed)
 
 
 def test_health_check_probes_http_only_where_the_container_serves_it():
