@@ -275,11 +275,7 @@ async def test_a_sign_up_after_a_stop_asks_to_confirm_once_more(container):
     assert await _double_opt_in_texts(container, shop) == [MessageStatus.QUEUED] * 2
 
 
-async def test_without_double_opt_in_a_stopped_number_must_still_confirm_from_the_phone(
-    container,
-):
-    # The form proves nothing about who owns a number: with single opt-in, anyone could
-    # type in the number of a shopper who texted STOP and put it back on the marketing list.
+async def _single_opt_in_shop_and_a_stopped_number(container):
     shop = await add_shop(container)
     await fund(container, shop, 1000)
     async with container.uow.for_shop(shop.id) as uow:
@@ -290,6 +286,15 @@ async def test_without_double_opt_in_a_stopped_number_must_still_confirm_from_th
     [stopped] = await add_contacts(
         container, shop, ["+14155550132"], state=ConsentState.UNSUBSCRIBED
     )
+    return shop, stopped
+
+
+async def test_without_double_opt_in_a_stopped_number_must_still_confirm_from_the_phone(
+    container,
+):
+    # The form proves nothing about who owns a number: with single opt-in, anyone could
+    # type in the number of a shopper who texted STOP and put it back on the marketing list.
+    shop, stopped = await _single_opt_in_shop_and_a_stopped_number(container)
     async with client(create_app(container)) as http:
         csrf = await _csrf(http, shop)
         fresh = await _post_signup(http, shop, phone="+14155550133", consent="yes", csrf=csrf)
@@ -301,3 +306,19 @@ async def test_without_double_opt_in_a_stopped_number_must_still_confirm_from_th
     assert again.status_code == 200 and "reply Y" in again.text
     assert await _state(container, shop, stopped.id) is ConsentState.PENDING
     assert await _double_opt_in_texts(container, shop) == [MessageStatus.QUEUED]
+
+
+async def test_without_double_opt_in_submitting_a_stopped_number_twice_still_needs_a_reply(
+    container,
+):
+    # The first submission only makes a stopped number pending; a second must not then
+    # count as the single opt-in the shop accepts from newcomers, or anyone could lift a
+    # STOP by sending the form twice.
+    shop, stopped = await _single_opt_in_shop_and_a_stopped_number(container)
+    async with client(create_app(container)) as http:
+        csrf = await _csrf(http, shop)
+        first = await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
+        second = await _post_signup(http, shop, phone="+14155550132", consent="yes", csrf=csrf)
+    assert first.status_code == 200 and "reply Y" in first.text
+    assert second.status_code == 200 and "reply Y" in second.text
+    assert await _state(container, shop, stopped.id) is ConsentState.PENDING

@@ -91,8 +91,13 @@ class StorefrontSignUp:
         if contact.consent_state is ConsentState.SUBSCRIBED:
             return SignUpResult(contact, None)  # already on the list: nothing to record
         # The form proves nothing about who owns the number: lifting a STOP takes a reply
-        # from the phone itself, whether or not the shop asks newcomers to confirm.
-        confirm = request.double_opt_in or contact.consent_state is ConsentState.UNSUBSCRIBED
+        # from the phone itself, whether or not the shop asks newcomers to confirm. A pending
+        # number stays pending too: its first submission may have been one lifting a STOP,
+        # and a second must not count as the single opt-in the shop grants newcomers.
+        confirm = request.double_opt_in or contact.consent_state in (
+            ConsentState.UNSUBSCRIBED,
+            ConsentState.PENDING,
+        )
         target = ConsentState.PENDING if confirm else ConsentState.SUBSCRIBED
         event = await self._record(
             uow,
