@@ -201,6 +201,8 @@ def test_trace_and_span_ids_come_from_the_current_span(capture):
         ("to 415.555.0132", "to [phone]"),
         ("from jane@example.co.uk", "from [email]"),
         ("GET /cb?to=%2B14155550132&id=7", "GET /cb?to=[phone]&id=7"),
+        # A URL carried in another URL's query string: its "=" is "%3D", ending in a letter.
+        ("next=%2Fsignup%3Fphone%3D%2B14155550132", "next=%2Fsignup%3Fphone%3D[phone]"),
         ("body email=jane.doe%40example.com&x=1", "body email=[email]&x=1"),
         (f"token {SHOPIFY_TOKEN}", "token [token]"),
         ("shpss_abc123DEF", "[token]"),

@@ -55,7 +55,9 @@ _EMAIL = re.compile(
     r"(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
     r"\.[A-Za-z]{2,}"
 )
-_ENCODED_PHONE = re.compile(r"(?<![\w.+-])%2B\d{8,15}(?!\d)", re.IGNORECASE)
+# After a word character only when that ends another escape: "%3D%2B1415…" is a URL nested
+# in a query string, whose "=" is encoded too.
+_ENCODED_PHONE = re.compile(r"(?:(?<![\w.+-])|(?<=%[0-9A-F]{2}))%2B\d{8,15}(?!\d)", re.IGNORECASE)
 
 # Digit groups joined by dashes and dots also make UUIDs, dates and IP addresses; those
 # are matched first and kept, so the phone alternative never sees them.
