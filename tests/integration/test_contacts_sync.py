@@ -342,6 +342,34 @@ async def test_odd_customer_fields_cost_only_themselves_and_the_event_completes(
     assert contact.country is None
 
 
+async def test_a_name_from_shopify_with_control_characters_is_kept_out_like_an_email(container):
+    # A name goes into texts, exports and the admin: the one the API refuses must not come
+    # in through Shopify instead. Like an odd e-mail, it costs only itself.
+    shop = await add_shop(container)
+    base = {"id": 43, "phone": "+14155550178", "updated_at": "2026-11-20T10:00:00Z"}
+    await _deliver(
+        container, shop, "customers/create", {**base, "first_name": "Ada", "last_name": "Doe"}
+    )
+    await _deliver(
+        container,
+        shop,
+        "customers/update",
+        {
+            **base,
+            "first_name": "Ada\nReply STOP",
+            "last_name": "\u001b[2JDoe",
+            "email": "ada@example.com",
+            "updated_at": "2026-11-21T10:00:00Z",
+        },
+    )
+    async with container.uow.for_shop(shop.id) as uow:
+        events = await uow.webhooks.find(status=None, topic=None, limit=5)
+        contact = await uow.contacts.find(shopify_customer_id=43)
+    assert {e.status for e in events} == {EventStatus.PROCESSED}
+    assert (contact.first_name, contact.last_name) == ("Ada", "Doe"), "the names it had stay"
+    assert contact.email == "ada@example.com", "the rest of the update is applied"
+
+
 async def test_our_own_consent_change_is_pushed_to_shopify(database_url, data_dir):
     async with fake_shopify_container(database_url, data_dir) as (fake, container):
         shop = await install(fake, container)

@@ -21,7 +21,7 @@ from domain.consent import (
     opt_in_level_from_shopify,
     state_from_shopify,
 )
-from domain.contacts import Contact, PhoneNumber, normalize_email
+from domain.contacts import Contact, PhoneNumber, normalize_email, normalize_name
 from domain.errors import InvalidValue
 from domain.events import WebhookEvent
 
@@ -140,8 +140,8 @@ class ContactSync:
             # of an earlier address abroad rather than keep it.
             contact.address_timezone = self._zones.zone_of(facts.address_country)
         contact.email = email or contact.email
-        contact.first_name = facts.first_name or contact.first_name
-        contact.last_name = facts.last_name or contact.last_name
+        contact.first_name = self._name(facts.first_name) or contact.first_name
+        contact.last_name = self._name(facts.last_name) or contact.last_name
         contact.shopify_customer_id = facts.shopify_customer_id or contact.shopify_customer_id
         contact.locale = facts.locale or contact.locale
         contact.shopify_updated_at = facts.updated_at or contact.shopify_updated_at
@@ -160,6 +160,16 @@ class ContactSync:
         try:
             return normalize_email(raw)
         except InvalidValue:
+            return None
+
+    @staticmethod
+    def _name(raw: str | None) -> str | None:
+        """A name the API would refuse (control characters, line breaks) is dropped here, not
+        stored: it would reach texts, exports and the admin all the same."""
+        try:
+            return normalize_name(raw)
+        except InvalidValue as exc:
+            log.info("name from Shopify rejected", extra={"reason": str(exc)})
             return None
 
 
