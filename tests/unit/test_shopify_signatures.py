@@ -330,6 +330,16 @@ def test_malformed_session_tokens_are_rejected(token):
         decode(token)
 
 
+def test_a_session_token_header_nested_too_deeply_is_malformed_not_a_crash():
+    # Read before the signature is checked, so anyone can send it (4 kB fits any server's
+    # header limit): the JSON decoder's RecursionError must become the guard's 401, not a 500.
+    _, payload, signature = TOKEN.split(".")
+    header = b64url(b"[" * 3_000)
+
+    with pytest.raises(SignatureError, match="malformed token"):
+        decode(f"{header}.{payload}.{signature}")
+
+
 def test_session_token_without_exp_is_rejected():
     claims = {k: v for k, v in decode().raw_claims.items() if k != "exp"}
 

@@ -324,7 +324,9 @@ def _jwt_json(part: str) -> dict[str, Any]:
         raise SignatureError("malformed token")
     try:
         value = json.loads(_b64decode(part, urlsafe=True))
-    except (binascii.Error, ValueError) as exc:  # JSONDecodeError and UnicodeError are ValueErrors
+    # JSONDecodeError and UnicodeError are ValueErrors; RecursionError is nesting past the
+    # decoder's depth, in a header read before the signature is checked.
+    except (binascii.Error, ValueError, RecursionError) as exc:
         raise SignatureError("malformed token") from exc
     if not isinstance(value, dict):
         raise SignatureError("malformed token")
