@@ -397,6 +397,17 @@ _SHOPIFY_STATES = {
 }
 
 
+def stopped(state: ConsentState, history: Sequence[ConsentEvent]) -> bool:
+    """Whether the shopper's last word was a STOP: unsubscribed, or pending since an opt-out
+    (a form submitted for the number proves nothing until the phone itself replies)."""
+    if state is not ConsentState.PENDING:
+        return state is ConsentState.UNSUBSCRIBED
+    for event in reversed(history):
+        if event.new_state in (ConsentState.UNSUBSCRIBED, ConsentState.SUBSCRIBED):
+            return event.new_state is ConsentState.UNSUBSCRIBED
+    return False
+
+
 def state_from_shopify(state: str | None) -> ConsentState | None:
     """Map Shopify's SMS marketing state (webhook lower case or GraphQL upper case).
 

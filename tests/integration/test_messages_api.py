@@ -8,8 +8,9 @@ import uuid
 import pytest
 from prometheus_client import REGISTRY
 
+from application.contacts.record_consent import ConsentChange, RecordConsent
 from application.messaging.queue_messages import OutgoingMessage
-from domain.consent import ConsentState
+from domain.consent import ConsentSource, ConsentState
 from domain.messages import MessageCategory
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
@@ -142,14 +143,23 @@ async def test_a_test_send_goes_out_and_is_rate_limited(database_url, data_dir):
         assert fake.accepted[0].text == "Hello from the test button"  # system texts go as written
 
 
-async def test_a_test_send_to_a_number_that_texted_stop_is_refused(container):
+@pytest.mark.parametrize("signed_up_again", [False, True])
+async def test_a_test_send_to_a_number_that_texted_stop_is_refused(container, signed_up_again):
     # After an opt-out, the one confirmation text is the last (sms.md §3), whoever presses
-    # the button: a test text carries whatever the merchant types, to any number.
+    # the button: a test text carries whatever the merchant types, to any number. A sign-up
+    # form submitted for the number since changes nothing until the phone replies.
     shop = await add_shop(container)
     await fund(container, shop, 1000)
     [contact] = await add_contacts(
         container, shop, ["+14155550311"], state=ConsentState.UNSUBSCRIBED
     )
+    if signed_up_again:
+        async with container.uow.for_shop(shop.id) as uow:
+            form = ConsentChange(
+                contact.id, ConsentState.PENDING, ConsentSource.STOREFRONT_FORM, "shopper"
+            )
+            await RecordConsent(container.clock)(uow, form)
+            await uow.commit()
     async with client(create_app(container)) as http:
         refused = await http.post(
             "/api/v1/messages/test",

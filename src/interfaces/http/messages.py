@@ -26,7 +26,7 @@ from opentelemetry import trace
 from application.messaging.queue_messages import OutgoingMessage
 from application.messaging.receive_inbound_text import InboundTextIn
 from application.ports import DeliveryReportIn, InboundEntry, RateLimit
-from domain.consent import ConsentState
+from domain.consent import ConsentState, stopped
 from domain.messages import Message, MessageCategory, MessageStatus, Recipient
 from infrastructure.mitto.reports import parse_delivery_report, parse_inbound
 from infrastructure.telemetry.metrics import SMS_REPORTS
@@ -234,7 +234,12 @@ class MessageController(Controller):
             # A test text goes straight to a number, past the consent gate, with whatever the
             # merchant typed; after a STOP the one confirmation was the last (sms.md §3).
             known = await uow.contacts.find(phone=phone.e164)
-            if known is not None and known.consent_state is ConsentState.UNSUBSCRIBED:
+            if known is not None and stopped(
+                known.consent_state,
+                await uow.consent.history(known.id)
+                if known.consent_state is ConsentState.PENDING
+                else (),
+            ):
                 raise ClientException(
                     status_code=409, detail="this number has opted out of the shop's texts"
                 )
