@@ -116,6 +116,23 @@ async def test_export_cells_a_spreadsheet_would_run_as_formulas_are_kept_as_text
     )
     assert row["phone"] == "+14155550100", "a normalized number is no formula: left as it is"
 
+    # The export imports as it was: the apostrophes come off again.
+    other = await add_shop(container)
+    async with client(create_app(container)) as http:
+        await http.post(
+            "/api/v1/contacts/imports",
+            headers={**_auth(other), "Content-Type": "text/csv"},
+            content=exported.content,
+        )
+        await drain(container, "consent")
+    async with container.uow.for_shop(other.id) as uow:
+        imported = await uow.contacts.find(phone="+14155550100")
+    assert (imported.first_name, imported.last_name, imported.email) == (
+        formula,
+        "@SUM(1+1)",
+        "=1+1@example.com",
+    )
+
 
 async def test_cli_import_shows_progress_and_failed_lines(
     container, database_url, data_dir, tmp_path

@@ -23,6 +23,7 @@ from datetime import datetime
 
 from application.contacts.create_contact import CreateContact, DuplicateContact, NewContact
 from application.contacts.record_consent import ConsentChange, RecordConsent
+from application.contacts.spreadsheet_cells import from_text
 from application.ports import Clock, IdGenerator, UnitOfWork, UnitOfWorkFactory
 from application.tasks import IMPORT_CONTACTS
 from domain.consent import ADMIN_PROOF_KEY, ConsentSource, ConsentState, InvalidConsentTransition
@@ -79,7 +80,7 @@ def _reader(lines: Iterator[str]) -> csv.DictReader[str]:
 
 
 def _cells(row: Mapping[str | None, str | None]) -> dict[str, str]:
-    return {k: (v or "").replace("\x00", "").strip() for k, v in row.items() if k}
+    return {k: from_text((v or "").replace("\x00", "").strip()) for k, v in row.items() if k}
 
 
 def _ending(line: str) -> str:

@@ -19,6 +19,7 @@ from litestar.response import Stream
 from application.contacts.consent_history import consent_history
 from application.contacts.create_contact import CreateContact, NewContact
 from application.contacts.import_contacts import StartContactImport
+from application.contacts.spreadsheet_cells import as_text
 from domain.consent import ConsentState
 from domain.contacts import Contact, normalize_email, normalize_tags
 from interfaces.bootstrap import Container
@@ -125,16 +126,6 @@ EXPORT_COLUMNS = (
 )
 
 
-# Spreadsheets run a cell that starts with one of these as a formula (CWE-1236), and the
-# free-text columns hold what shoppers typed (their names in Shopify). A leading apostrophe
-# makes a spreadsheet show the cell as text; phone numbers are our own E.164, never formulas.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _as_text(value: str | None) -> str | None:
-    return f"'{value}" if value and value.startswith(_FORMULA_START) else value
-
-
 async def export_rows(container: Container, shop_id: uuid.UUID) -> AsyncIterator[str]:
     """CSV lines, a page per transaction so a large export never holds one open."""
     out = io.StringIO()
@@ -147,11 +138,11 @@ async def export_rows(container: Container, shop_id: uuid.UUID) -> AsyncIterator
         for c in page:
             writer.writerow(
                 [
-                    c.phone,
-                    _as_text(c.email),
-                    _as_text(c.first_name),
-                    _as_text(c.last_name),
-                    _as_text(";".join(c.tags)),
+                    c.phone,  # our own E.164: a leading + that is no formula
+                    as_text(c.email),
+                    as_text(c.first_name),
+                    as_text(c.last_name),
+                    as_text(";".join(c.tags)),
                     c.consent_state.value,
                     c.country,
                     c.created_at.isoformat() if c.created_at else "",
