@@ -9,10 +9,13 @@ import pytest
 
 from application.billing.debit_wallet import DebitWallet
 from application.billing.fund_wallet import TopUpWallet
+from application.messaging.queue_messages import OutgoingMessage, QueueMessages
+from domain.messages import MessageCategory
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
+from tests.support.messaging import add_contacts, fund, phone_number
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -91,3 +94,41 @@ async def test_merchant_sets_the_low_balance_threshold(container):
     assert updated.status_code == 200
     assert updated.json()["low_balance_threshold"] == 5 and updated.json()["low"] is True
     assert bad.status_code == 400
+
+
+async def test_a_marketing_estimate_costs_what_queueing_the_same_text_charges(container):
+    # Queueing adds the brand and the opt-out footer to a marketing text (sms.md section 6);
+    # 150 GSM-7 characters fit one segment as written but not once they are added.
+    shop = await add_shop(container)
+    [contact] = await add_contacts(container, shop, [phone_number(1)])
+    await fund(container, shop, 10_000)
+    words = ("Summer sale today only " * 7)[:150]
+    async with container.uow.for_shop(shop.id) as uow:
+        fresh = await uow.shops.get(shop.id)
+        queue = QueueMessages(container.clock, container.ids, container.price_list, DebitWallet())
+        [queued] = await queue(
+            uow,
+            fresh,
+            [
+                OutgoingMessage(
+                    text=words,
+                    category=MessageCategory.MARKETING,
+                    source="test",
+                    idempotency_key="estimate-check",
+                    contact_id=contact.id,
+                )
+            ],
+        )
+        await uow.commit()
+    async with container.uow.for_shop(shop.id) as uow:
+        message = await uow.messages.get(queued.message_id)
+    async with client(create_app(container)) as http:
+        quote = await http.post(
+            "/api/v1/estimates",
+            headers=_auth(shop),
+            json={"text": words, "countries": ["US"], "category": "marketing"},
+        )
+    assert quote.status_code == 200, quote.text
+    [us] = quote.json()["countries"]
+    assert message.segments == 2 and quote.json()["segments"] == message.segments
+    assert us["credits"] == message.credits

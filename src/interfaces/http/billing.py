@@ -16,6 +16,7 @@ from litestar.response import Redirect
 from application.billing.shopify_topups import ReturnFromPurchase
 from application.errors import ShopifyUnavailable
 from domain.billing import WalletBalance, estimate
+from domain.messages import MessageCategory, SendingPolicy, compose
 from domain.messaging import segment_text
 from domain.shops import shop_domain
 from interfaces.bootstrap import Container
@@ -70,6 +71,9 @@ class PricingView(msgspec.Struct, frozen=True):
 class EstimateIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     text: Annotated[str, msgspec.Meta(min_length=1, max_length=1600)]
     countries: Annotated[list[str], msgspec.Meta(min_length=1, max_length=50)]
+    # Priced as it will be sent: queueing adds the shop's brand and opt-out footer to a
+    # marketing text, which can add a segment or force UCS-2. Without it, as written.
+    category: MessageCategory | None = None
 
 
 class CulpritView(msgspec.Struct, frozen=True):
@@ -179,11 +183,15 @@ class BillingController(Controller):
 
     @post("/estimates", status_code=200, summary="Segments, encoding and credits for a text")
     async def estimates(
-        self, container: NamedDependency[Container], data: JSONBody[EstimateIn]
+        self, shop: CurrentShop, container: NamedDependency[Container], data: JSONBody[EstimateIn]
     ) -> EstimateView:
         prices = container.price_list
-        info = segment_text(data.text)
-        per_country = [estimate(data.text, c.upper(), prices) for c in data.countries]
+        text = data.text
+        if data.category is not None:  # the same composition QueueMessages charges for
+            footer = SendingPolicy.from_settings(shop.settings).footer
+            text = compose(data.text, data.category, shop.name, footer)
+        info = segment_text(text)
+        per_country = [estimate(text, c.upper(), prices) for c in data.countries]
         return EstimateView(
             encoding=info.encoding.value,
             segments=info.segments,
