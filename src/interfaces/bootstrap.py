@@ -6,6 +6,7 @@ The API, the worker and the CLI all start here; nothing is created at import tim
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
@@ -175,11 +176,14 @@ class Container:
     @cached_property
     def price_list(self) -> PriceList:
         overrides = self.settings.price_overrides
-        return (
-            DEFAULT_PRICE_LIST.with_overrides(overrides, "local")
-            if overrides
-            else DEFAULT_PRICE_LIST
-        )
+        if not overrides:
+            return DEFAULT_PRICE_LIST
+        # The version must name the prices, not only that there were overrides: a message
+        # charged before a PRICE_OVERRIDES change and one charged after it must not carry
+        # the same version. Equal overrides give equal versions on every process.
+        pairs = ",".join(f"{country}:{credits}" for country, credits in sorted(overrides.items()))
+        digest = hashlib.sha256(pairs.encode()).hexdigest()[:12]
+        return DEFAULT_PRICE_LIST.with_overrides(overrides, f"local.{digest}")
 
     @cached_property
     def rate_limiter(self) -> PostgresRateLimiter:

@@ -10,12 +10,15 @@ import pytest
 from application.billing.debit_wallet import DebitWallet
 from application.billing.fund_wallet import TopUpWallet
 from application.messaging.queue_messages import OutgoingMessage, QueueMessages
+from domain.billing import DEFAULT_PRICE_LIST
 from domain.messages import MessageCategory
+from interfaces.bootstrap import build_container
 from interfaces.http.app import create_app
 from tests.conftest import add_shop
 from tests.integration.test_session_and_proxy import _token
 from tests.support.http import client
 from tests.support.messaging import add_contacts, fund, phone_number
+from tests.support.settings import make_settings
 
 pytestmark = pytest.mark.usefixtures("clean_db")
 
@@ -132,3 +135,21 @@ async def test_a_marketing_estimate_costs_what_queueing_the_same_text_charges(co
     [us] = quote.json()["countries"]
     assert message.segments == 2 and quote.json()["segments"] == message.segments
     assert us["credits"] == message.credits
+
+
+async def test_different_contract_prices_are_charged_under_different_versions(
+    database_url, data_dir
+):
+    # A message keeps the version it was charged under so it can be told which prices
+    # applied; a PRICE_OVERRIDES change (new Mitto contract) must therefore change it.
+    versions, us_prices = [], []
+    for overrides in ("US:12", "US:15", "US:15"):
+        built = build_container(
+            make_settings(data_dir, PRICE_OVERRIDES=overrides), database_url=database_url
+        )
+        versions.append(built.price_list.version)
+        us_prices.append(built.price_list.credits_per_segment("US"))
+        await built.aclose()
+    assert us_prices == [12, 15, 15]
+    assert versions[0] != versions[1] and versions[1] == versions[2]
+    assert all(v.startswith(DEFAULT_PRICE_LIST.version + "+") for v in versions)
