@@ -70,6 +70,32 @@ async def test_the_purchase_webhook_alone_credits_a_merchant_who_never_came_back
     assert wallet["balance"] == 10_000
 
 
+async def test_a_merchant_back_while_shopify_is_unreachable_lands_in_the_app_and_is_credited(
+    database_url, data_dir
+):
+    # They have paid: an error page now would be wrong, and the webhook still credits them.
+    env = {"TRIAL_CREDITS": "0"}
+    async with fake_shopify_container(database_url, data_dir, env) as (fake, container):
+        shop = await install(fake, container)
+        auth = {"Authorization": f"Bearer {_token(shop.domain)}"}
+        async with client(create_app(container)) as http:
+            await http.post("/api/v1/wallet/topups", headers=auth, json={"package": "starter"})
+            [purchase] = fake.shops[shop.domain].purchases
+            fake.approve_purchase(shop.domain, purchase["id"])
+            fake.fail_next(429, retry_after=3600)  # longer than we ever wait: unavailable
+            back = await http.get(
+                "/billing/return",
+                params={"shop": shop.domain, "topup": _topup_id(purchase["returnUrl"])},
+            )
+            before = (await http.get("/api/v1/wallet", headers=auth)).json()
+            await _purchase_active(http, container, shop, purchase)
+            await drain(container, "webhooks")
+            after = (await http.get("/api/v1/wallet", headers=auth)).json()
+    assert back.status_code == 302, back.text
+    assert back.headers["location"].startswith(f"https://{shop.domain}/admin/apps/")
+    assert before["balance"] == 0 and after["balance"] == 10_000
+
+
 async def _purchase_active(http, container, shop, purchase):
     """Shopify's `app_purchases_one_time/update` for an approved purchase."""
     return await send_webhook(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated
@@ -14,7 +15,7 @@ from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect
 
 from application.billing.shopify_topups import ReturnFromPurchase
-from application.errors import ShopifyUnavailable
+from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
 from domain.billing import WalletBalance, estimate
 from domain.messages import MessageCategory, SendingPolicy, compose
 from domain.messaging import segment_text
@@ -22,6 +23,8 @@ from domain.shops import shop_domain
 from interfaces.bootstrap import Container
 from interfaces.http.cursors import decode_cursor, encode_cursor
 from interfaces.http.session import CurrentShop
+
+log = logging.getLogger(__name__)
 
 
 class WalletView(msgspec.Struct, frozen=True):
@@ -225,5 +228,13 @@ class BillingReturnController(Controller):
             found = await uow.shops.get(uow.shop_id) if uow.shop_id else None
         if found is None:
             raise NotFoundException(detail="unknown shop")
-        await ReturnFromPurchase(container.uow, container.shopify_admin)(found, topup)
+        try:
+            await ReturnFromPurchase(container.uow, container.shopify_admin)(found, topup)
+        except (ShopifyUnavailable, ShopifyRejected, ShopifyUnauthorized) as exc:
+            # The merchant may well have paid: they belong in the app, not on an error
+            # page, and the app_purchases_one_time/update webhook credits the purchase.
+            log.warning(
+                "purchase status not confirmed on return",
+                extra={"shop": found.domain, "error_type": type(exc).__name__},
+            )
         return Redirect(f"https://{found.domain}/admin/apps/{container.settings.shopify_api_key}")
