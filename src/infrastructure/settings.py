@@ -229,9 +229,14 @@ class _Reader:
         prices: dict[str, int] = {}
         for item in raw.split(","):
             country, _, credits = item.strip().partition(":")
-            if not re.fullmatch(r"[A-Za-z]{2}", country) or not credits.strip().isdigit():
+            amount = credits.strip()
+            # ASCII digits only ("²".isdigit() is true, int() refuses it), and no zero: the
+            # price list refuses a free country, and it is only built at the first message,
+            # so a zero let through here fails every text instead of the start.
+            positive = re.fullmatch(r"0*[1-9][0-9]*", amount)
+            if not re.fullmatch(r"[A-Za-z]{2}", country) or not positive:
                 raise SettingsError(name, "COUNTRY:CREDITS pairs, e.g. US:12,GB:40")
-            prices[country.upper()] = int(credits)
+            prices[country.upper()] = int(amount)
         return prices
 
     def postgres_url(self, name: str) -> str | None:

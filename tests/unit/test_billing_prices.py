@@ -10,6 +10,8 @@ import pytest
 from domain.billing import DEFAULT_PRICE_LIST, Estimate, PriceList, estimate
 from domain.errors import InvalidValue
 from domain.messaging import Encoding
+from infrastructure.settings import SettingsError, load_settings
+from tests.support.settings import make_environ
 
 PRICES = PriceList(
     version="2026-11-01",
@@ -118,3 +120,18 @@ def test_estimate_for_an_unknown_country_uses_the_default() -> None:
 def test_estimate_of_empty_text_is_refused() -> None:
     with pytest.raises(InvalidValue, match="empty"):
         estimate("", "US", PRICES)
+
+
+@pytest.mark.parametrize("overrides", ["US:0", "US:12,GB:0", "US:²"])
+def test_a_price_override_that_no_price_list_accepts_stops_the_start(tmp_path, overrides):
+    # Accepted here, "US:0" made every later price lookup raise (the whole list is
+    # refused), so every estimate and every queued text failed instead of the start.
+    with pytest.raises(SettingsError) as raised:
+        load_settings(make_environ(tmp_path, PRICE_OVERRIDES=overrides))
+    assert raised.value.variable == "PRICE_OVERRIDES"
+
+
+def test_price_overrides_are_read_as_credits_per_country(tmp_path):
+    settings = load_settings(make_environ(tmp_path, PRICE_OVERRIDES="us:12, GB:40"))
+    assert settings.price_overrides == {"US": 12, "GB": 40}
+    assert DEFAULT_PRICE_LIST.with_overrides(settings.price_overrides, "x").credits["GB"] == 40
