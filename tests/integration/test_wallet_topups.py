@@ -52,6 +52,32 @@ async def test_topup_confirmed_by_return_and_webhook_adds_credits_once(database_
     assert bad_package.status_code == 422
 
 
+async def test_a_purchase_shopify_refuses_or_cannot_be_asked_for_is_a_problem_not_a_500(
+    database_url, data_dir
+):
+    async with fake_shopify_container(database_url, data_dir) as (fake, container):
+        shop = await install(fake, container)
+        auth = {"Authorization": f"Bearer {_token(shop.domain)}"}
+        async with client(create_app(container)) as http:
+            fake.fail_next(402)  # the store is frozen: Shopify charges it nothing
+            frozen = await http.post(
+                "/api/v1/wallet/topups", headers=auth, json={"package": "starter"}
+            )
+            fake.shops[shop.domain].access_tokens.clear()  # revoked behind our back
+            revoked = await http.post(
+                "/api/v1/wallet/topups", headers=auth, json={"package": "starter"}
+            )
+            after = await http.post(
+                "/api/v1/wallet/topups", headers=auth, json={"package": "starter"}
+            )
+    assert frozen.status_code == 409 and "refused" in frozen.json()["detail"]
+    assert revoked.status_code == 503 and "reload the app" in revoked.json()["detail"]
+    assert after.status_code == 503, "the dropped token: the same answer, no 500"
+    for response in (frozen, revoked, after):
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert fake.shops[shop.domain].purchases == []
+
+
 async def test_the_purchase_webhook_alone_credits_a_merchant_who_never_came_back(
     database_url, data_dir
 ):

@@ -10,12 +10,22 @@ from typing import Annotated
 import msgspec
 from litestar import Controller, get, patch, post
 from litestar.di import NamedDependency
-from litestar.exceptions import NotFoundException, ServiceUnavailableException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    NotFoundException,
+    ServiceUnavailableException,
+    ValidationException,
+)
 from litestar.params import FromQuery, JSONBody, QueryParameter
 from litestar.response import Redirect
 
 from application.billing.shopify_topups import ReturnFromPurchase
-from application.errors import ShopifyRejected, ShopifyUnauthorized, ShopifyUnavailable
+from application.errors import (
+    NotInstalled,
+    ShopifyRejected,
+    ShopifyUnauthorized,
+    ShopifyUnavailable,
+)
 from domain.billing import WalletBalance, estimate
 from domain.messages import MessageCategory, SendingPolicy, compose
 from domain.messaging import segment_text
@@ -139,6 +149,19 @@ class BillingController(Controller):
         except ShopifyUnavailable:
             raise ServiceUnavailableException(
                 detail="Shopify is not answering; try again"
+            ) from None
+        except ShopifyRejected as exc:
+            # A frozen or locked store (402, 423) or a userError: the merchant must act at
+            # Shopify, and asking again changes nothing.
+            log.warning("top-up refused by shopify", extra={"error_type": type(exc).__name__})
+            raise ClientException(
+                status_code=409, detail=f"Shopify refused the purchase: {str(exc)[:200]}"
+            ) from None
+        except (ShopifyUnauthorized, NotInstalled):
+            # Shopify refused the stored token, which is then dropped: reloading the app
+            # exchanges a new one.
+            raise ServiceUnavailableException(
+                detail="Shopify no longer accepts the app's access; reload the app"
             ) from None
         return {"confirmation_url": url}
 
