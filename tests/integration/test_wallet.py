@@ -137,7 +137,9 @@ async def test_wallet_cli_tops_up_once_grants_lists_and_verifies(container, data
 
     assert "balance now 300" in cli("topup", "--credits", "300", "--reference", "inv-1")
     assert "already recorded" in cli("topup", "--credits", "300", "--reference", "inv-1")
-    assert "balance now 350" in cli("grant", "--credits", "50", "--reason", "support goodwill")
+    goodwill = ("grant", "--credits", "50", "--reason", "support goodwill", "--reference", "T-9")
+    assert "balance now 350" in cli(*goodwill)
+    assert "already recorded" in cli(*goodwill), "a retried grant with its ticket grants once"
     assert "support goodwill" in cli("ledger")
     assert "matches its ledger" in cli("verify")
     assert "balance 350" in cli("balance")

@@ -54,14 +54,19 @@ def topup(domain: str, credits: int, reference: str) -> None:
 @shop_option
 @click.option("--credits", type=click.IntRange(min=1, max=LARGEST_ENTRY), required=True)
 @click.option("--reason", required=True, help="Why, for the record.")
-def grant(domain: str, credits: int, reason: str) -> None:
+@click.option(
+    "--reference",
+    default=None,
+    help="A ticket or case id: the same one twice grants once (so a retry is safe).",
+)
+def grant(domain: str, credits: int, reason: str, reference: str | None) -> None:
     """Give credits (goodwill, support), with the reason on the ledger."""
 
     async def action(uow: UnitOfWork) -> None:
         entry = await GrantCredits()(
             uow,
             credits=credits,
-            reference=f"grant:{uuid.uuid4()}",
+            reference=f"grant:{reference or uuid.uuid4()}",
             reason=reason,
             source=operator(),
         )
