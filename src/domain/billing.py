@@ -241,6 +241,10 @@ class LedgerEntry:
     reserved_after: int
 
 
+# A new wallet's low-balance threshold (the wallets table's column default).
+DEFAULT_LOW_BALANCE_THRESHOLD = 1000
+
+
 @dataclass(frozen=True, slots=True)
 class WalletBalance:
     balance: int
@@ -250,6 +254,11 @@ class WalletBalance:
     @property
     def low(self) -> bool:
         return self.balance < self.low_balance_threshold
+
+
+# What a shop without a wallet row yet has: nothing to spend, and the threshold its
+# wallet will be made with.
+NO_WALLET = WalletBalance(0, 0, DEFAULT_LOW_BALANCE_THRESHOLD)
 
 
 # --- Top-up packages -----------------------------------------------------------------

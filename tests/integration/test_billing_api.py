@@ -27,6 +27,18 @@ def _auth(shop) -> dict[str, str]:
     return {"Authorization": f"Bearer {_token(shop.domain)}"}
 
 
+async def test_a_shop_without_a_wallet_yet_shows_the_threshold_its_wallet_will_have(container):
+    shop = await add_shop(container)
+    async with client(create_app(container)) as http:
+        before = (await http.get("/api/v1/wallet", headers=_auth(shop))).json()
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.wallet.ensure()
+        made = await uow.wallet.balance()
+        await uow.commit()
+    assert before["low_balance_threshold"] == made.low_balance_threshold
+    assert (before["balance"], before["low"]) == (0, True)
+
+
 async def test_wallet_and_its_ledger_pages_for_the_token_shop_only(container):
     shop, other = await add_shop(container), await add_shop(container)
     async with container.uow.for_shop(shop.id) as uow:

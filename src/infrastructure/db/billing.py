@@ -31,6 +31,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from uuid_utils.compat import uuid7
 
 from domain.billing import (
+    DEFAULT_LOW_BALANCE_THRESHOLD,
     EntryKind,
     InsufficientCredits,
     LedgerEntry,
@@ -56,7 +57,9 @@ class WalletModel(DefaultBase):
     )
     balance: Mapped[int] = mapped_column(BigInteger, server_default="0")
     reserved: Mapped[int] = mapped_column(BigInteger, server_default="0")
-    low_balance_threshold: Mapped[int] = mapped_column(BigInteger, server_default="1000")
+    low_balance_threshold: Mapped[int] = mapped_column(
+        BigInteger, server_default=str(DEFAULT_LOW_BALANCE_THRESHOLD)
+    )
     updated_at: Mapped[datetime] = mapped_column(
         DateTimeUTC(timezone=True), server_default=func.now()
     )

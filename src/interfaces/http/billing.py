@@ -26,7 +26,7 @@ from application.errors import (
     ShopifyUnauthorized,
     ShopifyUnavailable,
 )
-from domain.billing import WalletBalance, estimate
+from domain.billing import NO_WALLET, WalletBalance, estimate
 from domain.messages import MessageCategory, SendingPolicy, compose
 from domain.messaging import segment_text
 from domain.shops import shop_domain
@@ -46,8 +46,7 @@ class WalletView(msgspec.Struct, frozen=True):
 
     @classmethod
     def of(cls, found: WalletBalance | None) -> WalletView:
-        if found is None:  # no wallet yet: nothing to spend
-            return cls(balance=0, reserved=0, low_balance_threshold=0, low=True)
+        found = found or NO_WALLET
         return cls(
             balance=found.balance,
             reserved=found.reserved,
