@@ -44,6 +44,7 @@ class TaskRef:
 
 RECOVER_STALLED_JOBS = TaskRef("maintenance", "recover_stalled_jobs", "maintenance")
 PRUNE_FINISHED_JOBS = TaskRef("maintenance", "prune_finished_jobs", "maintenance")
+PRUNE_RATE_LIMITS = TaskRef("maintenance", "prune_rate_limits", "maintenance")
 PROCESS_WEBHOOK = TaskRef("events", "process_webhook", "webhooks")
 PRUNE_WEBHOOK_EVENTS = TaskRef("events", "prune_webhook_events", "maintenance")
 AFTER_INSTALL = TaskRef("shops", "after_install", "webhooks")

@@ -16,8 +16,10 @@ from prometheus_client import REGISTRY
 from sqlalchemy import text
 
 from application.ports import RateDecision, RateLimit
+from application.tasks import PRUNE_RATE_LIMITS
 from infrastructure.db.engine import create_app_engine, session_factory
 from infrastructure.ratelimit import PostgresRateLimiter, limit_name
+from tests.support.queue import drain
 
 HOUR = 3600.0  # a period long enough that nothing refills while a test runs
 
@@ -210,6 +212,26 @@ async def test_prune_deletes_only_keys_idle_for_longer_than_asked(limiter, conta
 
     assert await limiter.prune(older_than_seconds=0) == 1
     assert await _tat(container, idle) is None
+    assert await _tat(container, live) is not None
+
+
+async def test_idle_keys_are_pruned_by_a_periodic_maintenance_task(limiter, container):
+    # Install links and storefront forms make a key per caller, unauthenticated: unless a
+    # worker prunes on its own, the table only ever grows.
+    periodic = container.queue.periodic_registry.periodic_tasks.values()
+    assert PRUNE_RATE_LIMITS.qualified in {p.task.name for p in periodic}
+    limit = RateLimit(rate=1, period_seconds=1, burst=1)
+    stale, live = _key(), _key()
+    for key in (stale, live):
+        assert (await limiter.acquire(key, limit)).allowed
+    await _shift(container, stale, 2 * HOUR)
+
+    async with container.uow.maintenance() as uow:
+        await uow.jobs.defer(PRUNE_RATE_LIMITS.job())
+        await uow.commit()
+    await drain(container, PRUNE_RATE_LIMITS.queue)
+
+    assert await _tat(container, stale) is None
     assert await _tat(container, live) is not None
 
 

@@ -1,5 +1,6 @@
-"""Maintenance tasks: recover jobs of dead workers, prune finished jobs. Periodic,
-deduplicated across workers by a queueing lock (never a `lock`, which would block)."""
+"""Maintenance tasks: recover jobs of dead workers, prune finished jobs and idle rate-limit
+keys. Periodic, deduplicated across workers by a queueing lock (never a `lock`, which would
+block)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import procrastinate
 
-from application.tasks import PRUNE_FINISHED_JOBS, RECOVER_STALLED_JOBS
+from application.tasks import PRUNE_FINISHED_JOBS, PRUNE_RATE_LIMITS, RECOVER_STALLED_JOBS
 from infrastructure.queue.retry import BackoffRetry
 from infrastructure.telemetry.metrics import STALLED_JOBS_RECOVERED
 
@@ -44,5 +45,19 @@ def maintenance_blueprint(container: Container) -> procrastinate.Blueprint:
     )
     async def prune_finished_jobs(timestamp: int | None = None) -> None:
         await container.prune_finished_jobs()()
+
+    # Unauthenticated routes (install links, storefront forms) add a rate-limit key per
+    # caller; nothing else ever deletes one, so without this the table only grows.
+    @bp.periodic(cron="41 * * * *", periodic_id="prune-rate-limits")
+    @bp.task(
+        name=PRUNE_RATE_LIMITS.name,
+        queue=PRUNE_RATE_LIMITS.queue,
+        queueing_lock=PRUNE_RATE_LIMITS.qualified,
+        retry=retry,
+    )
+    async def prune_rate_limits(timestamp: int | None = None) -> None:
+        pruned = await container.rate_limiter.prune()
+        if pruned:
+            log.info("pruned idle rate-limit keys", extra={"pruned": pruned})
 
     return bp
