@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import uuid
+
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from tests.conftest import add_shop
 
@@ -86,3 +89,99 @@ async def test_maintenance_path_sees_every_shop(container):
     async with container.uow.maintenance() as uow:
         domains = {s.domain for s in await uow.shops.list()}
     assert {shop_a.domain, shop_b.domain} <= domains
+
+
+# Rows that name another row of the same shop, each as shop A naming shop B's row. A foreign
+# key on the id alone is checked past row-level security, so it would accept them.
+_CROSS_SHOP_REFERENCES = {
+    "consent_events": (
+        "INSERT INTO consent_events (id, shop_id, contact_id, sequence, previous_state, "
+        "new_state, source, actor, occurred_at, previous_hash, hash) VALUES (gen_random_uuid(), "
+        ":shop, :contact, 1, 'unknown', 'subscribed', 'admin', 'x', now(), '', '')"
+    ),
+    "back_in_stock_requests": (
+        "INSERT INTO back_in_stock_requests (id, shop_id, contact_id, variant_id, wording) "
+        "VALUES (gen_random_uuid(), :shop, :contact, 1, 'x')"
+    ),
+    "messages": (
+        "INSERT INTO messages (id, shop_id, contact_id, recipient, body, category, source, "
+        "status, charge, encoding, segments, credits, price_version, idempotency_key, "
+        "created_at, updated_at) VALUES (gen_random_uuid(), :shop, :contact, 'x', 'x', "
+        "'marketing', 'x', 'queued', 'none', 'gsm', 1, 1, 'v', gen_random_uuid()::text, "
+        "now(), now())"
+    ),
+    "inbound_messages": (
+        "INSERT INTO inbound_messages (id, shop_id, contact_id, sender, receiver, body, "
+        "keyword, received_at) VALUES (gen_random_uuid(), :shop, :contact, 'x', 'x', 'x', "
+        "'STOP', now())"
+    ),
+    "message_events": (
+        "INSERT INTO message_events (id, shop_id, message_id, status, at) "
+        "VALUES (gen_random_uuid(), :shop, :message, 'failed', now())"
+    ),
+    "message_reports": (
+        "INSERT INTO message_reports (id, shop_id, message_id, status, payload, received_at) "
+        "VALUES (gen_random_uuid(), :shop, :message, 'failed', 'x', now())"
+    ),
+}
+
+
+async def _contact_and_message(container, shop_id):
+    contact, message = uuid.uuid4(), uuid.uuid4()
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(
+            text(
+                "INSERT INTO contacts (id, shop_id, created_at, updated_at) "
+                "VALUES (:contact, :shop, now(), now())"
+            ),
+            {"contact": contact, "shop": shop_id},
+        )
+        await uow.session.execute(
+            text(
+                _CROSS_SHOP_REFERENCES["messages"].replace("gen_random_uuid(), :shop", ":id, :shop")
+            ),
+            {"id": message, "shop": shop_id, "contact": contact},
+        )
+        await uow.commit()
+    return contact, message
+
+
+@pytest.mark.parametrize("table", sorted(_CROSS_SHOP_REFERENCES))
+async def test_shop_cannot_attach_rows_to_another_shops_contact_or_message(container, table):
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    contact_b, message_b = await _contact_and_message(container, shop_b.id)
+
+    async with container.uow.for_shop(shop_a.id) as uow:
+        with pytest.raises(IntegrityError, match="foreign key"):
+            await uow.session.execute(
+                text(_CROSS_SHOP_REFERENCES[table]),
+                {"shop": shop_a.id, "contact": contact_b, "message": message_b},
+            )
+
+
+async def test_another_shop_cannot_take_a_place_in_a_contacts_consent_ledger(container):
+    """Shop A's row on B's contact would hold B's next ledger sequence: B could then record
+    no consent change (a STOP) for its own contact."""
+    shop_a, shop_b = await add_shop(container), await add_shop(container)
+    contact_b, _ = await _contact_and_message(container, shop_b.id)
+    first_event = _CROSS_SHOP_REFERENCES["consent_events"]
+
+    async with container.uow.for_shop(shop_a.id) as uow:
+        with contextlib.suppress(IntegrityError):
+            await uow.session.execute(text(first_event), {"shop": shop_a.id, "contact": contact_b})
+            await uow.commit()
+    async with container.uow.for_shop(shop_b.id) as uow:
+        await uow.session.execute(text(first_event), {"shop": shop_b.id, "contact": contact_b})
+        await uow.commit()
+
+
+async def test_a_deleted_contacts_messages_stay_with_their_shop(container):
+    # The same-shop reference forgets only the contact: shop_id is part of it, and NOT NULL.
+    shop = await add_shop(container)
+    contact, message = await _contact_and_message(container, shop.id)
+    async with container.uow.maintenance() as uow:
+        await uow.session.execute(text("DELETE FROM contacts WHERE id = :id"), {"id": contact})
+        row = await uow.session.execute(
+            text("SELECT shop_id, contact_id FROM messages WHERE id = :id"), {"id": message}
+        )
+        assert tuple(row.one()) == (shop.id, None)

@@ -13,6 +13,7 @@ from advanced_alchemy.types import GUID, DateTimeUTC, JsonB
 from sqlalchemy import (
     BigInteger,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     Select,
@@ -65,6 +66,8 @@ class ContactModel(UUIDv7Base):
         Index("ix_contacts_shop_email", "shop_id", "email_index"),
         Index("ix_contacts_shop_state_created", "shop_id", "consent_state", "created_at"),
         Index("ix_contacts_shop_created", "shop_id", "created_at", "id"),
+        # What rows naming a contact refer to, so that they can only name their own shop's.
+        UniqueConstraint("shop_id", "id", name="uq_contacts_shop_id"),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
@@ -95,12 +98,17 @@ class ConsentEventModel(UUIDv7Base):
     __table_args__ = (
         UniqueConstraint("contact_id", "sequence", name="uq_consent_events_contact_sequence"),
         Index("ix_consent_events_shop_contact", "shop_id", "contact_id", "sequence"),
+        # With the shop: a key on the id alone is checked past row-level security (0019).
+        ForeignKeyConstraint(
+            ["shop_id", "contact_id"],
+            ["contacts.shop_id", "contacts.id"],
+            name="fk_consent_events_shop_contact",
+            ondelete="CASCADE",
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    contact_id: Mapped[uuid.UUID] = mapped_column(
-        GUID(length=16), ForeignKey("contacts.id", ondelete="CASCADE")
-    )
+    contact_id: Mapped[uuid.UUID] = mapped_column(GUID(length=16))
     sequence: Mapped[int] = mapped_column(Integer)
     previous_state: Mapped[str] = mapped_column(String(16))
     new_state: Mapped[str] = mapped_column(String(16))

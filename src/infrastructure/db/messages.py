@@ -16,12 +16,13 @@ from functools import partial
 from typing import Any
 
 from advanced_alchemy.base import UUIDv7Base
-from advanced_alchemy.types import DateTimeUTC
+from advanced_alchemy.types import GUID, DateTimeUTC
 from sqlalchemy import (
     ARRAY,
     Boolean,
     ColumnElement,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     String,
@@ -83,12 +84,19 @@ class MessageModel(UUIDv7Base):
             "recipient_index",
             postgresql_where=text("recipient_index IS NOT NULL"),
         ),
+        # What rows naming a message refer to, so that they can only name their own shop's.
+        UniqueConstraint("shop_id", "id", name="uq_messages_shop_id"),
+        # With the shop: a key on the id alone is checked past row-level security (0019).
+        ForeignKeyConstraint(
+            ["shop_id", "contact_id"],
+            ["contacts.shop_id", "contacts.id"],
+            name="fk_messages_shop_contact",
+            ondelete="SET NULL (contact_id)",  # shop_id stays (Postgres 15+)
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    contact_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL")
-    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(GUID(length=16))
     recipient: Mapped[str] = mapped_column(Text)  # encrypted E.164
     recipient_index: Mapped[str | None] = mapped_column(String(64))
     country: Mapped[str | None] = mapped_column(String(2))
@@ -116,10 +124,18 @@ class MessageModel(UUIDv7Base):
 
 class MessageEventModel(UUIDv7Base):
     __tablename__ = "message_events"
-    __table_args__ = (Index("ix_message_events_message", "message_id", "at"),)
+    __table_args__ = (
+        Index("ix_message_events_message", "message_id", "at"),
+        ForeignKeyConstraint(
+            ["shop_id", "message_id"],
+            ["messages.shop_id", "messages.id"],
+            name="fk_message_events_shop_message",
+            ondelete="CASCADE",
+        ),
+    )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID] = mapped_column(GUID(length=16))
     status: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(DateTimeUTC(timezone=True))
@@ -131,10 +147,16 @@ class MessageReportModel(UUIDv7Base):
     __tablename__ = "message_reports"
     __table_args__ = (
         UniqueConstraint("shop_id", "message_id", "status", name="uq_message_reports_status"),
+        ForeignKeyConstraint(
+            ["shop_id", "message_id"],
+            ["messages.shop_id", "messages.id"],
+            name="fk_message_reports_shop_message",
+            ondelete="CASCADE",
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    message_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"))
+    message_id: Mapped[uuid.UUID] = mapped_column(GUID(length=16))
     status: Mapped[str] = mapped_column(String(32))
     provider_status: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(64))
@@ -167,12 +189,16 @@ class InboundMessageModel(UUIDv7Base):
             "sender_index",
             postgresql_where=text("sender_index IS NOT NULL"),
         ),
+        ForeignKeyConstraint(
+            ["shop_id", "contact_id"],
+            ["contacts.shop_id", "contacts.id"],
+            name="fk_inbound_messages_shop_contact",
+            ondelete="SET NULL (contact_id)",  # shop_id stays (Postgres 15+)
+        ),
     )
 
     shop_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    contact_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("contacts.id", ondelete="SET NULL")
-    )
+    contact_id: Mapped[uuid.UUID | None] = mapped_column(GUID(length=16))
     provider_id: Mapped[str | None] = mapped_column(String(100))
     sender: Mapped[str] = mapped_column(Text)  # encrypted E.164
     sender_index: Mapped[str | None] = mapped_column(String(64))
