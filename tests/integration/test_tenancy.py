@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from domain.billing import EntryKind, WalletEntry
 from tests.conftest import add_shop
 
 pytestmark = pytest.mark.usefixtures("clean_db")
@@ -185,3 +186,35 @@ async def test_a_deleted_contacts_messages_stay_with_their_shop(container):
             text("SELECT shop_id, contact_id FROM messages WHERE id = :id"), {"id": message}
         )
         assert tuple(row.one()) == (shop.id, None)
+
+
+@pytest.mark.parametrize(
+    ("statement", "ledger"),
+    [
+        ("DELETE FROM contacts WHERE shop_id = :shop", "consent_events"),
+        ("DELETE FROM shops WHERE id = :shop", "consent_events"),
+        ("DELETE FROM shops WHERE id = :shop", "wallet_transactions"),
+    ],
+)
+async def test_the_service_cannot_empty_an_append_only_ledger_through_a_cascade(
+    container, statement, ledger
+):
+    """blossom_app may neither update nor delete ledger rows, and a foreign key's cascade
+    deletes past that: only the maintenance path (a shop purge) removes a contact or shop."""
+    shop = await add_shop(container)
+    contact, _ = await _contact_and_message(container, shop.id)
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.session.execute(
+            text(_CROSS_SHOP_REFERENCES["consent_events"]), {"shop": shop.id, "contact": contact}
+        )
+        await uow.wallet.ensure()
+        await uow.wallet.apply(
+            WalletEntry(EntryKind.GRANT, 5, 0, reference="test:grant", reason="t", source="t")
+        )
+        await uow.commit()
+
+    async with container.uow.for_shop(shop.id) as uow:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await uow.session.execute(text(statement), {"shop": shop.id})
+    async with container.uow.for_shop(shop.id) as uow:
+        assert await uow.session.scalar(text(f"SELECT count(*) FROM {ledger}")) == 1
