@@ -2,7 +2,7 @@
 
 Revision ID: 0019
 Revises: 0018
-Create Date: 2026-12-03
+Create Date: 2026-11-28
 
 Foreign keys on the id alone are checked past row-level security: a shop's consent event,
 back-in-stock request, message or inbound text could name another shop's contact, and a

@@ -2,7 +2,7 @@
 
 Revision ID: 0020
 Revises: 0019
-Create Date: 2026-12-03
+Create Date: 2026-11-28
 
 `consent_events` and `wallet_transactions` are append-only for `blossom_app` (0006, 0010),
 but a foreign key's ON DELETE CASCADE deletes past privileges: deleting a contact took its
