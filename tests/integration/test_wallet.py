@@ -8,6 +8,7 @@ import subprocess
 import uuid
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
@@ -143,3 +144,23 @@ async def test_wallet_cli_tops_up_once_grants_lists_and_verifies(container, data
     assert "support goodwill" in cli("ledger")
     assert "matches its ledger" in cli("verify")
     assert "balance 350" in cli("balance")
+
+
+def _counted() -> tuple[float, float]:
+    reserved = REGISTRY.get_sample_value("blossom_wallet_debits_credits_total", {"kind": "reserve"})
+    low = REGISTRY.get_sample_value("blossom_wallet_low_balance_total")
+    return reserved or 0.0, low or 0.0
+
+
+async def test_debits_and_the_low_balance_signal_are_counted_once_committed(container):
+    shop = await add_shop(container)
+    await _fund(container, shop, 1_010)  # 10 above the default threshold of 1000
+    before = _counted()
+    async with container.uow.for_shop(shop.id) as uow:
+        await DebitWallet()(uow, message_id=uuid.uuid4(), credits=20, price_version="test")
+        # Not committed: rolled back, so nothing was spent and nothing ran low.
+    assert _counted() == before
+
+    assert await _reserve(container, shop, 20)
+
+    assert _counted() == (before[0] + 20, before[1] + 1)

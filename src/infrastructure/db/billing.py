@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 
 from advanced_alchemy.base import DefaultBase, UUIDv7Base
 from advanced_alchemy.types import GUID, DateTimeUTC
@@ -169,9 +170,17 @@ _BALANCED = text(
 
 
 class SqlWallet:
-    def __init__(self, session: AsyncSession, shop_id: uuid.UUID | None) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        shop_id: uuid.UUID | None,
+        after_commit: Callable[[Callable[[], None]], None],
+    ) -> None:
         self._session = session
         self._shop_id = shop_id
+        # Debits and the low-balance signal are told once committed: a batch rolled back
+        # (a failed queueing, a retried job) spent nothing.
+        self._after_commit = after_commit
 
     async def ensure(self) -> None:
         await self._session.execute(_ENSURE, {"shop_id": self._shop_id})
@@ -207,7 +216,7 @@ class SqlWallet:
                 return None  # a replay whose effect would now overdraw: it already happened
             raise InsufficientCredits(needed=-entry.balance_delta, reference=entry.reference)
         balance_after, reserved_after, threshold = row
-        _observe(entry, balance_after, threshold)
+        self._after_commit(partial(_observe, entry, balance_after, threshold))
         return LedgerEntry(entry=entry, balance_after=balance_after, reserved_after=reserved_after)
 
     async def apply_many(
@@ -244,7 +253,7 @@ class SqlWallet:
             applied.append(LedgerEntry(entry, balance_after=balance, reserved_after=reserved))
         if applied:
             await self._session.execute(_APPLY_MANY, self._many_params(applied, balance, reserved))
-            _observe_many(applied, opening, threshold)
+            self._after_commit(partial(_observe_many, applied, opening, threshold))
         return applied, refused
 
     def _many_params(

@@ -120,7 +120,7 @@ class SqlUnitOfWork:
         self.gdpr = SqlGdprRequests(self.session, self.shop_id, self._cipher)
         self.imports = SqlContactImports(self.session, self.shop_id, self._cipher)
         self.back_in_stock = SqlBackInStock(self.session, self.shop_id)
-        self.wallet = SqlWallet(self.session, self.shop_id)
+        self.wallet = SqlWallet(self.session, self.shop_id, self._after_commit.append)
         self.messages = SqlMessages(
             self.session, self.shop_id, self._cipher, self._index, self._after_commit.append
         )
