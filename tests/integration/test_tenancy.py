@@ -218,3 +218,20 @@ async def test_the_service_cannot_empty_an_append_only_ledger_through_a_cascade(
             await uow.session.execute(text(statement), {"shop": shop.id})
     async with container.uow.for_shop(shop.id) as uow:
         assert await uow.session.scalar(text(f"SELECT count(*) FROM {ledger}")) == 1
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["UPDATE audit_log SET actor = 'someone else'", "DELETE FROM audit_log"],
+)
+async def test_the_service_can_only_add_to_the_audit_log(container, statement):
+    shop = await add_shop(container)
+    async with container.uow.for_shop(shop.id) as uow:
+        await uow.audit.record(action="shop.installed", actor="test", subject=shop.domain)
+        await uow.commit()
+    async with container.uow.for_shop(shop.id) as uow:
+        with pytest.raises(DBAPIError, match="permission denied"):
+            await uow.session.execute(text(statement))
+    async with container.uow.for_shop(shop.id) as uow:
+        kept = await uow.session.scalar(text("SELECT count(*) FROM audit_log WHERE actor = 'test'"))
+    assert kept == 1
