@@ -51,6 +51,11 @@ _ADDRESS_CHAR = r"[^@\s{}\x00-\x1f\x7f]"
 SUPPORT_EMAIL_PATTERN = rf"^(?:{_ADDRESS_CHAR}+@{_ADDRESS_CHAR}+\.{_ADDRESS_CHAR}+)?$"
 
 
+# Text that goes out in SMS: line breaks are fine (GSM-7 has them), other control
+# characters are not (Postgres refuses a NUL; a BEL or an escape code would reach phones).
+SMS_TEXT_PATTERN = r"^[^\x00-\x09\x0b\x0c\x0e-\x1f\x7f]*$"
+
+
 class QuietHoursIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
     end: Annotated[str, msgspec.Meta(pattern=r"^\d{2}:\d{2}$")]
@@ -77,10 +82,16 @@ class MessagingSettings(
     cap_count: int | None = None
     cap_window_hours: int | None = None
     smart_sending_hours: SmartSendingHours | None = None
-    footer: Annotated[str, msgspec.Meta(max_length=80)] | None = None
-    help_text: Annotated[str, msgspec.Meta(max_length=300)] | None = None
+    footer: Annotated[str, msgspec.Meta(max_length=80, pattern=SMS_TEXT_PATTERN)] | None = None
+    help_text: Annotated[str, msgspec.Meta(max_length=300, pattern=SMS_TEXT_PATTERN)] | None = None
     sender: Annotated[str, msgspec.Meta(max_length=16)] | None = None
-    opt_out_words: Annotated[list[str], msgspec.Meta(max_length=20)] | None = None
+    opt_out_words: (
+        Annotated[
+            list[Annotated[str, msgspec.Meta(max_length=30, pattern=SMS_TEXT_PATTERN)]],
+            msgspec.Meta(max_length=20),
+        ]
+        | None
+    ) = None
     transactional_bypass_quiet_hours: bool | None = None
     transactional_requires_subscription: bool | None = None
     double_opt_in: bool | None = None
