@@ -382,7 +382,7 @@ async def test_delay_next_makes_a_client_time_out(fake, client):
             graphql_url(fake),
             json={"query": SHOP_QUERY},
             headers={"X-Shopify-Access-Token": token},
-            timeout=0.2,
+            timeout=httpx.Timeout(0.2, connect=5.0),
         )
 
 

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import httpx
 import pytest
 from sqlalchemy import text
 
@@ -523,7 +524,11 @@ async def test_a_lost_answer_the_provider_cannot_place_waits_for_its_report_not_
     async with fake_mitto_container(database_url, data_dir) as (fake, container):
         # A short timeout so the hung send gives up quickly; no real waits between tries.
         container.__dict__["sms_gateway"] = MittoSmsGateway(
-            MITTO_KEY, fake.base_url, timeout=0.3, base_delay=0.001, max_delay=0.01
+            MITTO_KEY,
+            fake.base_url,
+            timeout=httpx.Timeout(0.3, connect=5.0),  # a busy machine can be slow to connect
+            base_delay=0.001,
+            max_delay=0.01,
         )
         shop, contacts = await _setup(container, ["+14155550113"])
         [sent] = await _queue(container, shop, contacts)

@@ -137,7 +137,7 @@ class MittoSmsGateway:
         api_key: str,
         base_url: str,
         *,
-        timeout: float = 10.0,
+        timeout: float | httpx.Timeout = 10.0,
         max_attempts: int = 4,
         base_delay: float = 0.2,
         max_delay: float = 5.0,
@@ -149,7 +149,7 @@ class MittoSmsGateway:
         self._headers = {API_KEY_HEADER: api_key}
         self._send_url = base_url.rstrip("/") + SEND_PATH
         self._lookup_url = base_url.rstrip("/") + LOOKUP_PATH
-        self._timeout = httpx.Timeout(timeout)
+        self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._max_attempts = max(1, max_attempts)
         self._base_delay = base_delay
         self._max_delay = max_delay
