@@ -9,6 +9,7 @@ import procrastinate
 
 from application.events.process_webhook import ProcessWebhook
 from application.tasks import PROCESS_WEBHOOK, PRUNE_WEBHOOK_EVENTS
+from infrastructure.queue.periodic import periodic_task
 from infrastructure.queue.retry import BackoffRetry
 
 if TYPE_CHECKING:
@@ -27,13 +28,7 @@ def events_blueprint(container: Container) -> procrastinate.Blueprint:
         process = ProcessWebhook(container.uow, container.webhook_handlers())
         await process(uuid.UUID(shop_id), uuid.UUID(event_id))
 
-    @bp.periodic(cron="23 * * * *", periodic_id="prune-webhook-events")
-    @bp.task(
-        name=PRUNE_WEBHOOK_EVENTS.name,
-        queue=PRUNE_WEBHOOK_EVENTS.queue,
-        queueing_lock=PRUNE_WEBHOOK_EVENTS.qualified,
-        retry=BackoffRetry(max_attempts=3),
-    )
+    @periodic_task(bp, PRUNE_WEBHOOK_EVENTS, cron="23 * * * *", periodic_id="prune-webhook-events")
     async def prune_webhook_events(timestamp: int | None = None) -> None:
         await container.prune_webhook_events()
 

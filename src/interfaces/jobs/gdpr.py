@@ -10,6 +10,7 @@ import procrastinate
 
 from application.gdpr.requests import SHOPIFY_ACTOR
 from application.tasks import FULFIL_OVERDUE_GDPR, PURGE_SHOP
+from infrastructure.queue.periodic import periodic_task
 from infrastructure.queue.retry import BackoffRetry
 from infrastructure.telemetry.metrics import GDPR_REQUESTS_OVERDUE
 
@@ -28,13 +29,7 @@ def gdpr_blueprint(container: Container) -> procrastinate.Blueprint:
     async def purge_shop(shop_id: str) -> None:
         await container.purge_shop()(uuid.UUID(shop_id), actor=SHOPIFY_ACTOR)
 
-    @bp.periodic(cron="41 * * * *", periodic_id="gdpr-fulfil-overdue")
-    @bp.task(
-        name=FULFIL_OVERDUE_GDPR.name,
-        queue=FULFIL_OVERDUE_GDPR.queue,
-        queueing_lock=FULFIL_OVERDUE_GDPR.qualified,
-        retry=BackoffRetry(max_attempts=3),
-    )
+    @periodic_task(bp, FULFIL_OVERDUE_GDPR, cron="41 * * * *", periodic_id="gdpr-fulfil-overdue")
     async def fulfil_overdue(timestamp: int | None = None) -> None:
         GDPR_REQUESTS_OVERDUE.set(await container.fulfil_overdue_gdpr()())
 

@@ -10,6 +10,7 @@ import procrastinate
 
 from application.tasks import DELIVER_MESSAGES, SWEEP_MESSAGES
 from domain.messages import MessageStatus
+from infrastructure.queue.periodic import periodic_task
 from infrastructure.queue.retry import BackoffRetry
 from infrastructure.telemetry.metrics import MESSAGES, SMS_REPORTS
 
@@ -46,13 +47,7 @@ def messages_blueprint(container: Container) -> procrastinate.Blueprint:
         if result.unauthorized:
             raise ProviderRefusedCredentials("the SMS provider refused the API key")
 
-    @bp.periodic(cron="*/10 * * * *", periodic_id="messages-sweep")
-    @bp.task(
-        name=SWEEP_MESSAGES.name,
-        queue=SWEEP_MESSAGES.queue,
-        queueing_lock=SWEEP_MESSAGES.qualified,
-        retry=BackoffRetry(max_attempts=3),
-    )
+    @periodic_task(bp, SWEEP_MESSAGES, cron="*/10 * * * *", periodic_id="messages-sweep")
     async def sweep(timestamp: int | None = None) -> None:
         result = await container.sweep_messages()()
         if result.expired:
