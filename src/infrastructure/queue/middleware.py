@@ -3,6 +3,7 @@ counted, logged without PII, and every failure is recorded in `job_failures`."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import logging
@@ -102,6 +103,10 @@ def _will_retry(worker: Worker, context: JobContext, exc: BaseException) -> bool
     return bool(task and task.get_retry_exception(exception=exc, job=context.job))
 
 
+# Read once per task function, not once per job: every job passes through here.
+_signature = functools.cache(inspect.signature)
+
+
 def _check_arguments(worker: Worker, context: JobContext) -> None:
     """Bind the job's arguments before the call: a mismatch raised by the call itself is a
     TypeError, which the retry strategies would retry for hours like a transient error."""
@@ -110,6 +115,6 @@ def _check_arguments(worker: Worker, context: JobContext) -> None:
         return
     leading = [context] if task.pass_context else []
     try:
-        inspect.signature(task.func).bind(*leading, **context.job.task_kwargs)
+        _signature(task.func).bind(*leading, **context.job.task_kwargs)
     except TypeError as exc:
         raise UndecodableJob(f"arguments do not fit task {task.name}: {exc}") from None
